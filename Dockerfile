@@ -1,0 +1,29 @@
+# stemcast server image. CPU by default; a CUDA image with --build-arg TORCH_VARIANT=cu128.
+#   docker build -t stemcast .
+#   docker run -p 8000:8000 -v stemcast-data:/data -v /path/to/models:/models stemcast
+FROM python:3.11-slim
+
+ARG TORCH_VARIANT=cpu
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1 \
+    STEMCAST_HOST=0.0.0.0 \
+    STEMCAST_PORT=8000 \
+    STEMCAST_DATA_DIR=/data \
+    STEMCAST_MODEL_REPO=/models
+
+WORKDIR /app
+# torch first, from PyTorch's own index, so the variant (cpu or a CUDA build) is the one asked
+# for; the project's pin (torch==2.13.0) is then already satisfied.
+RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" torch==2.13.0
+
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY protocol ./protocol
+COPY web ./web
+RUN pip install . && mkdir -p /data /models
+
+VOLUME ["/data", "/models"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
+CMD ["stemcast", "serve"]

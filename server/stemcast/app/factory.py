@@ -1,0 +1,93 @@
+"""The Starlette application: routes, and the lifespan that starts and stops services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from stemcast.app.services import Services
+from stemcast.config import Settings
+from stemcast.db.database import open_database
+from stemcast.http.errors import HTTPProblem, problem_response
+from stemcast.http.status import health, queue
+from stemcast.http.tracks import add_track, get_track, list_tracks
+from stemcast.jobs.events import EventBus
+from stemcast.jobs.scheduler import Scheduler
+from stemcast.jobs.store import JobStore
+from stemcast.library.library import TrackLibrary
+from stemcast.library.tracks import TrackStore
+from stemcast.ws.session import ClientSession
+
+log = logging.getLogger(__name__)
+
+
+def web_root() -> Path:
+    return Path(str(resources.files("stemcast_web") / "static"))
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    await ClientSession(websocket, websocket.app.state.services).run()
+
+
+async def handle_problem(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPProblem)
+    return problem_response(exc)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.prepare_dirs()
+        db = await open_database(settings.db_path)
+        bus = EventBus()
+        jobs = JobStore(db)
+        library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
+        scheduler = Scheduler(jobs, settings, bus)
+        await scheduler.start()
+        services = Services(settings=settings, db=db, library=library, jobs=jobs, bus=bus,
+                            scheduler=scheduler)
+        app.state.services = services
+        scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
+        log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
+                 settings.port, settings.data_dir, settings.model)
+        try:
+            yield
+        finally:
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scan
+            await scheduler.stop()
+            await db.close()
+
+    routes = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        Route("/health", health),
+        Route("/queue", queue),
+        Route("/api/tracks", add_track, methods=["POST"]),
+        Route("/api/tracks", list_tracks, methods=["GET"]),
+        Route("/api/tracks/{track_id}", get_track),
+        Mount("/", StaticFiles(directory=web_root(), html=True), name="web"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPProblem: handle_problem},
+    )
+
+
+async def _scan_library(library: TrackLibrary, folders: list[Path]) -> None:
+    if not folders:
+        return
+    count = await library.scan(folders)
+    log.info("library scan: %d audio file(s) in %s", count, ", ".join(map(str, folders)))

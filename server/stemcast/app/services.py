@@ -1,0 +1,26 @@
+"""The long-lived parts of a running server, built in the lifespan and shared by routes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import aiosqlite
+
+from stemcast.config import Settings
+from stemcast.jobs.events import EventBus
+from stemcast.jobs.scheduler import Scheduler
+from stemcast.jobs.store import JobStore
+from stemcast.library.library import TrackLibrary
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: aiosqlite.Connection
+    library: TrackLibrary
+    jobs: JobStore
+    bus: EventBus
+    scheduler: Scheduler
+    started_at: float = field(default_factory=time.time)
+    connected_clients: int = 0

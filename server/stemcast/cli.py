@@ -1,0 +1,209 @@
+"""`stemcast` command line: serve, add, tracks, separate, make-test-model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from stemcast import __version__
+from stemcast.config import DEFAULT_MODEL, Settings, default_data_dir
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"STEMCAST_{name}", default)
+
+
+def _env_paths(name: str) -> list[Path]:
+    value = _env(name)
+    return [Path(p) for p in value.split(os.pathsep) if p] if value else []
+
+
+def _add_common_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=_env("MODEL", DEFAULT_MODEL),
+                        help="Demucs model name: htdemucs (default), htdemucs_ft, htdemucs_6s, "
+                             "mdx_extra, ... [STEMCAST_MODEL]")
+    parser.add_argument("--model-repo", type=Path, default=_env("MODEL_REPO"),
+                        help="local folder of weights in demucs's layout (SIG-CHECKSUM.th files "
+                             "and NAME.yaml); without it the HuggingFace cache is used "
+                             "[STEMCAST_MODEL_REPO]")
+    parser.add_argument("--model-fetch-timeout", type=float,
+                        default=float(_env("MODEL_FETCH_TIMEOUT", "20")),
+                        help="seconds to try downloading missing weights; 0 = never "
+                             "(HF_HUB_OFFLINE=1 also turns downloads off) "
+                             "[STEMCAST_MODEL_FETCH_TIMEOUT]")
+    parser.add_argument("--device", default=_env("DEVICE", "auto"),
+                        help="auto (CUDA when present), cpu, cuda or cuda:N [STEMCAST_DEVICE]")
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(_env("DATA_DIR") or default_data_dir()),
+                        help="jobs, uploads and the database [STEMCAST_DATA_DIR]; "
+                             f"default {default_data_dir()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stemcast", description="Realtime stem separation.")
+    parser.add_argument("--version", action="version", version=f"stemcast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (WebSocket /ws, HTTP API, web page)")
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[STEMCAST_HOST]")
+    serve.add_argument("--port", type=int, default=int(_env("PORT", "8000") or 8000),
+                       help="[STEMCAST_PORT]")
+    _add_data_dir(serve)
+    _add_common_model_args(serve)
+    serve.add_argument("--max-concurrent-jobs", type=int,
+                       default=int(_env("MAX_CONCURRENT_JOBS", "1") or 1),
+                       help="separations at once, one worker process each "
+                            "[STEMCAST_MAX_CONCURRENT_JOBS]")
+    serve.add_argument("--library", type=Path, action="append", default=_env_paths("LIBRARY"),
+                       help="folder of music to scan and allow (repeatable) [STEMCAST_LIBRARY, "
+                            "os.pathsep-separated]")
+    serve.add_argument("--allow-path-prefix", type=Path, action="append",
+                       default=_env_paths("ALLOW_PATH_PREFIX"),
+                       help="folder clients may name files in by filePath (repeatable) "
+                            "[STEMCAST_ALLOW_PATH_PREFIX]")
+    serve.add_argument("--max-upload-mb", type=int,
+                       default=int(_env("MAX_UPLOAD_MB", "500") or 500),
+                       help="upload size limit [STEMCAST_MAX_UPLOAD_MB]")
+    serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
+                       choices=["debug", "info", "warning", "error"])
+
+    add = sub.add_parser("add", help="register audio files as tracks; prints their trackIds")
+    add.add_argument("paths", nargs="+", type=Path)
+    _add_data_dir(add)
+
+    tracks = sub.add_parser("tracks", help="list the tracks the server knows")
+    _add_data_dir(tracks)
+    tracks.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    separate = sub.add_parser("separate", help="separate one file into stems, no server needed")
+    separate.add_argument("input", type=Path)
+    separate.add_argument("--out", type=Path, required=True, help="folder for the stem files")
+    _add_common_model_args(separate)
+
+    make = sub.add_parser("make-test-model",
+                          help="write a random-weight Demucs model in the local-repo layout "
+                               "(for tests, benchmarks and smoke tests; it separates nothing well)")
+    make.add_argument("repo", type=Path)
+    make.add_argument("--name", default="tiny")
+    make.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    make.add_argument("--six-stems", action="store_true")
+    make.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "serve": _serve,
+        "add": _add,
+        "tracks": _tracks,
+        "separate": _separate,
+        "make-test-model": _make_test_model,
+    }
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from stemcast.app import create_app
+
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        model=args.model,
+        model_repo=args.model_repo,
+        model_fetch_timeout=args.model_fetch_timeout,
+        device=args.device,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        library_dirs=[p.resolve() for p in args.library],
+        allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
+        max_upload_mb=args.max_upload_mb,
+        log_level=args.log_level,
+    )
+    try:
+        settings.validate()
+    except ValueError as exc:
+        print(f"stemcast: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=args.log_level, ws_max_size=2 * 1024 * 1024)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from stemcast.audio import AudioError
+    from stemcast.db.database import open_database
+    from stemcast.library.library import TrackLibrary
+    from stemcast.library.tracks import TrackSource, TrackStore
+
+    async def run() -> int:
+        db = await open_database(args.data_dir / "stemcast.sqlite3")
+        failures = 0
+        try:
+            library = TrackLibrary(TrackStore(db), [])
+            for path in args.paths:
+                try:
+                    track = await library.add_file(path, TrackSource.CLI)
+                    print(f"{track.id}\t{track.duration_seconds:8.2f}s\t{track.path}")
+                except AudioError as exc:
+                    failures += 1
+                    print(f"stemcast add: {exc}", file=sys.stderr)
+        finally:
+            await db.close()
+        return 1 if failures else 0
+
+    return asyncio.run(run())
+
+
+def _tracks(args: argparse.Namespace) -> int:
+    from stemcast.db.database import open_database
+    from stemcast.library.tracks import TrackStore
+
+    async def run() -> int:
+        db = await open_database(args.data_dir / "stemcast.sqlite3")
+        try:
+            for track in await TrackStore(db).list(limit=100000):
+                if args.json:
+                    print(json.dumps(track.to_api()))
+                else:
+                    print(f"{track.id}\t{track.duration_seconds:8.2f}s\t{track.path}")
+        finally:
+            await db.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+def _separate(args: argparse.Namespace) -> int:
+    from stemcast.separate_file import separate_file
+
+    return separate_file(args.input, args.out, model=args.model, model_repo=args.model_repo,
+                         device=args.device, fetch_timeout=args.model_fetch_timeout)
+
+
+def _make_test_model(args: argparse.Namespace) -> int:
+    from stemcast.separation import random_model
+
+    argv = [str(args.repo), "--name", args.name, "--size", args.size, "--seed", str(args.seed)]
+    if args.six_stems:
+        argv.append("--six-stems")
+    return random_model.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Server settings: one dataclass, filled from the command line and STEMCAST_* variables.
+
+Every option of `stemcast serve` has an environment variable of the same name
+(`--max-concurrent-jobs` <-> `STEMCAST_MAX_CONCURRENT_JOBS`), so containers can be
+configured without a command line. The command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MODEL = "htdemucs"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def default_data_dir() -> Path:
+    """Where jobs, uploads and the database live unless --data-dir says otherwise."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "stemcast"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=default_data_dir)
+    model: str = DEFAULT_MODEL
+    model_repo: Path | None = None
+    model_fetch_timeout: float = 20.0
+    device: str = "auto"
+    max_concurrent_jobs: int = 1
+    library_dirs: list[Path] = field(default_factory=list)
+    allowed_path_prefixes: list[Path] = field(default_factory=list)
+    max_upload_mb: int = 500
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "stemcast.sqlite3"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def allowed_dirs(self) -> list[Path]:
+        """Folders a client may name files in: the library, explicit prefixes, uploads."""
+        return [*self.library_dirs, *self.allowed_path_prefixes, self.uploads_dir]
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, with the fix in the message."""
+        if not 0 < self.port < 65536:
+            raise ValueError(f"--port must be 1..65535, got {self.port}")
+        if self.max_concurrent_jobs < 1:
+            raise ValueError(
+                f"--max-concurrent-jobs must be at least 1, got {self.max_concurrent_jobs}"
+            )
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(
+                f"--device must be one of auto, cpu, cuda, cuda:N; got {self.device!r}"
+            )
+        if self.model_fetch_timeout < 0:
+            raise ValueError("--model-fetch-timeout must be >= 0 seconds")
+        if self.max_upload_mb < 1:
+            raise ValueError("--max-upload-mb must be at least 1")
+        for folder in self.library_dirs:
+            if not folder.is_dir():
+                raise ValueError(
+                    f"--library {folder} is not a folder; create it or fix the path"
+                )
+
+    def prepare_dirs(self) -> None:
+        for folder in (self.data_dir, self.jobs_dir, self.uploads_dir):
+            folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,20 @@
+"""HTTP error replies: one JSON shape, `{"error": {"code", "message"}}`, like the WebSocket."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def problem_response(problem: HTTPProblem) -> JSONResponse:
+    return JSONResponse(
+        {"success": False, "error": {"code": problem.code, "message": problem.message}},
+        status_code=problem.status,
+    )

@@ -1,0 +1,38 @@
+"""HTTP: health and queue figures for operators and app servers."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from stemcast import __version__
+from stemcast.http.tracks import services_of
+
+
+async def health(request: Request) -> JSONResponse:
+    services = services_of(request)
+    model = services.scheduler.pool.model
+    return JSONResponse({
+        "status": "ok",
+        "version": __version__,
+        "ready": model.state == "ready",
+        "model": {
+            "name": model.name,
+            "state": model.state,
+            "error": model.error,
+            "sources": list(model.sources),
+            "sampleRate": model.sample_rate,
+            "repo": str(services.settings.model_repo) if services.settings.model_repo else None,
+        },
+        "device": model.device or services.settings.device,
+        "queue": services.scheduler.snapshot(),
+        "connectedClients": services.connected_clients,
+        "uptimeSeconds": round(time.time() - services.started_at, 1),
+    })
+
+
+async def queue(request: Request) -> JSONResponse:
+    services = services_of(request)
+    return JSONResponse({"jobs": services.scheduler.queue_listing()})

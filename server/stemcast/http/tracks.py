@@ -1,0 +1,124 @@
+"""HTTP: register tracks by path or upload, and list them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from stemcast.app.services import Services
+from stemcast.audio import AudioError
+from stemcast.http.errors import HTTPProblem
+from stemcast.library.paths import PathNotAllowedError
+from stemcast.library.tracks import TrackSource
+
+_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def add_track(request: Request) -> JSONResponse:
+    services = services_of(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        track = await _add_by_path(request, services)
+    elif content_type.startswith("multipart/form-data"):
+        track = await _add_by_upload(request, services)
+    else:
+        raise HTTPProblem(
+            415, "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type '{content_type or '(none)'}' is not accepted: send application/json "
+            "with {\"path\": \"/abs/file.mp3\"} or multipart/form-data with a 'file' field",
+        )
+    return JSONResponse({"success": True, **track.to_api()}, status_code=201)
+
+
+async def _add_by_path(request: Request, services: Services) -> Any:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPProblem(400, "BAD_JSON", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
+        raise HTTPProblem(422, "MISSING_FIELD",
+                          "send a JSON object with a non-empty string field 'path'")
+    try:
+        return await services.library.add_allowed_path(body["path"], TrackSource.API)
+    except PathNotAllowedError as exc:
+        raise HTTPProblem(403, "PATH_NOT_ALLOWED", str(exc)) from exc
+    except AudioError as exc:
+        status = 404 if exc.code.value == "FILE_NOT_FOUND" else 422
+        raise HTTPProblem(status, exc.code.value, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPProblem(422, "INVALID_FIELD", f"path: {exc}") from exc
+
+
+async def _add_by_upload(request: Request, services: Services) -> Any:
+    limit = services.settings.max_upload_mb * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise HTTPProblem(413, "UPLOAD_TOO_LARGE",
+                          f"the upload is larger than the server's limit of "
+                          f"{services.settings.max_upload_mb} MB (--max-upload-mb)")
+    async with request.form(max_files=1, max_fields=10) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPProblem(422, "MISSING_FIELD",
+                              "multipart upload needs the audio in a field named 'file'")
+        original = Path(upload.filename or "upload")
+        suffix = original.suffix.lower() if _SAFE_SUFFIX.match(original.suffix) else ""
+        target = services.settings.uploads_dir / f"{uuid.uuid4()}{suffix}"
+        size = await asyncio.to_thread(_copy_limited, upload, target, limit)
+        if size > limit:
+            target.unlink(missing_ok=True)
+            raise HTTPProblem(413, "UPLOAD_TOO_LARGE",
+                              f"the upload is larger than the server's limit of "
+                              f"{services.settings.max_upload_mb} MB (--max-upload-mb)")
+    try:
+        return await services.library.add_file(target, TrackSource.UPLOAD, title=original.stem)
+    except AudioError as exc:
+        target.unlink(missing_ok=True)  # keep no junk from a refused upload
+        raise HTTPProblem(422, exc.code.value, str(exc).replace(str(target), original.name)) \
+            from exc
+
+
+def _copy_limited(upload: UploadFile, target: Path, limit: int) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                break
+            out.write(chunk)
+    if size > limit:
+        partial.unlink(missing_ok=True)
+        return size
+    shutil.move(partial, target)
+    return size
+
+
+async def list_tracks(request: Request) -> JSONResponse:
+    services = services_of(request)
+    tracks = await services.library.store.list()
+    return JSONResponse({"tracks": [t.to_api() for t in tracks]})
+
+
+async def get_track(request: Request) -> JSONResponse:
+    services = services_of(request)
+    track = await services.library.get(request.path_params["track_id"])
+    if track is None:
+        raise HTTPProblem(404, "TRACK_NOT_FOUND",
+                          f"no track with id '{request.path_params['track_id']}'")
+    return JSONResponse(track.to_api())

@@ -1,0 +1,403 @@
+"""The priority scheduler: owns the workers, orders the queue, does identical work once.
+
+Queue order is priority (high, normal, low), then FIFO (the job's seq). The queue lives
+in SQLite; this class keeps the live jobs in memory for ordering and progress, and
+writes every state transition through JobStore, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from stemcast.config import Settings
+from stemcast.jobs.events import EventBus, JobCompleted, JobFailed, JobProgress, Subscriber
+from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
+from stemcast.jobs.queue import JobQueue
+from stemcast.jobs.store import JobStore
+from stemcast.jobs.worker_pool import WorkerPool
+from stemcast.separation.worker_messages import (
+    SeparateTask,
+    TaskDone,
+    TaskFailed,
+    TaskProgress,
+    WorkerConfig,
+    WorkerToServer,
+)
+from stemcast_protocol import Priority, Stage
+
+log = logging.getLogger(__name__)
+
+# A job is tried again once after a worker crash, then failed: a track that kills the
+# worker twice would otherwise crash-loop it forever.
+MAX_ATTEMPTS = 2
+TICK_SECONDS = 1.0
+# Share of the whole job each stage stands for, for one 0..1 progress figure.
+STAGE_SPANS = {
+    Stage.DECODING.value: (0.0, 0.05),
+    Stage.SEPARATING.value: (0.05, 0.95),
+    Stage.WRITING.value: (0.95, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class StemRequest:
+    pcm_hash: str
+    input_path: str
+    track_id: str | None
+    duration_seconds: float | None
+    priority: Priority
+    options: SeparationOptions = field(default_factory=SeparationOptions)
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    cached: bool  # the stems existed: JobCompleted was delivered already
+    joined: bool  # another client had asked for the same work: now shared
+
+
+@dataclass
+class _Running:
+    job: Job
+    started: float
+    stage: str = Stage.DECODING.value
+    stage_fraction: float = 0.0
+    separating_started: float | None = None
+
+    @property
+    def progress(self) -> float:
+        low, high = STAGE_SPANS.get(self.stage, (0.0, 1.0))
+        return low + (high - low) * self.stage_fraction
+
+
+@dataclass(frozen=True)
+class _WorkerLost:
+    job_id: str
+
+
+class Scheduler:
+    def __init__(self, store: JobStore, settings: Settings, bus: EventBus) -> None:
+        self.store = store
+        self.settings = settings
+        self.bus = bus
+        self.pool = WorkerPool(
+            settings.max_concurrent_jobs,
+            WorkerConfig(
+                model=settings.model,
+                model_repo=settings.model_repo,
+                device=settings.device,
+                fetch_timeout=settings.model_fetch_timeout,
+            ),
+            on_task_message=self._on_worker_message,
+            on_worker_lost=lambda job_id: self._inbox.put_nowait(_WorkerLost(job_id)),
+            on_change=self._kick,
+        )
+        self._queued = JobQueue()
+        self._running: dict[str, _Running] = {}
+        self._submit_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._inbox: asyncio.Queue[WorkerToServer | _WorkerLost] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        # Seconds of compute per second of audio, learned from finished jobs (for ETAs).
+        self.realtime_factor: float | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        requeued = await self.store.requeue_interrupted()
+        if requeued:
+            log.info("requeued %d job(s) that were running when the server stopped", requeued)
+        self._queued = JobQueue(
+            [j for j in await self.store.live_jobs() if j.state == JobState.QUEUED]
+        )
+        if self._queued:
+            log.info("%d job(s) waiting in the queue from before the restart", len(self._queued))
+        self.pool.start()
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"),
+            asyncio.create_task(self._inbox_loop(), name="scheduler-inbox"),
+            asyncio.create_task(self._tick_loop(), name="scheduler-tick"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.pool.stop()
+
+    # ---- requests ----------------------------------------------------------------------
+
+    async def submit(self, request: StemRequest, subscriber: Subscriber) -> Submission:
+        """Answer from the cache, join the live job for the same work, or queue a new one."""
+        key = cache_key(request.pcm_hash, self.settings.model, request.options)
+        # One submission at a time: two clients asking at once must end in one job.
+        async with self._submit_lock:
+            done = await self.store.completed_for_key(key)
+            if done is not None:
+                if await asyncio.to_thread(_all_exist, done.stems.values()):
+                    subscriber.deliver(self._completed_event(done, cached=True))
+                    return Submission(done.id, cached=True, joined=False)
+                log.warning("stems of job %s are gone from disk; separating again", done.id)
+                await self.store.forget_completed(done.id)
+            live = self._live_job_for_key(key)
+            if live is not None:
+                self.bus.subscribe(live.id, subscriber)
+                if PRIORITY_RANK[request.priority] < PRIORITY_RANK[live.priority]:
+                    await self._raise_priority(live, request.priority)
+                subscriber.deliver(self._progress_event(live.id))
+                return Submission(live.id, cached=False, joined=True)
+            job = await self.store.create(
+                key=key,
+                pcm_hash=request.pcm_hash,
+                track_id=request.track_id,
+                input_path=request.input_path,
+                model=self.settings.model,
+                options=request.options,
+                priority=request.priority,
+                output_root=str(self.settings.jobs_dir),
+                duration_seconds=request.duration_seconds,
+            )
+            self._queued.push(job)
+            self.bus.subscribe(job.id, subscriber)
+            subscriber.deliver(self._progress_event(job.id))
+            self._kick()
+            return Submission(job.id, cached=False, joined=False)
+
+    def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
+        self.bus.unsubscribe(job_id, subscriber)
+
+    async def _raise_priority(self, job: Job, priority: Priority) -> None:
+        await self.store.set_priority(job.id, priority)
+        if self._queued.find(job.id) is not None:
+            self._queued.reprioritize(job.id, priority)
+        else:
+            job.priority = priority  # already running: only the record changes
+        self._publish_queue_positions()
+
+    # ---- dispatch --------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    def _live_job_for_key(self, key: str) -> Job | None:
+        queued = self._queued.find_by_key(key)
+        if queued is not None:
+            return queued
+        for running in self._running.values():
+            if running.job.cache_key == key:
+                return running.job
+        return None
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dispatched = False
+            while self._queued:
+                worker = self.pool.idle_worker()
+                if worker is None:
+                    break
+                job = self._queued.pop()
+                await self.store.mark_running(job.id)
+                job.state = JobState.RUNNING
+                self._running[job.id] = _Running(job, started=time.monotonic())
+                self.pool.assign(
+                    worker,
+                    SeparateTask(job.id, job.input_path, job.output_dir, job.options.to_dict()),
+                )
+                log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
+                         job.priority.value)
+                self.bus.publish(self._progress_event(job.id))
+                dispatched = True
+            if dispatched:
+                self._publish_queue_positions()
+
+    # ---- worker messages ---------------------------------------------------------------
+
+    def _on_worker_message(self, message: WorkerToServer) -> None:
+        self._inbox.put_nowait(message)
+
+    async def _inbox_loop(self) -> None:
+        # One consumer keeps each job's messages in the order the worker sent them.
+        while True:
+            message = await self._inbox.get()
+            try:
+                await self._handle(message)
+            except Exception:
+                log.exception("scheduler failed to handle %r", message)
+
+    async def _handle(self, message: WorkerToServer | _WorkerLost) -> None:
+        if isinstance(message, TaskProgress):
+            running = self._running.get(message.job_id)
+            if running is None:
+                return
+            if message.stage != running.stage:
+                running.stage = message.stage
+                if message.stage == Stage.SEPARATING.value:
+                    running.separating_started = time.monotonic()
+                await self.store.set_progress(message.job_id, message.stage, running.progress)
+            running.stage_fraction = message.fraction
+            self.bus.publish(self._progress_event(message.job_id))
+        elif isinstance(message, TaskDone):
+            running = self._running.pop(message.job_id, None)
+            await self.store.mark_completed(
+                message.job_id, message.stems, message.processing_time, message.duration_seconds
+            )
+            if message.duration_seconds > 0:
+                rtf = message.processing_time / message.duration_seconds
+                self.realtime_factor = rtf if self.realtime_factor is None else (
+                    0.5 * self.realtime_factor + 0.5 * rtf)
+            job = await self.store.get(message.job_id)
+            log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
+            if job is not None:
+                self.bus.publish(self._completed_event(job, cached=False))
+            del running
+            self._kick()
+        elif isinstance(message, TaskFailed):
+            self._running.pop(message.job_id, None)
+            await self.store.mark_failed(message.job_id, message.code, message.message)
+            log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
+            self.bus.publish(JobFailed(message.job_id, message.code, message.message))
+            self._kick()
+        elif isinstance(message, _WorkerLost):
+            await self._handle_worker_lost(message.job_id)
+
+    async def _handle_worker_lost(self, job_id: str) -> None:
+        running = self._running.pop(job_id, None)
+        job = await self.store.get(job_id)
+        if job is None or running is None:
+            return
+        attempts = job.attempts + 1
+        if attempts < MAX_ATTEMPTS:
+            log.warning("retrying job %s after its worker crashed", job_id)
+            await self.store.requeue(job_id, count_attempt=True)
+            job = await self.store.get(job_id)
+            assert job is not None
+            self._queued.push(job)
+            self.bus.publish(self._progress_event(job_id))
+        else:
+            message = (
+                f"the separation worker crashed {attempts} times on this job "
+                f"(input '{job.input_path}'); the file may be damaged or too large for this "
+                "machine's memory. Check the server log, try a shorter file or a machine "
+                "with more memory."
+            )
+            await self.store.requeue(job_id, count_attempt=True)
+            await self.store.mark_failed(job_id, "WORKER_CRASHED", message)
+            self.bus.publish(JobFailed(job_id, "WORKER_CRASHED", message))
+        self._kick()
+
+    # ---- progress ----------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        # At least one progress message a second for every job someone is watching,
+        # with a fresh ETA, even while a long segment computes.
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            for job_id in [*self._running, *(j.id for j in self._queued)]:
+                if self.bus.subscriber_count(job_id):
+                    self.bus.publish(self._progress_event(job_id))
+
+    def _publish_queue_positions(self) -> None:
+        for job in self._queued:
+            if self.bus.subscriber_count(job.id):
+                self.bus.publish(self._progress_event(job.id))
+
+    def queue_position(self, job_id: str) -> int | None:
+        """0 while running; 1 for the next job to start, and so on; None otherwise."""
+        if job_id in self._running:
+            return 0
+        return self._queued.position(job_id)
+
+    def _eta_running(self, running: _Running) -> float | None:
+        now = time.monotonic()
+        if running.stage == Stage.SEPARATING.value and running.separating_started is not None \
+                and running.stage_fraction > 0.02:
+            spent = now - running.separating_started
+            return max(spent / running.stage_fraction * (1 - running.stage_fraction), 0.0)
+        if running.stage == Stage.WRITING.value:
+            return 0.5
+        if self.realtime_factor is not None and running.job.duration_seconds:
+            expected = self.realtime_factor * running.job.duration_seconds
+            return max(expected - (now - running.started), 0.0)
+        return None
+
+    def _eta_queued(self, job: Job) -> float | None:
+        if self.realtime_factor is None:
+            return None
+        workers = max(self.pool.size, 1)
+        ahead = 0.0
+        for running in self._running.values():
+            eta = self._eta_running(running)
+            ahead += eta if eta is not None else 0.0
+        for other in self._queued:
+            if other.id == job.id:
+                break
+            ahead += self.realtime_factor * (other.duration_seconds or 0.0)
+        own = self.realtime_factor * (job.duration_seconds or 0.0)
+        return ahead / workers + own
+
+    def _progress_event(self, job_id: str) -> JobProgress:
+        running = self._running.get(job_id)
+        if running is not None:
+            return JobProgress(job_id, running.stage, round(running.progress, 4),
+                               _round(self._eta_running(running)), 0)
+        job = self._queued.find(job_id)
+        if job is not None:
+            return JobProgress(job_id, Stage.QUEUED.value, 0.0,
+                               _round(self._eta_queued(job)), self.queue_position(job_id))
+        return JobProgress(job_id, Stage.QUEUED.value, 0.0, None, None)
+
+    def _completed_event(self, job: Job, *, cached: bool) -> JobCompleted:
+        return JobCompleted(
+            job_id=job.id,
+            stems=job.stems,
+            model=job.model,
+            sample_rate=self.pool.model.sample_rate or 44100,
+            cached=cached,
+            processing_time=job.processing_time,
+        )
+
+    # ---- figures for /health -----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "queued": len(self._queued),
+            "running": len(self._running),
+            "maxConcurrentJobs": self.pool.size,
+            "realtimeFactor": _round(self.realtime_factor),
+            "workerRestarts": self.pool.restarts,
+            "workers": self.pool.describe(),
+        }
+
+    def queue_listing(self) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        for running in self._running.values():
+            rows.append(_job_row(running.job, "running", running.stage, running.progress, 0))
+        for index, job in enumerate(self._queued):
+            rows.append(_job_row(job, "queued", Stage.QUEUED.value, 0.0, index + 1))
+        return rows
+
+
+def _job_row(job: Job, state: str, stage: str, progress: float, position: int) -> dict[str, object]:
+    return {
+        "jobId": job.id, "trackId": job.track_id, "state": state, "stage": stage,
+        "progress": round(progress, 4), "priority": job.priority.value,
+        "queuePosition": position, "createdAt": job.created_at,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _all_exist(paths: object) -> bool:
+    items = list(paths)  # type: ignore[call-overload]
+    return bool(items) and all(os.path.isfile(p) for p in items)

@@ -1,0 +1,167 @@
+"""SQL for the jobs table. Every job state transition goes through here."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import aiosqlite
+
+from stemcast.db.database import utc_now
+from stemcast.jobs.models import Job, JobState, SeparationOptions
+from stemcast_protocol import Priority, Stage
+
+
+def _row_to_job(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=row["id"],
+        seq=row["seq"],
+        cache_key=row["cache_key"],
+        pcm_hash=row["pcm_hash"],
+        track_id=row["track_id"],
+        input_path=row["input_path"],
+        model=row["model"],
+        options=SeparationOptions.from_dict(json.loads(row["options"])),
+        priority=Priority(row["priority"]),
+        state=JobState(row["state"]),
+        stage=row["stage"],
+        progress=row["progress"],
+        attempts=row["attempts"],
+        output_dir=row["output_dir"],
+        created_at=row["created_at"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        stems=json.loads(row["stems"]) if row["stems"] else {},
+        duration_seconds=row["duration_seconds"],
+        processing_time=row["processing_time"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class JobStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Job | None:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def _many(self, sql: str, params: tuple[Any, ...] = ()) -> list[Job]:
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    async def live_for_key(self, key: str) -> Job | None:
+        return await self._one(
+            "SELECT * FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running')", (key,)
+        )
+
+    async def completed_for_key(self, key: str) -> Job | None:
+        return await self._one(
+            "SELECT * FROM jobs WHERE cache_key = ? AND state = 'completed'"
+            " ORDER BY finished_at DESC LIMIT 1",
+            (key,),
+        )
+
+    async def live_jobs(self) -> list[Job]:
+        return await self._many(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq"
+        )
+
+    async def recent(self, limit: int = 100) -> list[Job]:
+        return await self._many("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
+
+    async def create(
+        self,
+        *,
+        key: str,
+        pcm_hash: str,
+        track_id: str | None,
+        input_path: str,
+        model: str,
+        options: SeparationOptions,
+        priority: Priority,
+        output_root: str,
+        duration_seconds: float | None,
+    ) -> Job:
+        job_id = str(uuid.uuid4())
+        await self._conn.execute(
+            "INSERT INTO jobs (id, seq, cache_key, pcm_hash, track_id, input_path, model, options,"
+            " priority, state, stage, output_dir, duration_seconds, created_at)"
+            " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?, ?,"
+            " 'queued', ?, ?, ?, ?)",
+            (job_id, key, pcm_hash, track_id, input_path, model, json.dumps(options.to_dict()),
+             priority.value, Stage.QUEUED.value, f"{output_root}/{job_id}", duration_seconds,
+             utc_now()),
+        )
+        job = await self.get(job_id)
+        assert job is not None
+        return job
+
+    async def set_priority(self, job_id: str, priority: Priority) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET priority = ? WHERE id = ?", (priority.value, job_id)
+        )
+
+    async def mark_running(self, job_id: str) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'running', stage = ?, started_at = ? WHERE id = ?",
+            (Stage.DECODING.value, utc_now(), job_id),
+        )
+
+    async def set_progress(self, job_id: str, stage: str, progress: float) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET stage = ?, progress = ? WHERE id = ? AND state = 'running'",
+            (stage, progress, job_id),
+        )
+
+    async def requeue(self, job_id: str, *, count_attempt: bool) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0,"
+            " attempts = attempts + ? WHERE id = ?",
+            (1 if count_attempt else 0, job_id),
+        )
+
+    async def requeue_interrupted(self) -> int:
+        """After a restart: jobs that were running are queued again, not lost."""
+        cursor = await self._conn.execute(
+            "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0"
+            " WHERE state = 'running'"
+        )
+        return cursor.rowcount
+
+    async def mark_completed(
+        self, job_id: str, stems: dict[str, str], processing_time: float, duration: float
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'completed', stage = 'complete', progress = 1, stems = ?,"
+            " processing_time = ?, duration_seconds = ?, finished_at = ?,"
+            " error_code = NULL, error_message = NULL WHERE id = ?",
+            (json.dumps(stems), processing_time, duration, utc_now(), job_id),
+        )
+
+    async def mark_failed(self, job_id: str, code: str, message: str) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?,"
+            " finished_at = ? WHERE id = ?",
+            (code, message, utc_now(), job_id),
+        )
+
+    async def forget_completed(self, job_id: str) -> None:
+        """Its files are gone: never answer from this entry again."""
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'failed', error_code = 'FILES_REMOVED',"
+            " error_message = 'stem files were removed from disk' WHERE id = ?",
+            (job_id,),
+        )
+
+    async def count_by_state(self) -> dict[str, int]:
+        async with self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
+            rows = await cur.fetchall()
+        return {row[0]: row[1] for row in rows}

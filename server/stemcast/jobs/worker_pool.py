@@ -1,0 +1,206 @@
+"""The server's side of the worker processes: start, feed, watch, restart.
+
+Each worker is a spawned process with a duplex pipe. A reader thread per worker blocks
+on the pipe and hands messages to the event loop; when the pipe breaks the process has
+died, and the pool reports the crash so the scheduler can retry the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from stemcast.separation.worker import worker_main
+from stemcast.separation.worker_messages import (
+    SeparateTask,
+    Shutdown,
+    WorkerConfig,
+    WorkerModelUnavailable,
+    WorkerReady,
+    WorkerToServer,
+)
+
+log = logging.getLogger(__name__)
+
+
+class WorkerState(str, Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"  # running, but without a model: jobs fail fast
+    DEAD = "dead"
+
+
+@dataclass
+class ModelStatus:
+    """What the workers told us about the model; shown in /health and hello."""
+
+    name: str
+    state: str = "loading"  # loading | ready | unavailable
+    error: str | None = None
+    sources: tuple[str, ...] = ()
+    sample_rate: int | None = None
+    device: str | None = None
+
+
+class WorkerHandle:
+    def __init__(
+        self,
+        index: int,
+        config: WorkerConfig,
+        loop: asyncio.AbstractEventLoop,
+        on_message: Callable[[WorkerHandle, WorkerToServer], None],
+        on_exit: Callable[[WorkerHandle, int | None], None],
+    ) -> None:
+        self.index = index
+        self.state = WorkerState.STARTING
+        self.current_job: str | None = None
+        self._loop = loop
+        self._on_message = on_message
+        self._on_exit = on_exit
+        ctx = mp.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self._conn: Connection = parent_conn
+        self.process: BaseProcess = ctx.Process(
+            target=worker_main, args=(child_conn, config), name=f"stemcast-worker-{index}",
+            daemon=True,
+        )
+        self.process.start()
+        child_conn.close()  # only the child holds its end, so EOF means the child is gone
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"stemcast-worker-{index}-reader", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            self._loop.call_soon_threadsafe(self._on_message, self, message)
+        self.process.join(timeout=5)
+        self._loop.call_soon_threadsafe(self._on_exit, self, self.process.exitcode)
+
+    def send(self, message: SeparateTask | Shutdown) -> None:
+        try:
+            self._conn.send(message)
+        except (BrokenPipeError, OSError):
+            # The reader thread sees the broken pipe too and reports the exit.
+            log.warning("worker %s pipe is broken", self.index)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.send(Shutdown())
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self._conn.close()
+
+
+class WorkerPool:
+    """A fixed number of worker processes, restarted when one dies."""
+
+    def __init__(
+        self,
+        size: int,
+        config: WorkerConfig,
+        on_task_message: Callable[[WorkerToServer], None],
+        on_worker_lost: Callable[[str], None],
+        on_change: Callable[[], None],
+    ) -> None:
+        self.size = size
+        self.config = config
+        self.model = ModelStatus(name=config.model)
+        self.restarts = 0
+        self.workers: list[WorkerHandle] = []
+        self._on_task_message = on_task_message
+        self._on_worker_lost = on_worker_lost
+        self._on_change = on_change
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.workers = [self._spawn(i) for i in range(self.size)]
+
+    def _spawn(self, index: int) -> WorkerHandle:
+        assert self._loop is not None
+        return WorkerHandle(index, self.config, self._loop, self._handle_message, self._handle_exit)
+
+    def idle_worker(self) -> WorkerHandle | None:
+        for worker in self.workers:
+            if worker.state in (WorkerState.READY, WorkerState.UNAVAILABLE):
+                return worker
+        return None
+
+    def assign(self, worker: WorkerHandle, task: SeparateTask) -> None:
+        worker.current_job = task.job_id
+        if worker.state == WorkerState.READY:
+            worker.state = WorkerState.BUSY
+        worker.send(task)
+
+    def _handle_message(self, worker: WorkerHandle, message: WorkerToServer) -> None:
+        if isinstance(message, WorkerReady):
+            worker.state = WorkerState.READY
+            self.model = ModelStatus(
+                name=message.model, state="ready", sources=message.sources,
+                sample_rate=message.sample_rate, device=message.device,
+            )
+            log.info("worker %s ready: model %s on %s (pid %s)", worker.index, message.model,
+                     message.device, message.pid)
+            self._on_change()
+            return
+        if isinstance(message, WorkerModelUnavailable):
+            worker.state = WorkerState.UNAVAILABLE
+            if self.model.state != "ready":
+                self.model = ModelStatus(name=message.model, state="unavailable",
+                                         error=message.message)
+            log.error("NO MODEL: %s", message.message)
+            self._on_change()
+            return
+        # Task messages: a finished task frees the worker.
+        from stemcast.separation.worker_messages import TaskDone, TaskFailed
+
+        if isinstance(message, TaskDone | TaskFailed) and worker.current_job == message.job_id:
+            worker.current_job = None
+            if worker.state == WorkerState.BUSY:
+                worker.state = WorkerState.READY
+        self._on_task_message(message)
+        if isinstance(message, TaskDone | TaskFailed):
+            self._on_change()
+
+    def _handle_exit(self, worker: WorkerHandle, exitcode: int | None) -> None:
+        worker.state = WorkerState.DEAD
+        lost_job = worker.current_job
+        worker.current_job = None
+        if self._stopping:
+            return
+        log.error("worker %s (pid %s) died with exit code %s%s; restarting it", worker.index,
+                  worker.pid, exitcode, f" while running job {lost_job}" if lost_job else "")
+        self.restarts += 1
+        self.workers[worker.index] = self._spawn(worker.index)
+        if lost_job:
+            self._on_worker_lost(lost_job)
+        self._on_change()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self.workers))
+
+    def describe(self) -> list[dict[str, object]]:
+        return [
+            {"index": w.index, "pid": w.pid, "state": w.state.value, "job": w.current_job}
+            for w in self.workers
+        ]

@@ -1,0 +1,116 @@
+"""The track library: registering files, finding them again, scanning folders.
+
+File and decoding work runs in threads (asyncio.to_thread) so the event loop never
+waits on disk or CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
+from stemcast.library.paths import is_audio_filename, resolve_allowed
+from stemcast.library.tracks import FileFacts, Track, TrackSource, TrackStore
+
+log = logging.getLogger(__name__)
+
+
+def _file_facts(path: Path, title: str | None = None) -> FileFacts:
+    if not path.is_file():
+        raise AudioError(
+            AudioErrorCode.FILE_NOT_FOUND,
+            f"'{path}' does not exist or is not a file; check the path",
+            str(path),
+        )
+    info = probe(path)
+    stat = path.stat()
+    return FileFacts(
+        path=str(path),
+        title=title or path.stem,
+        file_size=stat.st_size,
+        file_mtime=stat.st_mtime,
+        container=info.container,
+        duration_seconds=info.duration_seconds,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+    )
+
+
+def _hash_file(path: str) -> str:
+    return pcm_hash(decode(path))
+
+
+class TrackLibrary:
+    def __init__(self, store: TrackStore, allowed_dirs: list[Path]) -> None:
+        self.store = store
+        self.allowed_dirs = allowed_dirs
+        # One hash computation per file at a time, however many clients ask at once.
+        self._hash_locks: dict[str, asyncio.Lock] = {}
+
+    async def add_file(self, path: Path, source: str, title: str | None = None) -> Track:
+        """Register an audio file (probing it) or return the track it already is."""
+        resolved = path.expanduser().resolve()
+        facts = await asyncio.to_thread(_file_facts, resolved, title)
+        return await self.store.upsert(facts, source)
+
+    async def add_allowed_path(self, file_path: str, source: str = TrackSource.PATH) -> Track:
+        """A path from a client: only inside the allowed folders (raises otherwise)."""
+        resolved = resolve_allowed(file_path, self.allowed_dirs)
+        return await self.add_file(resolved, source)
+
+    async def get(self, track_id: str) -> Track | None:
+        return await self.store.get(track_id)
+
+    async def refresh(self, track: Track) -> Track:
+        """Re-probe if the file changed since we registered it (a DJ re-exported it)."""
+        try:
+            stat = await asyncio.to_thread(os.stat, track.path)
+        except FileNotFoundError as exc:
+            raise AudioError(
+                AudioErrorCode.FILE_NOT_FOUND,
+                f"the file of track {track.id} is gone: '{track.path}'; "
+                "restore it or register the track again",
+                track.path,
+            ) from exc
+        if (stat.st_size, stat.st_mtime) == (track.file_size, track.file_mtime):
+            return track
+        return await self.add_file(Path(track.path), track.source)
+
+    async def ensure_pcm_hash(self, track: Track) -> str:
+        """The content hash the cache keys on; computed once per file version."""
+        if track.pcm_hash:
+            return track.pcm_hash
+        lock = self._hash_locks.setdefault(track.id, asyncio.Lock())
+        async with lock:
+            fresh = await self.store.get(track.id)
+            if fresh and fresh.pcm_hash:
+                return fresh.pcm_hash
+            digest = await asyncio.to_thread(_hash_file, track.path)
+            await self.store.set_pcm_hash(track.id, digest)
+            return digest
+
+    async def scan(self, folders: list[Path]) -> int:
+        """Register every audio file under the folders; returns how many were added or seen."""
+        count = 0
+        for folder in folders:
+            files = await asyncio.to_thread(_walk_audio_files, folder)
+            for file in files:
+                try:
+                    await self.add_file(file, TrackSource.SCAN)
+                    count += 1
+                except AudioError as exc:
+                    log.warning("library scan skipped %s: %s", file, exc)
+        return count
+
+
+def _walk_audio_files(folder: Path) -> list[Path]:
+    found = []
+    for root, _dirs, files in os.walk(folder):
+        for name in sorted(files):
+            path = Path(root) / name
+            if is_audio_filename(path) and not name.startswith("."):
+                found.append(path)
+    return found

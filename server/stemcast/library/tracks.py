@@ -1,0 +1,133 @@
+"""Track records: what the server knows about each audio file, and their SQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from stemcast.db.database import utc_now
+
+
+class TrackSource:
+    CLI = "cli"
+    API = "api"
+    UPLOAD = "upload"
+    SCAN = "scan"
+    PATH = "path"
+
+
+@dataclass(frozen=True)
+class Track:
+    id: str
+    path: str
+    title: str | None
+    source: str
+    file_size: int
+    file_mtime: float
+    container: str | None
+    duration_seconds: float
+    sample_rate: int
+    channels: int
+    pcm_hash: str | None
+    bpm: float | None
+    musical_key: str | None
+    mode: str | None
+    created_at: str
+    updated_at: str
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON shape of a track in the HTTP API (camelCase like the WebSocket)."""
+        return {
+            "trackId": self.id,
+            "filePath": self.path,
+            "title": self.title,
+            "durationSeconds": self.duration_seconds,
+            "sampleRate": self.sample_rate,
+            "channels": self.channels,
+            "format": self.container,
+            "bpm": self.bpm,
+            "key": self.musical_key,
+            "mode": self.mode,
+            "source": self.source,
+            "createdAt": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What probing a file tells us, before it becomes a track."""
+
+    path: str
+    title: str | None
+    file_size: int
+    file_mtime: float
+    container: str | None
+    duration_seconds: float
+    sample_rate: int
+    channels: int
+
+
+def _row_to_track(row: aiosqlite.Row) -> Track:
+    return Track(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
+
+
+class TrackStore:
+    """SQL for the tracks table; no file access here."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, track_id: str) -> Track | None:
+        async with self._conn.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_track(row) if row else None
+
+    async def get_by_path(self, path: str) -> Track | None:
+        async with self._conn.execute("SELECT * FROM tracks WHERE path = ?", (path,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_track(row) if row else None
+
+    async def list(self, limit: int = 1000, offset: int = 0) -> list[Track]:
+        async with self._conn.execute(
+            "SELECT * FROM tracks ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (limit, offset)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_track(row) for row in rows]
+
+    async def upsert(self, facts: FileFacts, source: str) -> Track:
+        """Insert a new track, or refresh one whose file changed; ids never change."""
+        existing = await self.get_by_path(facts.path)
+        now = utc_now()
+        if existing is None:
+            track_id = str(uuid.uuid4())
+            await self._conn.execute(
+                "INSERT INTO tracks (id, path, title, source, file_size, file_mtime, container,"
+                " duration_seconds, sample_rate, channels, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (track_id, facts.path, facts.title, source, facts.file_size, facts.file_mtime,
+                 facts.container, facts.duration_seconds, facts.sample_rate, facts.channels,
+                 now, now),
+            )
+        else:
+            track_id = existing.id
+            if (existing.file_size, existing.file_mtime) != (facts.file_size, facts.file_mtime):
+                # The audio changed under the same path: forget what we derived from it.
+                await self._conn.execute(
+                    "UPDATE tracks SET file_size = ?, file_mtime = ?, container = ?,"
+                    " duration_seconds = ?, sample_rate = ?, channels = ?, pcm_hash = NULL,"
+                    " bpm = NULL, musical_key = NULL, mode = NULL, updated_at = ? WHERE id = ?",
+                    (facts.file_size, facts.file_mtime, facts.container, facts.duration_seconds,
+                     facts.sample_rate, facts.channels, now, track_id),
+                )
+        track = await self.get(track_id)
+        assert track is not None
+        return track
+
+    async def set_pcm_hash(self, track_id: str, pcm_hash: str) -> None:
+        await self._conn.execute(
+            "UPDATE tracks SET pcm_hash = ?, updated_at = ? WHERE id = ?",
+            (pcm_hash, utc_now(), track_id),
+        )

@@ -1,0 +1,270 @@
+"""One WebSocket session: decode frames, dispatch commands, push job events.
+
+Replies go out in the format of the client's last frame (binary msgpack or JSON text).
+A bad frame gets an `error` reply and the connection stays open. The outbox is
+bounded: see OUTBOX_LIMIT and PROTOCOL.md ("Slow clients").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from stemcast import __version__
+from stemcast.app.services import Services
+from stemcast.audio import AudioError
+from stemcast.jobs.models import SeparationOptions
+from stemcast.jobs.scheduler import StemRequest
+from stemcast.library.paths import PathNotAllowedError
+from stemcast.library.tracks import Track
+from stemcast.ws.subscription import RequestSubscription
+from stemcast_protocol import (
+    Cancel,
+    ErrorCode,
+    FrameFormat,
+    GetTrackInfo,
+    Hello,
+    Ping,
+    ProtocolError,
+    cancelled_message,
+    decode_frame,
+    encode_frame,
+    error_message,
+    hello_message,
+    parse_command,
+    pong_message,
+    progress_message,
+    track_info_message,
+)
+
+log = logging.getLogger(__name__)
+
+# Messages waiting to be sent to one client. Progress messages beyond half of it are
+# dropped (a newer one follows within a second); if even essential messages pile up
+# to the limit, the client is not reading and the connection is closed (code 1013).
+OUTBOX_LIMIT = 512
+CLOSE_TOO_SLOW = 1013
+
+
+class ClientSession:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.ws = websocket
+        self.services = services
+        self.format = FrameFormat.MSGPACK
+        self._outbox: deque[tuple[dict[str, Any], FrameFormat]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._closing = False
+        self._subscriptions: list[RequestSubscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dropped_progress = 0
+
+    # ---- connection ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        self.services.connected_clients += 1
+        sender = asyncio.create_task(self._send_loop(), name="ws-sender")
+        try:
+            while not self._closing:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                frame = message.get("bytes")
+                if frame is None:
+                    frame = message.get("text", "")
+                await self._handle_frame(frame)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.services.connected_clients -= 1
+            for subscription in list(self._subscriptions):
+                self._drop_subscription(subscription)
+            for task in list(self._tasks):
+                task.cancel()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                message, fmt = self._outbox.popleft()
+                data = encode_frame(message, fmt)
+                try:
+                    if isinstance(data, bytes):
+                        await self.ws.send_bytes(data)
+                    else:
+                        await self.ws.send_text(data)
+                except Exception:  # the client went away; the receive loop ends too
+                    self._closing = True
+                    return
+
+    def push(self, message: dict[str, Any], essential: bool = True) -> None:
+        """Queue a message for this client without waiting (job events call this)."""
+        if self._closing:
+            return
+        if not essential and len(self._outbox) >= OUTBOX_LIMIT // 2:
+            self.dropped_progress += 1
+            return
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            log.warning("closing a client that does not read its messages (%d queued)",
+                        len(self._outbox))
+            self._closing = True
+            self._spawn(self.ws.close(code=CLOSE_TOO_SLOW, reason="client too slow"))
+            return
+        self._outbox.append((message, self.format))
+        self._outbox_ready.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- frames and commands -------------------------------------------------------
+
+    async def _handle_frame(self, frame: bytes | str) -> None:
+        self.format = FrameFormat.JSON if isinstance(frame, str) else FrameFormat.MSGPACK
+        try:
+            fields, _fmt = decode_frame(frame)
+            command = parse_command(fields)
+            if isinstance(command, GetTrackInfo):
+                await self._get_track_info(command)
+            elif isinstance(command, Hello):
+                self.push(self._hello())
+            elif isinstance(command, Ping):
+                self.push(pong_message(request_id=command.request_id, time=time.time()))
+            elif isinstance(command, Cancel):
+                self._cancel(command)
+        except ProtocolError as exc:
+            self.push(error_message(exc))
+        except Exception as exc:  # a bug must not take the connection down with it
+            log.exception("internal error handling a frame")
+            self.push(error_message(ProtocolError(
+                ErrorCode.INTERNAL_ERROR, f"internal server error: {type(exc).__name__}"
+            )))
+
+    def _hello(self) -> dict[str, Any]:
+        model = self.services.scheduler.pool.model
+        return hello_message(
+            server_version=__version__,
+            model=model.name,
+            sources=list(model.sources),
+            model_status=model.state,
+            model_error=model.error,
+        )
+
+    def _cancel(self, command: Cancel) -> None:
+        matching = [s for s in self._subscriptions if s.request_id == command.request_id]
+        if not matching:
+            raise ProtocolError(
+                ErrorCode.REQUEST_NOT_FOUND,
+                f"no running request with requestId {command.request_id!r} on this connection",
+                request_id=command.request_id, command="cancel",
+            )
+        for subscription in matching:
+            subscription.finished = True
+            self._drop_subscription(subscription)
+        self.push(cancelled_message(request_id=command.request_id))
+
+    async def _resolve_track(self, command: GetTrackInfo) -> Track:
+        library = self.services.library
+        try:
+            if command.track_id is not None:
+                track = await library.get(command.track_id)
+                if track is None:
+                    raise ProtocolError(
+                        ErrorCode.TRACK_NOT_FOUND,
+                        f"no track with trackId '{command.track_id}'. Register the file with "
+                        "POST /api/tracks or `stemcast add`, or send filePath instead",
+                        request_id=command.request_id, command="getTrackInfo",
+                    )
+                return await library.refresh(track)
+            assert command.file_path is not None
+            return await library.add_allowed_path(command.file_path)
+        except PathNotAllowedError as exc:
+            raise ProtocolError(ErrorCode.PATH_NOT_ALLOWED, str(exc),
+                                request_id=command.request_id, command="getTrackInfo") from exc
+        except ValueError as exc:
+            if isinstance(exc, AudioError):
+                raise ProtocolError(ErrorCode(exc.code.value), str(exc),
+                                    request_id=command.request_id,
+                                    command="getTrackInfo") from exc
+            raise ProtocolError(ErrorCode.INVALID_FIELD, f"filePath: {exc}",
+                                request_id=command.request_id, command="getTrackInfo") from exc
+
+    async def _get_track_info(self, command: GetTrackInfo) -> None:
+        track = await self._resolve_track(command)
+        cached = await self._stems_cached(track)
+        self.push(track_info_message(
+            request_id=command.request_id,
+            track_id=track.id,
+            file_path=track.path,
+            bpm=track.bpm,
+            key=track.musical_key,
+            mode=track.mode,
+            duration_seconds=track.duration_seconds,
+            sample_rate=track.sample_rate,
+            channels=track.channels,
+            title=track.title,
+            stems_cached=cached,
+            model=self.services.settings.model,
+        ))
+        if command.stems:
+            subscription = RequestSubscription(
+                request_id=command.request_id, track_id=track.id, push=self.push,
+                on_finished=self._drop_subscription,
+            )
+            self._subscriptions.append(subscription)
+            # Hashing and queueing run beside the receive loop: the client may send more.
+            self._spawn(self._request_stems(track, command, subscription))
+
+    async def _stems_cached(self, track: Track) -> bool:
+        if not track.pcm_hash:
+            return False
+        from stemcast.jobs.models import cache_key
+
+        key = cache_key(track.pcm_hash, self.services.settings.model, SeparationOptions())
+        return await self.services.jobs.completed_for_key(key) is not None
+
+    async def _request_stems(self, track: Track, command: GetTrackInfo,
+                             subscription: RequestSubscription) -> None:
+        try:
+            if not track.pcm_hash:
+                self.push(progress_message(
+                    request_id=command.request_id, track_id=track.id, job_id=None,
+                    stage="decoding", progress=0.0, eta_seconds=None, queue_position=None,
+                ), False)
+            digest = await self.services.library.ensure_pcm_hash(track)
+            if subscription.finished:
+                return  # cancelled while hashing
+            submission = await self.services.scheduler.submit(
+                StemRequest(
+                    pcm_hash=digest,
+                    input_path=track.path,
+                    track_id=track.id,
+                    duration_seconds=track.duration_seconds,
+                    priority=command.priority,
+                ),
+                subscription,
+            )
+            subscription.job_id = submission.job_id
+        except AudioError as exc:
+            subscription.fail(exc.code.value, str(exc))
+        except Exception as exc:
+            log.exception("stems request failed")
+            subscription.fail(ErrorCode.INTERNAL_ERROR.value,
+                              f"internal server error: {type(exc).__name__}: {exc}")
+
+    def _drop_subscription(self, subscription: RequestSubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+        if subscription.job_id is not None:
+            self.services.scheduler.unsubscribe(subscription.job_id, subscription)

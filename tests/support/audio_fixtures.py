@@ -1,0 +1,70 @@
+"""Deterministic test audio, encoded with real codecs (libsndfile or FFmpeg via PyAV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+
+_SOUNDFILE_FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".aiff": ("AIFF", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
+_AV_CODECS = {".m4a": ("ipod", "aac", None), ".opus": ("ogg", "libopus", 48000)}
+
+
+def make_music_like_signal(seconds: float, sample_rate: int = 44100, channels: int = 2,
+                           seed: int = 0) -> np.ndarray:
+    """A few sine partials and decaying noise bursts every 0.5 s; peak about 0.5."""
+    rng = np.random.default_rng(seed)
+    frames = int(round(seconds * sample_rate))
+    t = np.arange(frames) / sample_rate
+    out = np.zeros((channels, frames), dtype=np.float64)
+    for channel in range(channels):
+        for _ in range(4):
+            freq = rng.uniform(60, 2000)
+            out[channel] += rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * freq * t
+                                                             + rng.uniform(0, np.pi))
+        burst = np.exp(-np.mod(t, 0.5) * 30) * rng.standard_normal(frames) * 0.15
+        out[channel] += burst
+    out *= 0.5 / max(np.max(np.abs(out)), 1e-9)
+    return out.astype(np.float32)
+
+
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """Encode (channels, frames) float samples by the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix in _SOUNDFILE_FORMATS:
+        fmt, subtype = _SOUNDFILE_FORMATS[suffix]
+        data: np.ndarray = samples.T
+        if subtype == "PCM_16":
+            # Quantise once, here, so every lossless file of a signal holds the same integers.
+            data = np.rint(np.clip(samples.T, -1, 1) * 32767).astype(np.int16)
+        sf.write(str(path), data, sample_rate, format=fmt, subtype=subtype)
+        return path
+    if suffix not in _AV_CODECS:
+        raise ValueError(f"no encoder for {suffix}")
+    container_format, codec, rate = _AV_CODECS[suffix]
+    if rate and rate != sample_rate:
+        samples = soxr.resample(samples.T, sample_rate, rate).T.astype(np.float32)
+        sample_rate = rate
+    layout = "stereo" if samples.shape[0] == 2 else "mono"
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sample_rate, layout=layout)
+        frame_size = 1024
+        for start in range(0, samples.shape[1], frame_size):
+            block = np.ascontiguousarray(samples[:, start:start + frame_size], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
