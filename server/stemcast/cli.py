@@ -18,6 +18,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"STEMCAST_{name}", default)
 
 
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(f"STEMCAST_{name}", default)
+
+
 def _env_paths(name: str) -> list[Path]:
     value = _env(name)
     return [Path(p) for p in value.split(os.pathsep) if p] if value else []
@@ -32,7 +36,7 @@ def _add_common_model_args(parser: argparse.ArgumentParser) -> None:
                              "and NAME.yaml); without it the HuggingFace cache is used "
                              "[STEMCAST_MODEL_REPO]")
     parser.add_argument("--model-fetch-timeout", type=float,
-                        default=float(_env("MODEL_FETCH_TIMEOUT", "20")),
+                        default=float(_env_str("MODEL_FETCH_TIMEOUT", "20")),
                         help="seconds to try downloading missing weights; 0 = never "
                              "(HF_HUB_OFFLINE=1 also turns downloads off) "
                              "[STEMCAST_MODEL_FETCH_TIMEOUT]")
@@ -54,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server (WebSocket /ws, HTTP API, web page)")
     serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[STEMCAST_HOST]")
-    serve.add_argument("--port", type=int, default=int(_env("PORT", "8000") or 8000),
+    serve.add_argument("--port", type=int, default=int(_env_str("PORT", "8000")),
                        help="[STEMCAST_PORT]")
     _add_data_dir(serve)
     _add_common_model_args(serve)
     serve.add_argument("--max-concurrent-jobs", type=int,
-                       default=int(_env("MAX_CONCURRENT_JOBS", "1") or 1),
+                       default=int(_env_str("MAX_CONCURRENT_JOBS", "1")),
                        help="separations at once, one worker process each "
                             "[STEMCAST_MAX_CONCURRENT_JOBS]")
     serve.add_argument("--library", type=Path, action="append", default=_env_paths("LIBRARY"),
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder clients may name files in by filePath (repeatable) "
                             "[STEMCAST_ALLOW_PATH_PREFIX]")
     serve.add_argument("--max-upload-mb", type=int,
-                       default=int(_env("MAX_UPLOAD_MB", "500") or 500),
+                       default=int(_env_str("MAX_UPLOAD_MB", "500")),
                        help="upload size limit [STEMCAST_MAX_UPLOAD_MB]")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])

@@ -23,7 +23,7 @@ def make_music_like_signal(seconds: float, sample_rate: int = 44100, channels: i
                            seed: int = 0) -> np.ndarray:
     """A few sine partials and decaying noise bursts every 0.5 s; peak about 0.5."""
     rng = np.random.default_rng(seed)
-    frames = int(round(seconds * sample_rate))
+    frames = round(seconds * sample_rate)
     t = np.arange(frames) / sample_rate
     out = np.zeros((channels, frames), dtype=np.float64)
     for channel in range(channels):
