@@ -246,7 +246,8 @@ class Scheduler:
             running.stage_fraction = message.fraction
             self.bus.publish(self._progress_event(message.job_id))
         elif isinstance(message, TaskDone):
-            running = self._running.pop(message.job_id, None)
+            # The job stays findable as live until the database says it is done, so a
+            # request arriving in between joins it instead of starting a second job.
             await self.store.mark_completed(
                 message.job_id, message.stems, message.processing_time, message.duration_seconds
             )
@@ -255,14 +256,14 @@ class Scheduler:
                 self.realtime_factor = rtf if self.realtime_factor is None else (
                     0.5 * self.realtime_factor + 0.5 * rtf)
             job = await self.store.get(message.job_id)
+            self._running.pop(message.job_id, None)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
             if job is not None:
                 self.bus.publish(self._completed_event(job, cached=False))
-            del running
             self._kick()
         elif isinstance(message, TaskFailed):
-            self._running.pop(message.job_id, None)
             await self.store.mark_failed(message.job_id, message.code, message.message)
+            self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
             self.bus.publish(JobFailed(message.job_id, message.code, message.message))
             self._kick()
@@ -270,9 +271,8 @@ class Scheduler:
             await self._handle_worker_lost(message.job_id)
 
     async def _handle_worker_lost(self, job_id: str) -> None:
-        running = self._running.pop(job_id, None)
         job = await self.store.get(job_id)
-        if job is None or running is None:
+        if job is None or job_id not in self._running:
             return
         attempts = job.attempts + 1
         if attempts < MAX_ATTEMPTS:
@@ -280,6 +280,7 @@ class Scheduler:
             await self.store.requeue(job_id, count_attempt=True)
             job = await self.store.get(job_id)
             assert job is not None
+            del self._running[job_id]
             self._queued.push(job)
             self.bus.publish(self._progress_event(job_id))
         else:
@@ -289,8 +290,8 @@ class Scheduler:
                 "machine's memory. Check the server log, try a shorter file or a machine "
                 "with more memory."
             )
-            await self.store.requeue(job_id, count_attempt=True)
-            await self.store.mark_failed(job_id, "WORKER_CRASHED", message)
+            await self.store.mark_failed(job_id, "WORKER_CRASHED", message, count_attempt=True)
+            del self._running[job_id]
             self.bus.publish(JobFailed(job_id, "WORKER_CRASHED", message))
         self._kick()
 

@@ -146,11 +146,12 @@ class JobStore:
             (json.dumps(stems), processing_time, duration, utc_now(), job_id),
         )
 
-    async def mark_failed(self, job_id: str, code: str, message: str) -> None:
+    async def mark_failed(self, job_id: str, code: str, message: str, *,
+                          count_attempt: bool = False) -> None:
         await self._conn.execute(
             "UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?,"
-            " finished_at = ? WHERE id = ?",
-            (code, message, utc_now(), job_id),
+            " finished_at = ?, attempts = attempts + ? WHERE id = ?",
+            (code, message, utc_now(), 1 if count_attempt else 0, job_id),
         )
 
     async def forget_completed(self, job_id: str) -> None:

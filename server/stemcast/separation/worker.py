@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,8 +34,18 @@ STEMS_JSON = "stems.json"
 PROGRESS_INTERVAL_S = 0.2
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker whose server died (kill -9, OOM) must not keep separating for nobody."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="parent-watch").start()
     # Imported here so the server process never pays for torch.
     import torch
 

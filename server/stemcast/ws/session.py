@@ -82,6 +82,7 @@ class ClientSession:
         except WebSocketDisconnect:
             pass
         finally:
+            self._closing = True  # job events still in flight for us are dropped
             self.services.connected_clients -= 1
             for subscription in list(self._subscriptions):
                 self._drop_subscription(subscription)
@@ -245,7 +246,9 @@ class ClientSession:
             digest = await self.services.library.ensure_pcm_hash(track)
             if subscription.finished:
                 return  # cancelled while hashing
-            submission = await self.services.scheduler.submit(
+            # Shielded: a client that disconnects mid-submit must not leave a job
+            # half-made (in the database but not in the queue).
+            submission = await asyncio.shield(self.services.scheduler.submit(
                 StemRequest(
                     pcm_hash=digest,
                     input_path=track.path,
@@ -254,7 +257,7 @@ class ClientSession:
                     priority=command.priority,
                 ),
                 subscription,
-            )
+            ))
             subscription.job_id = submission.job_id
         except AudioError as exc:
             subscription.fail(exc.code.value, str(exc))
