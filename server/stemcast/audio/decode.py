@@ -1,8 +1,8 @@
 """Decode any audio file to float32 PCM: libsndfile first, FFmpeg (PyAV) for the rest.
 
-libsndfile (soundfile) reads wav, flac, aiff, ogg/vorbis, opus and mp3 exactly and fast;
-PyAV covers what it cannot (m4a/aac, wma, webm, ...). Both paths return the same shape:
-float32, (channels, frames), at the file's own rate.
+The bundled libsndfile (1.2.x) reads wav, flac, aiff, ogg/vorbis, ogg/opus and mp3 exactly
+and fast; PyAV covers what it cannot (m4a/aac, alac, wma, webm, ...). Both paths return the
+same shape: float32, (channels, frames), at the file's own rate.
 """
 
 from __future__ import annotations
@@ -20,8 +20,17 @@ from stemcast.audio.errors import SUPPORTED_HINT, AudioError, AudioErrorCode
 
 MAX_CHANNELS = 8
 MIN_RATE, MAX_RATE = 8000, 384000
+# Fewer samples than this is a header with a sliver of data (a file cut off near its start),
+# not music anyone wants separated.
+MIN_SECONDS = 0.01
 
 PathLike = str | os.PathLike[str]
+
+# FFmpeg names demuxers by lists ("mov,mp4,m4a,3gp,3g2,mj2"); report the name users know.
+_AV_CONTAINER_NAMES = {"mov": "mp4", "matroska": "mkv"}
+_SF_CONTAINER_NAMES = {"wavex": "wav"}
+# Encoders pad the last packet (AAC: up to 1024 samples, plus a little for resync).
+_MAX_TAIL_PADDING = 2048
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,7 @@ class AudioInfo:
     duration_seconds: float
     sample_rate: int
     channels: int
-    frames: int | None
+    frames: int | None  # None where only the container's duration is known (m4a, ...)
     container: str
 
 
@@ -51,51 +60,12 @@ class DecodedAudio:
         return self.frames / self.sample_rate
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
-                         f"'{path}' does not exist; check the path", str(path))
-    if not path.is_file():
-        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
-                         f"'{path}' is not a regular file (a folder?); name an audio file",
-                         str(path))
-    if path.stat().st_size == 0:
-        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
-                         f"'{path}' is empty (0 bytes); the file was not written completely",
-                         str(path))
-
-
-def _reason(exc: Exception) -> str:
-    return str(getattr(exc, "strerror", None) or exc)
-
-
-def _not_audio(path: Path, why: str) -> AudioError:
-    return AudioError(
-        AudioErrorCode.NOT_AUDIO,
-        f"'{path}' is not an audio file that stemcast can read ({why}). {SUPPORTED_HINT}",
-        str(path),
-    )
-
-
-def _check_shape(path: Path, rate: int, channels: int) -> None:
-    if channels < 1 or channels > MAX_CHANNELS:
-        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                         f"'{path}' has {channels} channels; stemcast reads 1 to {MAX_CHANNELS}",
-                         str(path))
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                         f"'{path}' has a sample rate of {rate} Hz; stemcast reads "
-                         f"{MIN_RATE}-{MAX_RATE} Hz", str(path))
-
-
-def _empty(path: Path) -> AudioError:
-    return AudioError(AudioErrorCode.EMPTY_AUDIO,
-                      f"'{path}' holds no audio (0 samples); export the track again",
-                      str(path))
-
-
 def probe(path: PathLike) -> AudioInfo:
-    """Duration and format from the header, without decoding (decodes only as a last resort)."""
+    """Duration and format from the header, without decoding (decodes only as a last resort).
+
+    Header-based: a file whose header is intact but whose data is damaged probes fine and
+    fails (or comes up short) in decode().
+    """
     file = Path(path)
     _check_file(file)
     try:
@@ -103,36 +73,10 @@ def probe(path: PathLike) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError):
         return _probe_av(file)
     _check_shape(file, info.samplerate, info.channels)
-    if info.frames <= 0:
-        raise _empty(file)
+    _check_length(file, info.frames, info.samplerate)
+    container = info.format.lower()
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, info.frames,
-                     info.format.lower())
-
-
-def _probe_av(file: Path) -> AudioInfo:
-    try:
-        with av.open(str(file)) as container:
-            if not container.streams.audio:
-                raise _not_audio(file, "no audio stream found")
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or stream.rate
-            channels = stream.codec_context.channels
-            duration: float | None = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            name = container.format.name.split(",")[0]
-    except AudioError:
-        raise
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise _not_audio(file, _reason(exc)) from exc
-    _check_shape(file, int(rate or 0), int(channels or 0))
-    if duration is None or duration <= 0:
-        decoded = decode(file)  # no duration in the header: count the samples
-        return AudioInfo(decoded.duration_seconds, decoded.sample_rate, decoded.channels,
-                         decoded.frames, name)
-    return AudioInfo(duration, int(rate), int(channels), None, name)
+                     _SF_CONTAINER_NAMES.get(container, container))
 
 
 def decode(path: PathLike) -> DecodedAudio:
@@ -141,45 +85,12 @@ def decode(path: PathLike) -> DecodedAudio:
     try:
         data, rate = sf.read(str(file), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError):
+        # Not a libsndfile format, or damaged data libsndfile gives up on: FFmpeg is more
+        # forgiving and keeps what decodes.
         return _decode_av(file)
     _check_shape(file, rate, data.shape[1])
-    if data.shape[0] == 0:
-        raise _empty(file)
+    _check_length(file, data.shape[0], rate)
     return DecodedAudio(np.ascontiguousarray(data.T), int(rate))
-
-
-def _decode_av(file: Path) -> DecodedAudio:
-    blocks: list[np.ndarray] = []
-    try:
-        with av.open(str(file)) as container:
-            if not container.streams.audio:
-                raise _not_audio(file, "no audio stream found")
-            stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate or 0)
-            channels = int(stream.codec_context.channels or 0)
-            _check_shape(file, rate, channels)
-            # Planar float at the native rate and layout: no resampling here.
-            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
-            try:
-                for frame in container.decode(stream):
-                    for out in resampler.resample(frame):
-                        blocks.append(out.to_ndarray())
-            except av.FFmpegError:
-                if not blocks:
-                    raise
-                # A file cut short in its audio data: keep what decoded.
-            for out in resampler.resample(None):
-                blocks.append(out.to_ndarray())
-    except AudioError:
-        raise
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise _not_audio(file, _reason(exc)) from exc
-    if not blocks:
-        raise _empty(file)
-    samples = np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
-    if samples.shape[1] == 0:
-        raise _empty(file)
-    return DecodedAudio(np.ascontiguousarray(samples), rate)
 
 
 def resample(audio: DecodedAudio, sample_rate: int) -> DecodedAudio:
@@ -191,7 +102,8 @@ def resample(audio: DecodedAudio, sample_rate: int) -> DecodedAudio:
 
 
 def to_channels(audio: DecodedAudio, channels: int) -> DecodedAudio:
-    """As demucs's convert_audio_channels: mono is duplicated, stereo averaged to mono."""
+    """As demucs's convert_audio_channels: to mono averages, mono is duplicated, more than
+    needed keeps the first ones."""
     have = audio.channels
     if have == channels:
         return audio
@@ -199,9 +111,161 @@ def to_channels(audio: DecodedAudio, channels: int) -> DecodedAudio:
         samples = audio.samples.mean(axis=0, keepdims=True)
     elif have == 1:
         samples = np.repeat(audio.samples, channels, axis=0)
-    elif have >= channels:
+    elif have > channels:
         samples = audio.samples[:channels]
     else:
         raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                         f"cannot make {channels} channels from {have}")
+                         f"cannot make {channels} channels from {have}; the model needs "
+                         f"{channels} and only mono can be upmixed")
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
+                         f"'{path}' does not exist; check the path (it must be visible to the "
+                         "stemcast server, on its machine)", str(path))
+    if not path.is_file():
+        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
+                         f"'{path}' is not a regular file (a folder?); name an audio file",
+                         str(path))
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as exc:
+        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
+                         f"'{path}' cannot be read by the stemcast server (permission "
+                         "denied); make it readable", str(path)) from exc
+    if path.stat().st_size == 0:
+        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
+                         f"'{path}' is empty (0 bytes); the file was not written completely, "
+                         "export or copy it again", str(path))
+
+
+def _not_audio(path: Path, why: str) -> AudioError:
+    return AudioError(
+        AudioErrorCode.NOT_AUDIO,
+        f"'{path}' is not an audio file that stemcast can read ({why}). {SUPPORTED_HINT}",
+        str(path),
+    )
+
+
+def _check_shape(path: Path, rate: int, channels: int) -> None:
+    if rate <= 0 or channels <= 0:
+        # FFmpeg will "open" random bytes named .mp3 as an mp3 stream with no parameters.
+        raise _not_audio(path, "no audio stream with a sample rate and channels found")
+    if channels > MAX_CHANNELS:
+        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
+                         f"'{path}' has {channels} channels; stemcast reads 1 to {MAX_CHANNELS}. "
+                         "Export a stereo mix of it.", str(path))
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
+                         f"'{path}' has a sample rate of {rate} Hz; stemcast reads "
+                         f"{MIN_RATE}-{MAX_RATE} Hz. Export it at 44100 or 48000 Hz.", str(path))
+
+
+def _check_length(path: Path, frames: int, rate: int) -> None:
+    if frames <= 0:
+        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
+                         f"'{path}' holds no audio (0 samples); export the track again",
+                         str(path))
+    if frames < MIN_SECONDS * rate:
+        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
+                         f"'{path}' holds only {frames} samples ({1000 * frames / rate:.1f} ms) "
+                         "of audio, so it looks cut off; export or copy the track again",
+                         str(path))
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def _container_name(container: av.container.InputContainer) -> str:
+    name = str(container.format.name).split(",")[0]
+    return _AV_CONTAINER_NAMES.get(name, name)
+
+
+def _open_stream(file: Path, container: av.container.InputContainer) -> av.AudioStream:
+    if not container.streams.audio:
+        raise _not_audio(file, "no audio stream found")
+    return container.streams.audio[0]
+
+
+def _probe_av(file: Path) -> AudioInfo:
+    try:
+        with av.open(str(file)) as container:
+            stream = _open_stream(file, container)
+            rate = int(stream.codec_context.sample_rate or 0)
+            channels = int(stream.codec_context.channels or 0)
+            duration: float | None = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            name = _container_name(container)
+    except AudioError:
+        raise
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise _not_audio(file, f"nothing decodes: {_reason(exc)}") from exc
+    _check_shape(file, rate, channels)
+    if duration is None or duration <= 0:
+        decoded = decode(file)  # no duration in the header: count the samples
+        return AudioInfo(decoded.duration_seconds, decoded.sample_rate, decoded.channels,
+                         decoded.frames, name)
+    _check_length(file, round(duration * rate), rate)
+    return AudioInfo(duration, rate, channels, None, name)
+
+
+def _decode_av(file: Path) -> DecodedAudio:
+    blocks: list[np.ndarray] = []
+    good = bad = 0
+    try:
+        with av.open(str(file)) as container:
+            stream = _open_stream(file, container)
+            rate = int(stream.codec_context.sample_rate or 0)
+            _check_shape(file, rate, int(stream.codec_context.channels or 0))
+            declared = _declared_frames(container, stream, rate)
+            # Planar float at the native rate and layout: no resampling here.
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+            try:
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        bad += 1  # a damaged packet: skip it and go on, as ffmpeg does
+                        continue
+                    good += packet.size > 0  # the final flush packet is empty
+                    for frame in frames:
+                        blocks.extend(out.to_ndarray() for out in resampler.resample(frame))
+            except av.FFmpegError:
+                if not blocks:
+                    raise
+                # The container is cut short: keep what decoded before the cut.
+            blocks.extend(out.to_ndarray() for out in resampler.resample(None))
+    except AudioError:
+        raise
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise _not_audio(file, f"nothing decodes: {_reason(exc)}") from exc
+    if bad > good:
+        # Random bytes can hold a few valid-looking mp3 frame headers; real files, even
+        # truncated ones, decode almost every packet.
+        raise _not_audio(file, f"{bad} of {good + bad} audio packets do not decode")
+    samples = np.concatenate(blocks, axis=1) if blocks else np.zeros((1, 0), np.float32)
+    if declared is not None and 0 < samples.shape[1] - declared <= _MAX_TAIL_PADDING:
+        # The container knows the true length; drop the encoder's tail padding (AAC pads the
+        # last packet to 1024 samples and FFmpeg does not trim it).
+        samples = samples[:, :declared]
+    _check_shape(file, rate, samples.shape[0])
+    _check_length(file, samples.shape[1], rate)
+    return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+
+def _declared_frames(container: av.container.InputContainer, stream: av.AudioStream,
+                     rate: int) -> int | None:
+    # Only mp4's sample tables give an exact length; other demuxers may estimate it from
+    # the bitrate, and trimming to an estimate would cut real audio.
+    if _container_name(container) != "mp4":
+        return None
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return round(float(stream.duration * stream.time_base) * rate)

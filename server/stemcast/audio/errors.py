@@ -8,13 +8,15 @@ SUPPORTED_HINT = "Send a wav, flac, aiff, mp3, m4a/aac, ogg or opus file."
 
 
 class AudioErrorCode(str, Enum):
-    FILE_NOT_FOUND = "FILE_NOT_FOUND"
-    NOT_AUDIO = "NOT_AUDIO"
-    EMPTY_AUDIO = "EMPTY_AUDIO"
-    UNSUPPORTED_AUDIO = "UNSUPPORTED_AUDIO"
+    FILE_NOT_FOUND = "FILE_NOT_FOUND"  # missing, not a regular file, or unreadable
+    NOT_AUDIO = "NOT_AUDIO"  # no decodable audio stream in it
+    EMPTY_AUDIO = "EMPTY_AUDIO"  # 0 bytes, or decodes to (next to) no samples
+    UNSUPPORTED_AUDIO = "UNSUPPORTED_AUDIO"  # audio, but too many channels or an odd rate
 
 
 class AudioError(ValueError):
+    """A file stemcast cannot take; `message` names the file and says what to do."""
+
     def __init__(self, code: AudioErrorCode, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.code = code

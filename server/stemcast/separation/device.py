@@ -8,24 +8,32 @@ import torch
 
 from stemcast.separation.errors import DeviceUnavailableError
 
+ALLOWED = "auto, cpu, cuda or cuda:N"
+
 
 def resolve_device(requested: str) -> torch.device:
     """auto: CUDA when present, else CPU. An explicit cuda without CUDA is an error."""
-    if requested == "auto":
+    wanted = requested.strip().lower()
+    if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cpu":
+    if wanted == "cpu":
         return torch.device("cpu")
-    if re.fullmatch(r"cuda(:\d+)?", requested):
-        if not torch.cuda.is_available():
-            raise DeviceUnavailableError(
-                f"--device {requested} was asked for, but CUDA is not available on this machine "
-                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}). "
-                "Use --device auto or --device cpu, or install a CUDA build of torch."
-            )
-        index = int(requested.split(":")[1]) if ":" in requested else 0
-        if index >= torch.cuda.device_count():
-            raise DeviceUnavailableError(
-                f"--device {requested}: this machine has {torch.cuda.device_count()} GPU(s)"
-            )
-        return torch.device(requested)
-    raise ValueError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N")
+    match = re.fullmatch(r"cuda(?::(\d+))?", wanted)
+    if match is None:
+        raise ValueError(f"unknown device {requested!r}; use {ALLOWED}")
+    if not torch.cuda.is_available():
+        built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only"
+        raise DeviceUnavailableError(
+            requested,
+            f"CUDA is not available on this machine (torch {torch.__version__}, {built})",
+            "start with --device auto (uses a GPU when there is one) or --device cpu, "
+            "or install a CUDA build of torch",
+        )
+    index = int(match.group(1) or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise DeviceUnavailableError(
+            requested, f"this machine has {count} CUDA device(s), numbered from 0",
+            f"use --device cuda:0 .. cuda:{count - 1}, or --device auto",
+        )
+    return torch.device("cuda", index)

@@ -16,6 +16,8 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import numpy as np
+
 from stemcast.separation.worker_messages import (
     SeparateTask,
     Shutdown,
@@ -62,6 +64,9 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             fetch_timeout=config.fetch_timeout,
         )
         info = engine.info
+        # The first forward pass pays one-off costs (allocator, kernels: ~3 s on a CPU);
+        # pay them now, so the first track a DJ loads does not.
+        engine.separate(np.zeros((info.channels, info.sample_rate), dtype=np.float32))
         conn.send(WorkerReady(config.model, tuple(info.sources), info.sample_rate, info.device,
                               os.getpid()))
     except (ModelUnavailableError, DeviceUnavailableError) as exc:
