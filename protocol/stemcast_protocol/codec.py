@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 import msgpack
 
@@ -13,49 +14,115 @@ from stemcast_protocol.errors import ErrorCode, ProtocolError
 
 MAX_FRAME_BYTES = 1 << 20
 
+# A JSON escape of a UTF-16 surrogate; only then can a decoded string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
 
 class FrameFormat(str, Enum):
     MSGPACK = "msgpack"
     JSON = "json"
 
 
+def _bad_frame(text: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_FRAME, text)
+
+
+def _utf8_size(text: str, limit: int) -> int:
+    # Cheap bounds first: a character takes 1 to 4 bytes in UTF-8.
+    if len(text) > limit or 4 * len(text) <= limit:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _reject_ext(code: int, data: bytes) -> NoReturn:
+    raise ValueError(f"msgpack extension type {code} is not part of the protocol")
+
+
+def _decode_msgpack(frame: bytes) -> Any:
+    try:
+        return msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+    except UnicodeDecodeError as exc:
+        raise _bad_frame("binary frame holds a string that is not valid UTF-8; msgpack "
+                         "strings must be UTF-8 (send raw bytes as msgpack bin)") from exc
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError) as exc:
+        raise _bad_frame(f"binary frame is not one valid msgpack map ({exc}); binary frames "
+                         "must hold exactly one msgpack map, text frames one JSON object") from exc
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON; send numbers only")
+
+
+def _check_unicode(value: Any) -> None:
+    """Raise on strings holding lone surrogates (valid JSON escapes, invalid Unicode)."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item)
+
+
+def _decode_json(frame: str) -> Any:
+    try:
+        value = json.loads(frame, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise _bad_frame("text frame nests arrays/objects too deeply to decode; send one "
+                         "flat JSON object such as {\"command\": \"ping\"}") from exc
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, ints over 4300 digits
+        raise _bad_frame(f"text frame is not valid JSON ({exc}); text frames must hold one "
+                         "JSON object such as {\"command\": \"ping\"}") from exc
+    if _SURROGATE_ESCAPE.search(frame):
+        try:
+            _check_unicode(value)
+        except UnicodeEncodeError as exc:
+            raise _bad_frame("text frame holds a \\u escape of a lone UTF-16 surrogate, "
+                             "which is not a Unicode character") from exc
+    return value
+
+
 def decode_frame(frame: bytes | str,
                  max_bytes: int = MAX_FRAME_BYTES) -> tuple[dict[str, Any], FrameFormat]:
-    """Decode one client frame into a map with string keys, or raise BAD_FRAME."""
-    size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "replace"))
+    """Decode one frame into a map with string keys (bytes: msgpack, str: JSON).
+
+    Raises ProtocolError FRAME_TOO_LARGE over `max_bytes`, else BAD_FRAME for anything
+    that is not one well-formed map.
+    """
+    size = len(frame) if isinstance(frame, bytes) else _utf8_size(frame, max_bytes)
     if size > max_bytes:
         raise ProtocolError(ErrorCode.FRAME_TOO_LARGE,
                             f"frame of {size} bytes is over the limit of {max_bytes} bytes; "
                             "send audio with POST /api/tracks, not over the WebSocket")
     if isinstance(frame, bytes):
-        fmt = FrameFormat.MSGPACK
-        try:
-            value = msgpack.unpackb(frame, raw=False, strict_map_key=True)
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError,
-                TypeError, UnicodeDecodeError) as exc:
-            raise ProtocolError(ErrorCode.BAD_FRAME,
-                                f"binary frame is not a valid msgpack map ({exc}); binary "
-                                "frames must hold one msgpack map, text frames one JSON "
-                                "object") from exc
+        fmt, value = FrameFormat.MSGPACK, _decode_msgpack(frame)
     else:
-        fmt = FrameFormat.JSON
-        try:
-            value = json.loads(frame)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ProtocolError(ErrorCode.BAD_FRAME,
-                                f"text frame is not valid JSON ({exc}); text frames must hold "
-                                "one JSON object such as {\"command\": \"ping\"}") from exc
+        fmt, value = FrameFormat.JSON, _decode_json(frame)
     if not isinstance(value, dict):
-        raise ProtocolError(ErrorCode.BAD_FRAME,
-                            f"a frame must hold a map/object, got {type(value).__name__}")
-    if not all(isinstance(key, str) for key in value):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "every key of the map must be a string")
+        kind = "msgpack" if fmt == FrameFormat.MSGPACK else "JSON"
+        raise _bad_frame(f"a frame must hold a map ({kind} object) such as "
+                         f"{{\"command\": \"ping\"}}, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _bad_frame(f"every key of the map must be a string, got the "
+                             f"{type(key).__name__} key {key!r}")
     return value, fmt
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, Enum):
+        key = key.value  # str(StrEnum member) is "Class.NAME" on Python 3.11
+    if not isinstance(key, str):
+        raise ValueError(f"map keys must be strings, got {type(key).__name__} {key!r}")
+    return key
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Enum):
@@ -64,12 +131,21 @@ def _plain(value: Any) -> Any:
 
 
 def encode_frame(message: Mapping[str, Any], fmt: FrameFormat) -> bytes | str:
-    """Encode a server message in the client's format (bytes only in msgpack)."""
-    plain = _plain(message)
-    if fmt == FrameFormat.MSGPACK:
-        packed: bytes = msgpack.packb(plain, use_bin_type=True)
-        return packed
+    """Encode a map: msgpack bytes, or compact JSON text (where bytes values are refused).
+
+    Tuples become lists and Enum members their values. Raises ValueError for anything
+    the format cannot carry, naming the message type.
+    """
+    name = message.get("type", message.get("command"))
     try:
+        plain = _plain(message)
+        if fmt == FrameFormat.MSGPACK:
+            packed: bytes = msgpack.packb(plain, use_bin_type=True)
+            return packed
+        # ASCII output (json's default): a lone surrogate from an undecodable file name
+        # then stays a valid \u escape instead of breaking the UTF-8 text frame.
         return json.dumps(plain, separators=(",", ":"), allow_nan=False)
-    except TypeError as exc:
-        raise ValueError(f"message cannot be sent as JSON: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        hint = "; binary values need msgpack" if fmt == FrameFormat.JSON else ""
+        text = f"message {name!r} cannot be encoded as {fmt.value}: {exc}{hint}"
+        raise ValueError(text) from exc

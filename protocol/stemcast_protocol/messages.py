@@ -1,12 +1,15 @@
 """Commands a client sends (validated into dataclasses) and the maps the server sends.
 
 Field names are the seeds' (camelCase, `command`, `type`, `requestId`, `trackId`): they are
-the contract with existing DJ engines, so builders here are the only place they are spelled.
+the contract with existing DJ engines, so the builders here are the only place the server
+spells them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -14,7 +17,33 @@ from typing import Any
 from stemcast_protocol.errors import ErrorCode, ProtocolError, RequestId
 
 PROTOCOL_VERSION = 1
-MAX_ID_LENGTH = 200
+MAX_ID_LENGTH = 200  # requestId, trackId and hello's client name
+MAX_PATH_LENGTH = 4096  # PATH_MAX on Linux
+# msgpack carries 64-bit integers; a larger integer requestId could not be echoed.
+MIN_INT_ID, MAX_INT_ID = -(1 << 63), (1 << 64) - 1
+STEM_FORMAT = "wav"
+
+
+class CommandName(str, Enum):
+    GET_TRACK_INFO = "getTrackInfo"
+    HELLO = "hello"
+    PING = "ping"
+    CANCEL = "cancel"
+
+
+class MessageType(str, Enum):
+    TRACK_INFO = "trackInfo"
+    PROGRESS = "progress"
+    STEMS_READY = "stemsReady"
+    STEMS_FAILED = "stemsFailed"
+    ERROR = "error"
+    HELLO = "hello"
+    PONG = "pong"
+    CANCELLED = "cancelled"
+
+
+COMMANDS: tuple[str, ...] = tuple(c.value for c in CommandName)
+MESSAGE_TYPES: tuple[str, ...] = tuple(t.value for t in MessageType)
 
 
 class Priority(str, Enum):
@@ -24,11 +53,21 @@ class Priority(str, Enum):
 
 
 class Stage(str, Enum):
+    """A job's stages, in the order a job goes through them."""
+
     QUEUED = "queued"
     DECODING = "decoding"
     SEPARATING = "separating"
     WRITING = "writing"
     COMPLETE = "complete"
+
+
+class ModelState(str, Enum):
+    """`modelStatus` of the hello reply."""
+
+    READY = "ready"
+    LOADING = "loading"
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -53,53 +92,82 @@ class Ping:
 
 @dataclass(frozen=True)
 class Cancel:
-    request_id: RequestId
+    request_id: str | int
 
 
 Command = GetTrackInfo | Hello | Ping | Cancel
-COMMANDS = ("getTrackInfo", "hello", "ping", "cancel")
 
-_TYPE_NAMES = {bool: "boolean (true/false)", str: "string", int: "integer"}
+
+# ---- reading client commands ---------------------------------------------------------
 
 
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if isinstance(value, bool):  # before int: bool is an int subclass in Python
         return "boolean"
-    if isinstance(value, bytes):
-        return "binary"
-    return {str: "string", int: "integer", float: "number", list: "array",
-            dict: "map"}.get(type(value), type(value).__name__)
+    names = {str: "string", int: "integer", float: "number", bytes: "binary", list: "array",
+             dict: "map"}
+    return names.get(type(value), type(value).__name__)
 
 
-class _Reader:
-    """Reads typed fields of one command, raising errors that echo its requestId."""
+@dataclass(frozen=True)
+class _Fields:
+    """Typed reads of one command's fields; every error echoes the command and requestId."""
 
-    def __init__(self, message: Mapping[str, Any], command: str | None,
-                 request_id: RequestId) -> None:
-        self.message = message
-        self.command = command
-        self.request_id = request_id
+    message: Mapping[str, Any]
+    command: str | None
+    request_id: RequestId
 
     def error(self, code: ErrorCode, text: str) -> ProtocolError:
         return ProtocolError(code, text, request_id=self.request_id, command=self.command)
 
-    def optional(self, name: str, kind: type, default: Any = None) -> Any:
+    def _wrong_type(self, name: str, expected: str, value: Any) -> ProtocolError:
+        return self.error(ErrorCode.INVALID_FIELD,
+                          f"field '{name}' must be {expected}, got {_type_name(value)}")
+
+    # A null value means the same as an absent field: some encoders always write them.
+    def string(self, name: str, *, max_length: int) -> str | None:
+        value = self.message.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self._wrong_type(name, "a string", value)
+        if not value:
+            raise self.error(ErrorCode.INVALID_FIELD,
+                             f"field '{name}' must not be empty; leave it out instead")
+        if len(value) > max_length:
+            raise self.error(ErrorCode.INVALID_FIELD,
+                             f"field '{name}' must be at most {max_length} characters, "
+                             f"got {len(value)}")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
         value = self.message.get(name)
         if value is None:
             return default
-        # bool is a subclass of int in Python, but never an integer on the wire.
-        wrong_bool = kind is not bool and isinstance(value, bool)
-        if not isinstance(value, kind) or wrong_bool:
+        # Real booleans only: 0/1 or "true" usually mean a client bug worth hearing about.
+        if not isinstance(value, bool):
+            raise self._wrong_type(name, "a boolean (true/false)", value)
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = self.message.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong_type(name, "an integer", value)
+        return value
+
+    def choice(self, name: str, options: Sequence[str], default: str) -> str:
+        value = self.message.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, str) or value not in options:
+            shown = repr(value) if isinstance(value, str) else _type_name(value)
             raise self.error(ErrorCode.INVALID_FIELD,
-                             f"field '{name}' must be a {_TYPE_NAMES.get(kind, kind.__name__)}, "
-                             f"got {_type_name(value)}")
-        if isinstance(value, str) and kind is str:
-            if not value:
-                raise self.error(ErrorCode.INVALID_FIELD, f"field '{name}' must not be empty")
-            if len(value) > 4096:
-                raise self.error(ErrorCode.INVALID_FIELD, f"field '{name}' is too long")
+                             f"field '{name}' must be one of {', '.join(options)}; "
+                             f"got {shown}")
         return value
 
 
@@ -107,65 +175,96 @@ def _read_request_id(message: Mapping[str, Any], command: str | None) -> Request
     value = message.get("requestId")
     if value is None:
         return None
+    problem = None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ProtocolError(ErrorCode.INVALID_FIELD,
-                            f"field 'requestId' must be a string or an integer, got "
-                            f"{_type_name(value)}", command=command)
-    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
-        raise ProtocolError(ErrorCode.INVALID_FIELD,
-                            f"field 'requestId' is longer than {MAX_ID_LENGTH} characters",
+        problem = f"must be a string or an integer, got {_type_name(value)}"
+    elif isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+        problem = f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}"
+    elif isinstance(value, int) and not MIN_INT_ID <= value <= MAX_INT_ID:
+        problem = "must fit in 64 bits; use a string for longer ids"
+    if problem:
+        # The id itself is unusable, so this error cannot echo it.
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"field 'requestId' {problem}",
                             command=command)
     return value
 
 
+def _read_command_name(message: Mapping[str, Any], fields: _Fields) -> CommandName:
+    raw = message.get("command")
+    known = ", ".join(COMMANDS)
+    if raw is None:
+        raise fields.error(ErrorCode.MISSING_FIELD,
+                           "the message has no 'command' field; send e.g. {\"command\": "
+                           "\"getTrackInfo\", \"trackId\": \"...\", \"stems\": true} "
+                           f"(known commands: {known})")
+    if not isinstance(raw, str):
+        raise fields.error(ErrorCode.INVALID_FIELD,
+                           f"field 'command' must be a string naming a command ({known}), "
+                           f"got {_type_name(raw)}")
+    try:
+        return CommandName(raw)
+    except ValueError:
+        pass
+    near = [c for c in COMMANDS if c.lower() == raw.lower()]
+    near = near or difflib.get_close_matches(raw, COMMANDS, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    raise fields.error(ErrorCode.UNKNOWN_COMMAND,
+                       f"unknown command {raw[:MAX_ID_LENGTH]!r}{hint}; known commands: {known}")
+
+
+def _read_get_track_info(fields: _Fields) -> GetTrackInfo:
+    track_id = fields.string("trackId", max_length=MAX_ID_LENGTH)
+    file_path = fields.string("filePath", max_length=MAX_PATH_LENGTH)
+    if track_id is None and file_path is None:
+        raise fields.error(ErrorCode.MISSING_FIELD,
+                           "getTrackInfo needs 'trackId' (a track the server knows) or "
+                           "'filePath' (an absolute path in an allowed folder)")
+    if track_id is not None and file_path is not None:
+        raise fields.error(ErrorCode.INVALID_FIELD,
+                           "send either 'trackId' or 'filePath', not both")
+    if file_path is not None:
+        if "\0" in file_path:
+            raise fields.error(ErrorCode.INVALID_FIELD,
+                               "field 'filePath' must not contain NUL characters")
+        if not os.path.isabs(file_path):
+            raise fields.error(ErrorCode.INVALID_FIELD,
+                               f"field 'filePath' must be an absolute path on the server, "
+                               f"got {file_path[:MAX_ID_LENGTH]!r}")
+    priority = fields.choice("priority", [p.value for p in Priority], Priority.HIGH.value)
+    return GetTrackInfo(track_id=track_id, file_path=file_path,
+                        stems=fields.boolean("stems", default=False),
+                        request_id=fields.request_id, priority=Priority(priority))
+
+
 def parse_command(message: Mapping[str, Any]) -> Command:
-    """Validate one decoded client map into a command; unknown extra fields are ignored."""
+    """Validate one decoded client map into a command, or raise ProtocolError.
+
+    Unknown extra fields are ignored (forward compatibility); known fields of the wrong
+    type are errors. The requestId is read first so that every later error echoes it.
+    """
     raw_command = message.get("command")
     command = raw_command if isinstance(raw_command, str) else None
-    request_id = _read_request_id(message, command)
-    read = _Reader(message, command, request_id)
-    if raw_command is None:
-        raise read.error(ErrorCode.MISSING_FIELD,
-                         "the message has no 'command' field; send e.g. "
-                         "{\"command\": \"getTrackInfo\", \"trackId\": \"...\", \"stems\": true}")
-    if command not in COMMANDS:
-        raise read.error(ErrorCode.UNKNOWN_COMMAND,
-                         f"unknown command {raw_command!r}; known commands: {', '.join(COMMANDS)}")
-    if command == "getTrackInfo":
-        track_id = read.optional("trackId", str)
-        file_path = read.optional("filePath", str)
-        if track_id is not None and len(track_id) > MAX_ID_LENGTH:
-            raise read.error(ErrorCode.INVALID_FIELD,
-                             f"field 'trackId' is longer than {MAX_ID_LENGTH} characters")
-        if track_id is None and file_path is None:
-            raise read.error(ErrorCode.MISSING_FIELD,
-                             "getTrackInfo needs 'trackId' (a track the server knows) or "
-                             "'filePath' (an absolute path in an allowed folder)")
-        if track_id is not None and file_path is not None:
-            raise read.error(ErrorCode.INVALID_FIELD,
-                             "send either 'trackId' or 'filePath', not both")
-        priority_name = read.optional("priority", str, Priority.HIGH.value)
-        try:
-            priority = Priority(priority_name)
-        except ValueError:
-            raise read.error(ErrorCode.INVALID_FIELD,
-                             f"field 'priority' must be one of high, normal, low; "
-                             f"got {priority_name!r}") from None
-        return GetTrackInfo(track_id=track_id, file_path=file_path,
-                            stems=read.optional("stems", bool, False), request_id=request_id,
-                            priority=priority)
-    if command == "hello":
-        return Hello(client=read.optional("client", str),
-                     protocol_version=read.optional("protocolVersion", int))
-    if command == "ping":
-        return Ping(request_id=request_id)
-    if request_id is None:
-        raise read.error(ErrorCode.MISSING_FIELD,
-                         "cancel needs the 'requestId' of the request to stop")
-    return Cancel(request_id=request_id)
+    fields = _Fields(message, command, _read_request_id(message, command))
+    name = _read_command_name(message, fields)
+    if name is CommandName.GET_TRACK_INFO:
+        return _read_get_track_info(fields)
+    if name is CommandName.HELLO:
+        return Hello(client=fields.string("client", max_length=MAX_ID_LENGTH),
+                     protocol_version=fields.integer("protocolVersion"))
+    if name is CommandName.PING:
+        return Ping(request_id=fields.request_id)
+    if fields.request_id is None:
+        raise fields.error(ErrorCode.MISSING_FIELD,
+                           "cancel needs the 'requestId' of the getTrackInfo request to stop "
+                           "following")
+    return Cancel(request_id=fields.request_id)
 
 
-# ---- server messages ---------------------------------------------------------------------
+# ---- server messages -----------------------------------------------------------------
+
+
+def _value(item: Enum | str) -> str:
+    return str(item.value) if isinstance(item, Enum) else item
 
 
 def track_info_message(*, request_id: RequestId, track_id: str, file_path: str,
@@ -174,39 +273,41 @@ def track_info_message(*, request_id: RequestId, track_id: str, file_path: str,
                        title: str | None, stems_cached: bool,
                        model: str | None) -> dict[str, Any]:
     return {
-        "type": "trackInfo", "success": True, "requestId": request_id, "trackId": track_id,
-        "filePath": file_path, "bpm": bpm, "key": key, "mode": mode,
+        "type": MessageType.TRACK_INFO.value, "success": True, "requestId": request_id,
+        "trackId": track_id, "filePath": file_path, "bpm": bpm, "key": key, "mode": mode,
         "durationSeconds": duration_seconds, "sampleRate": sample_rate, "channels": channels,
         "title": title, "stemsCached": stems_cached, "model": model,
     }
 
 
-def progress_message(*, request_id: RequestId, track_id: str, job_id: str | None, stage: str,
-                     progress: float, eta_seconds: float | None,
+def progress_message(*, request_id: RequestId, track_id: str, job_id: str | None,
+                     stage: Stage | str, progress: float, eta_seconds: float | None,
                      queue_position: int | None) -> dict[str, Any]:
     return {
-        "type": "progress", "success": True, "requestId": request_id, "trackId": track_id,
-        "jobId": job_id, "stage": stage, "progress": progress, "etaSeconds": eta_seconds,
-        "queuePosition": queue_position,
+        "type": MessageType.PROGRESS.value, "success": True, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id, "stage": _value(stage), "progress": progress,
+        "etaSeconds": eta_seconds, "queuePosition": queue_position,
     }
 
 
 def stems_ready_message(*, request_id: RequestId, track_id: str, job_id: str,
                         stems: Mapping[str, str], model: str, sample_rate: int,
                         cached: bool, processing_time: float | None,
-                        format: str = "wav") -> dict[str, Any]:
+                        format: str = STEM_FORMAT) -> dict[str, Any]:
     return {
-        "type": "stemsReady", "success": True, "requestId": request_id, "trackId": track_id,
-        "jobId": job_id, "stems": dict(stems), "model": model, "sampleRate": sample_rate,
-        "format": format, "cached": cached, "processingTime": processing_time,
+        "type": MessageType.STEMS_READY.value, "success": True, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id, "stems": dict(stems), "model": model,
+        "sampleRate": sample_rate, "format": format, "cached": cached,
+        "processingTime": processing_time,
     }
 
 
 def stems_failed_message(*, request_id: RequestId, track_id: str, job_id: str | None,
-                         code: str, message: str) -> dict[str, Any]:
+                         code: ErrorCode | str, message: str) -> dict[str, Any]:
     return {
-        "type": "stemsFailed", "success": False, "requestId": request_id, "trackId": track_id,
-        "jobId": job_id, "error": {"code": code, "message": message},
+        "type": MessageType.STEMS_FAILED.value, "success": False, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id,
+        "error": {"code": _value(code), "message": message},
     }
 
 
@@ -214,18 +315,19 @@ def error_message(error: ProtocolError) -> dict[str, Any]:
     return error.to_error_message()
 
 
-def hello_message(*, server_version: str, model: str | None, sources: list[str],
-                  model_status: str, model_error: str | None) -> dict[str, Any]:
+def hello_message(*, server_version: str, model: str | None, sources: Sequence[str],
+                  model_status: ModelState | str, model_error: str | None) -> dict[str, Any]:
     return {
-        "type": "hello", "success": True, "protocolVersion": PROTOCOL_VERSION,
-        "serverVersion": server_version, "model": model, "sources": sources,
-        "modelStatus": model_status, "modelError": model_error,
+        "type": MessageType.HELLO.value, "success": True, "protocolVersion": PROTOCOL_VERSION,
+        "serverVersion": server_version, "model": model, "sources": list(sources),
+        "modelStatus": _value(model_status), "modelError": model_error,
     }
 
 
 def pong_message(*, request_id: RequestId, time: float) -> dict[str, Any]:
-    return {"type": "pong", "success": True, "requestId": request_id, "time": time}
+    return {"type": MessageType.PONG.value, "success": True, "requestId": request_id,
+            "time": time}
 
 
-def cancelled_message(*, request_id: RequestId) -> dict[str, Any]:
-    return {"type": "cancelled", "success": True, "requestId": request_id}
+def cancelled_message(*, request_id: str | int) -> dict[str, Any]:
+    return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id}

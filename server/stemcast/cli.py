@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=int,
                        default=int(_env_str("MAX_UPLOAD_MB", "500")),
                        help="upload size limit [STEMCAST_MAX_UPLOAD_MB]")
+    serve.add_argument("--max-duration-s", type=float,
+                       default=float(_env_str("MAX_DURATION_S", "1200")),
+                       help="longest track to separate, in seconds [STEMCAST_MAX_DURATION_S]")
+    serve.add_argument("--callback-retries", type=int,
+                       default=int(_env_str("CALLBACK_RETRIES", "3")),
+                       help="retries after a failed callback [STEMCAST_CALLBACK_RETRIES]")
+    serve.add_argument("--callback-retry-delay", type=float,
+                       default=float(_env_str("CALLBACK_RETRY_DELAY", "2")),
+                       help="first retry delay, doubled each time "
+                            "[STEMCAST_CALLBACK_RETRY_DELAY]")
+    serve.add_argument("--callback-timeout", type=float,
+                       default=float(_env_str("CALLBACK_TIMEOUT", "30")),
+                       help="seconds per callback attempt [STEMCAST_CALLBACK_TIMEOUT]")
+    serve.add_argument("--token", default=_env("TOKEN"),
+                       help="require 'Authorization: Bearer TOKEN' (or ?token=) on HTTP and "
+                            "WebSocket [STEMCAST_TOKEN]")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
 
@@ -135,6 +151,11 @@ def _serve(args: argparse.Namespace) -> int:
         library_dirs=[p.resolve() for p in args.library],
         allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
         max_upload_mb=args.max_upload_mb,
+        max_duration_s=args.max_duration_s,
+        callback_retries=args.callback_retries,
+        callback_retry_delay=args.callback_retry_delay,
+        callback_timeout=args.callback_timeout,
+        token=args.token or None,
         log_level=args.log_level,
     )
     try:

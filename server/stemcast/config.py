@@ -35,6 +35,11 @@ class Settings:
     library_dirs: list[Path] = field(default_factory=list)
     allowed_path_prefixes: list[Path] = field(default_factory=list)
     max_upload_mb: int = 500
+    max_duration_s: float = 1200.0
+    callback_retries: int = 3
+    callback_retry_delay: float = 2.0
+    callback_timeout: float = 30.0
+    token: str | None = None
     log_level: str = "info"
 
     @property
@@ -70,6 +75,14 @@ class Settings:
             raise ValueError("--model-fetch-timeout must be >= 0 seconds")
         if self.max_upload_mb < 1:
             raise ValueError("--max-upload-mb must be at least 1")
+        if self.max_duration_s <= 0:
+            raise ValueError("--max-duration-s must be more than 0")
+        if self.callback_retries < 0 or self.callback_retry_delay < 0:
+            raise ValueError("--callback-retries and --callback-retry-delay must be >= 0")
+        if self.callback_timeout <= 0:
+            raise ValueError("--callback-timeout must be more than 0 seconds")
+        if self.token is not None and len(self.token) < 8:
+            raise ValueError("--token must be at least 8 characters (or leave it unset)")
         for folder in self.library_dirs:
             if not folder.is_dir():
                 raise ValueError(

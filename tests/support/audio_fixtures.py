@@ -52,11 +52,16 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
         raise ValueError(f"no encoder for {suffix}")
     container_format, codec, rate = _AV_CODECS[suffix]
     if rate and rate != sample_rate:
+        # Opus only runs at 48 kHz.
         samples = soxr.resample(samples.T, sample_rate, rate).T.astype(np.float32)
         sample_rate = rate
-    layout = "stereo" if samples.shape[0] == 2 else "mono"
+    layouts = {1: "mono", 2: "stereo"}
+    if samples.shape[0] not in layouts:
+        raise ValueError(f"{suffix} fixtures are mono or stereo, not {samples.shape[0]} channels")
+    layout = layouts[samples.shape[0]]
     with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=sample_rate, layout=layout)
+        assert isinstance(stream, av.AudioStream)
         frame_size = 1024
         for start in range(0, samples.shape[1], frame_size):
             block = np.ascontiguousarray(samples[:, start:start + frame_size], dtype=np.float32)

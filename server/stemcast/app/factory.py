@@ -10,16 +10,30 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from stemcast.apijobs.service import ApiJobService
+from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.services import Services
 from stemcast.config import Settings
 from stemcast.db.database import open_database
+from stemcast.delivery.callbacks import CallbackDispatcher
+from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
+from stemcast.http.jobs_api import (
+    delete_job,
+    get_job,
+    get_stem_file,
+    get_stems,
+    get_stems_zip,
+    stats,
+    submit_job,
+)
 from stemcast.http.status import health, queue
 from stemcast.http.tracks import add_track, get_track, list_tracks
 from stemcast.jobs.events import EventBus
@@ -55,8 +69,15 @@ def create_app(settings: Settings) -> Starlette:
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         scheduler = Scheduler(jobs, settings, bus)
         await scheduler.start()
+        api_store = ApiJobStore(db)
+        callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
+                                       retry_delay=settings.callback_retry_delay,
+                                       timeout=settings.callback_timeout)
+        callbacks.start()
+        api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks)
+        await api_jobs.start()
         services = Services(settings=settings, db=db, library=library, jobs=jobs, bus=bus,
-                            scheduler=scheduler)
+                            scheduler=scheduler, api_jobs=api_jobs, callbacks=callbacks)
         app.state.services = services
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
@@ -67,6 +88,8 @@ def create_app(settings: Settings) -> Starlette:
             scan.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scan
+            await api_jobs.stop()
+            await callbacks.stop()
             await scheduler.stop()
             await db.close()
 
@@ -77,11 +100,21 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/tracks", add_track, methods=["POST"]),
         Route("/api/tracks", list_tracks, methods=["GET"]),
         Route("/api/tracks/{track_id}", get_track),
+        Route("/stats", stats),
+        Route("/jobs", submit_job, methods=["POST"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
+        Route("/jobs/{job_id}/stems", get_stems),
+        Route("/jobs/{job_id}/stems.zip", get_stems_zip),
+        Route("/jobs/{job_id}/stems/{stem}", get_stem_file),
         Mount("/", StaticFiles(directory=web_root(), html=True), name="web"),
     ]
+    middleware = [Middleware(TokenAuthMiddleware, token=settings.token)] if settings.token \
+        else []
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=middleware,
         exception_handlers={HTTPProblem: handle_problem},
     )
 

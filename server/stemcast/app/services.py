@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from stemcast.apijobs.service import ApiJobService
 from stemcast.config import Settings
+from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
@@ -22,5 +24,7 @@ class Services:
     jobs: JobStore
     bus: EventBus
     scheduler: Scheduler
+    api_jobs: ApiJobService
+    callbacks: CallbackDispatcher
     started_at: float = field(default_factory=time.time)
     connected_clients: int = 0

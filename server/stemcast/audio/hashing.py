@@ -10,30 +10,38 @@ import numpy as np
 
 from stemcast.audio.decode import DecodedAudio
 
+# ~2 MB of float32 stereo per block: hashing a 10-minute track never copies all of it.
 _BLOCK_FRAMES = 1 << 18
 
 
 def pcm_hash(audio: DecodedAudio) -> str:
     """sha256 of the PCM quantised to 16 bit, with its rate and channel count.
 
-    Quantising to int16 makes the same PCM hash equal whatever container and sample format
-    carried it (wav 16/24/float, flac, aiff). Lossy re-encodings (mp3, aac, ogg) are
-    different audio and hash differently, as they separate differently.
+    Why int16: the same PCM carried by wav 16-bit, wav float, flac or aiff decodes to floats
+    that differ (if at all) far below one 16-bit step, so quantising makes them hash equal,
+    and the stems cached for one serve them all. Lossy re-encodings (mp3, aac, ogg) change
+    the samples by much more than a step: they are different audio, separate differently,
+    and hash differently.
+
+    Layout: b"stemcast-pcm-v1", rate and channels as little-endian uint32, then the samples
+    clipped to [-1, 1], times 32768, rounded half away from zero, capped at 32767, as
+    little-endian int16 interleaved frame by frame.
     """
     digest = hashlib.sha256(b"stemcast-pcm-v1")
     digest.update(struct.pack("<II", audio.sample_rate, audio.channels))
     for start in range(0, audio.frames, _BLOCK_FRAMES):
         block = audio.samples[:, start:start + _BLOCK_FRAMES]
         # x32768 is how libsndfile and FFmpeg map int16 to float, so a 16-bit file hashes
-        # its own integers back exactly. Half-way values round away from zero.
-        scaled = block.astype(np.float64) * 32768.0
+        # its own integers back exactly.
+        scaled = np.clip(block.astype(np.float64), -1.0, 1.0) * 32768.0
         rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-        quantised = np.clip(rounded, -32768, 32767).astype("<i2")
+        quantised = np.minimum(rounded, 32767).astype("<i2")
         digest.update(np.ascontiguousarray(quantised.T).tobytes())
     return digest.hexdigest()
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of the file's bytes, read 1 MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):

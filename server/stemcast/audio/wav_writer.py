@@ -10,7 +10,16 @@ import soundfile as sf
 
 
 def float_to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """(channels, frames) float -> interleaved (frames, channels) int16, clipped and rounded."""
+    """(channels, frames) float -> interleaved (frames, channels) int16, clipped and rounded.
+
+    This is the one quantisation stems get: the file's data chunk and the streamed chunks
+    (pcm16_bytes) are both made here, so they are byte-identical.
+    """
+    if samples.ndim != 2:
+        raise ValueError(f"samples must be (channels, frames), got shape {samples.shape}")
+    if not np.issubdtype(samples.dtype, np.floating):
+        # Integer PCM would be clipped to -1..1 and come out as near-silence.
+        raise ValueError(f"samples must be float in [-1, 1], got dtype {samples.dtype}")
     scaled = np.clip(samples, -1.0, 1.0) * 32767.0
     return np.ascontiguousarray(np.rint(scaled).astype(np.int16).T)
 
@@ -22,13 +31,21 @@ def pcm16_bytes(samples: np.ndarray) -> bytes:
 
 def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int,
                      subtype: str = "PCM_16") -> None:
-    """A reader sees either no file or the whole file, never half a stem."""
-    if samples.ndim != 2:
-        raise ValueError(f"samples must be (channels, frames), got shape {samples.shape}")
+    """Write (channels, frames) float samples as a WAV file that appears all at once.
+
+    A reader sees either no file or the whole file, never half a stem: the data goes to
+    `<name>.partial` in the same folder (so the rename stays on one filesystem), is fsynced,
+    then renamed over `path`. On any failure the partial file is removed.
+    """
     partial = path.with_name(path.name + ".partial")
-    data = float_to_pcm16(samples) if subtype == "PCM_16" else \
-        np.ascontiguousarray(samples.T.astype(np.float32))
     try:
+        if subtype == "PCM_16":
+            # int16 in, so libsndfile writes our integers rather than rescaling on its own.
+            data = float_to_pcm16(samples)
+        else:
+            if samples.ndim != 2:
+                raise ValueError(f"samples must be (channels, frames), got {samples.shape}")
+            data = np.ascontiguousarray(samples.T, dtype=np.float32)
         with open(partial, "wb") as handle:
             sf.write(handle, data, sample_rate, subtype=subtype, format="WAV")
             handle.flush()

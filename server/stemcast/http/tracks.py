@@ -52,8 +52,13 @@ async def _add_by_path(request: Request, services: Services) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
         raise HTTPProblem(422, "MISSING_FIELD",
                           "send a JSON object with a non-empty string field 'path'")
+    return await track_from_path(body["path"], services)
+
+
+async def track_from_path(path: str, services: Services) -> Any:
+    """A client-named path: inside the allowed folders, existing, audio."""
     try:
-        return await services.library.add_allowed_path(body["path"], TrackSource.API)
+        return await services.library.add_allowed_path(path, TrackSource.API)
     except PathNotAllowedError as exc:
         raise HTTPProblem(403, "PATH_NOT_ALLOWED", str(exc)) from exc
     except AudioError as exc:
@@ -63,33 +68,45 @@ async def _add_by_path(request: Request, services: Services) -> Any:
         raise HTTPProblem(422, "INVALID_FIELD", f"path: {exc}") from exc
 
 
-async def _add_by_upload(request: Request, services: Services) -> Any:
+def _too_large(services: Services) -> HTTPProblem:
+    return HTTPProblem(413, "UPLOAD_TOO_LARGE",
+                       f"the upload is larger than the server's limit of "
+                       f"{services.settings.max_upload_mb} MB (--max-upload-mb)")
+
+
+def check_upload_size(request: Request, services: Services) -> None:
+    """Refuse before reading when Content-Length already says it is too big."""
     limit = services.settings.max_upload_mb * 1024 * 1024
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise HTTPProblem(413, "UPLOAD_TOO_LARGE",
-                          f"the upload is larger than the server's limit of "
-                          f"{services.settings.max_upload_mb} MB (--max-upload-mb)")
-    async with request.form(max_files=1, max_fields=10) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise HTTPProblem(422, "MISSING_FIELD",
-                              "multipart upload needs the audio in a field named 'file'")
-        original = Path(upload.filename or "upload")
-        suffix = original.suffix.lower() if _SAFE_SUFFIX.match(original.suffix) else ""
-        target = services.settings.uploads_dir / f"{uuid.uuid4()}{suffix}"
-        size = await asyncio.to_thread(_copy_limited, upload, target, limit)
-        if size > limit:
-            target.unlink(missing_ok=True)
-            raise HTTPProblem(413, "UPLOAD_TOO_LARGE",
-                              f"the upload is larger than the server's limit of "
-                              f"{services.settings.max_upload_mb} MB (--max-upload-mb)")
+        raise _too_large(services)
+
+
+async def track_from_upload(upload: Any, services: Services) -> Any:
+    """Store a multipart 'file' field in the uploads folder and register it as a track."""
+    if not isinstance(upload, UploadFile):
+        raise HTTPProblem(422, "MISSING_FIELD",
+                          "multipart upload needs the audio in a file field named 'file'")
+    limit = services.settings.max_upload_mb * 1024 * 1024
+    original = Path(upload.filename or "upload")
+    suffix = original.suffix.lower() if _SAFE_SUFFIX.match(original.suffix) else ""
+    target = services.settings.uploads_dir / f"{uuid.uuid4()}{suffix}"
+    size = await asyncio.to_thread(_copy_limited, upload, target, limit)
+    if size > limit:
+        target.unlink(missing_ok=True)
+        raise _too_large(services)
     try:
         return await services.library.add_file(target, TrackSource.UPLOAD, title=original.stem)
     except AudioError as exc:
         target.unlink(missing_ok=True)  # keep no junk from a refused upload
         raise HTTPProblem(422, exc.code.value, str(exc).replace(str(target), original.name)) \
             from exc
+
+
+async def _add_by_upload(request: Request, services: Services) -> Any:
+    check_upload_size(request, services)
+    async with request.form(max_files=1, max_fields=10) as form:
+        return await track_from_upload(form.get("file"), services)
 
 
 def _copy_limited(upload: UploadFile, target: Path, limit: int) -> int:

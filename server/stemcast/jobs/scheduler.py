@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -173,6 +174,30 @@ class Scheduler:
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
 
+    async def cancel(self, job_id: str, reason: str = "the job was cancelled") -> bool:
+        """Stop a queued or running job; its remaining subscribers get CANCELLED."""
+        queued = self._queued.remove(job_id)
+        if queued is None and job_id not in self._running:
+            return False
+        await self.store.mark_cancelled(job_id, reason)
+        if queued is None:
+            self.pool.kill_job(job_id)
+            self._running.pop(job_id, None)
+        log.info("job %s cancelled", job_id)
+        self.bus.publish(JobFailed(job_id, "CANCELLED", reason))
+        self._publish_queue_positions()
+        self._kick()
+        return True
+
+    async def forget(self, job_id: str) -> None:
+        """Remove a finished job's files; a later request for the same audio separates anew."""
+        job = await self.store.get(job_id)
+        if job is None or job.state.is_live:
+            return
+        await asyncio.to_thread(shutil.rmtree, job.output_dir, True)
+        if job.state == JobState.COMPLETED:
+            await self.store.forget_completed(job_id)
+
     async def _raise_priority(self, job: Job, priority: Priority) -> None:
         await self.store.set_priority(job.id, priority)
         if self._queued.find(job.id) is not None:
@@ -245,6 +270,8 @@ class Scheduler:
                 await self.store.set_progress(message.job_id, message.stage, running.progress)
             running.stage_fraction = message.fraction
             self.bus.publish(self._progress_event(message.job_id))
+        elif isinstance(message, TaskDone | TaskFailed) and message.job_id not in self._running:
+            return  # a cancelled job's last word: it is no longer ours to finish
         elif isinstance(message, TaskDone):
             # The job stays findable as live until the database says it is done, so a
             # request arriving in between joins it instead of starting a second job.

@@ -154,6 +154,13 @@ class JobStore:
             (code, message, utc_now(), 1 if count_attempt else 0, job_id),
         )
 
+    async def mark_cancelled(self, job_id: str, message: str) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET state = 'cancelled', error_code = 'CANCELLED', error_message = ?,"
+            " finished_at = ? WHERE id = ?",
+            (message, utc_now(), job_id),
+        )
+
     async def forget_completed(self, job_id: str) -> None:
         """Its files are gone: never answer from this entry again."""
         await self._conn.execute(

@@ -195,6 +195,15 @@ class WorkerPool:
             self._on_worker_lost(lost_job)
         self._on_change()
 
+    def kill_job(self, job_id: str) -> bool:
+        """Stop a running job the hard way: its worker is killed, then restarted."""
+        for worker in self.workers:
+            if worker.current_job == job_id and worker.process.is_alive():
+                worker.current_job = None  # a cancel, not a crash: nothing to retry
+                worker.process.kill()
+                return True
+        return False
+
     async def stop(self) -> None:
         self._stopping = True
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self.workers))

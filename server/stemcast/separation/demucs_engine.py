@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -14,80 +13,102 @@ from stemcast.separation.device import resolve_device
 from stemcast.separation.engine import EngineInfo, ProgressCallback
 from stemcast.separation.model_loading import load_model
 
+if TYPE_CHECKING:
+    from demucs.apply import Model
+
+    from stemcast.separation.model_loading import DemucsModel
+
 OVERLAP = 0.25
 
 
-def _sub_models(model: Any) -> list[Any]:
+def _sub_models(model: DemucsModel) -> list[Model]:
     from demucs.apply import BagOfModels
 
-    return list(model.models) if isinstance(model, BagOfModels) else [model]
+    if isinstance(model, BagOfModels):
+        return [cast("Model", sub) for sub in model.models]  # a ModuleList of Models
+    return [model]
 
 
 class DemucsEngine:
-    """One loaded model, kept in memory between jobs."""
+    """One loaded model (or bag of models) on one device, kept in memory between jobs."""
 
-    def __init__(self, model: Any, name: str, device: torch.device) -> None:
+    def __init__(self, model: DemucsModel, name: str = "demucs",
+                 device: torch.device | str = "cpu") -> None:
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.model = model
         self.name = name
-        self.device = device
-        self.model.to(device)
+        self.model.to(self.device)
         self.model.eval()
-        segment = float(max(m.segment for m in _sub_models(model)))
+        # A bag carries sources/samplerate/channels itself and has already pushed its
+        # `segment` (if any) into its models, which is what apply_model reads.
         self.info = EngineInfo(
             name=name,
             sources=tuple(model.sources),
             sample_rate=int(model.samplerate),
             channels=int(model.audio_channels),
-            device=str(device),
-            segment_seconds=segment,
+            device=str(self.device),
+            segment_seconds=max(float(sub.segment) for sub in _sub_models(model)),
         )
 
     @classmethod
     def load(cls, name: str, repo: Path | None, device: str = "auto",
              fetch_timeout: float = 20.0) -> DemucsEngine:
-        torch_device = resolve_device(device)  # fail on a bad device before loading weights
+        torch_device = resolve_device(device)  # a bad device fails before weights load
         return cls(load_model(name, repo, fetch_timeout=fetch_timeout), name, torch_device)
 
     def segment_count(self, frames: int) -> int:
-        """How many model calls apply_model makes for this many frames (for progress)."""
+        """How many model calls apply_model(split=True, shifts=0) makes for `frames`."""
         total = 0
         for sub in _sub_models(self.model):
-            segment_length = int(self.info.sample_rate * float(sub.segment))
-            stride = int((1 - OVERLAP) * segment_length)
-            total += max(math.ceil(frames / stride), 1)
+            # The same arithmetic as apply_model: offsets = range(0, frames, stride).
+            stride = int((1 - OVERLAP) * int(self.info.sample_rate * float(sub.segment)))
+            total += math.ceil(frames / stride)
         return total
 
     def separate(self, audio: np.ndarray,
                  on_progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """Stems of `audio` (float32, (channels, frames)), each as long as the input.
+
+        on_progress gets the fraction of model calls done, rising, ending at 1.0; an
+        exception raised from it aborts the separation (apply_model passes it through).
+        """
         from demucs.apply import apply_model
 
         if audio.ndim != 2 or audio.shape[0] != self.info.channels:
             raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
-        frames = audio.shape[1]
+        frames = int(audio.shape[1])
         if frames == 0:
-            raise ValueError("cannot separate empty audio")
+            raise ValueError("cannot separate empty audio (0 frames)")
+        if not np.isfinite(audio).all():
+            raise ValueError("audio contains NaN or infinite samples")
         wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        # Exactly demucs.api.Separator's normalisation (mono reference, mean and std).
+        # demucs.api.Separator.separate_tensor's normalisation, bit for bit. One frame has
+        # no spread (std would be NaN), so it is left unscaled; 1 frame still separates:
+        # apply_model pads it to a whole segment.
         ref = wav.mean(0)
         mean = ref.mean()
-        std = (ref.std() if frames > 1 else torch.tensor(0.0)) + 1e-8
+        std = (ref.std() if frames > 1 else torch.tensor(1.0)) + 1e-8
         total = self.segment_count(frames)
         done = 0
-        lock = threading.Lock()
+        reported = 0.0
 
         def callback(state: dict[str, Any]) -> None:
-            nonlocal done
+            # Called under apply_model's lock, once per segment and model of a bag.
+            nonlocal done, reported
             if state.get("state") != "end" or on_progress is None:
                 return
-            with lock:
-                done += 1
-                on_progress(min(done / total, 1.0))
+            done += 1
+            fraction = min(done / total, 1.0)
+            if fraction > reported:
+                reported = fraction
+                on_progress(fraction)
 
         with torch.inference_mode():
             out = apply_model(self.model, ((wav - mean) / std)[None], shifts=0, split=True,
                               overlap=OVERLAP, device=self.device, callback=callback)
-        out = out[0] * std + mean
-        if on_progress is not None:
+            out = out[0] * std + mean
+        if on_progress is not None and reported < 1.0:
             on_progress(1.0)
-        return {name: out[index].numpy().astype(np.float32, copy=False)
+        stems = out.cpu().numpy()
+        return {name: np.ascontiguousarray(stems[index], dtype=np.float32)
                 for index, name in enumerate(self.info.sources)}

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from stemcast import __version__
+from stemcast.apijobs.service import TrackTooLongError, check_duration
 from stemcast.app.services import Services
 from stemcast.audio import AudioError
 from stemcast.jobs.models import SeparationOptions
@@ -238,6 +239,7 @@ class ClientSession:
     async def _request_stems(self, track: Track, command: GetTrackInfo,
                              subscription: RequestSubscription) -> None:
         try:
+            check_duration(track, self.services.settings)
             if not track.pcm_hash:
                 self.push(progress_message(
                     request_id=command.request_id, track_id=track.id, job_id=None,
@@ -261,6 +263,8 @@ class ClientSession:
             subscription.job_id = submission.job_id
         except AudioError as exc:
             subscription.fail(exc.code.value, str(exc))
+        except TrackTooLongError as exc:
+            subscription.fail(ErrorCode.TRACK_TOO_LONG.value, str(exc))
         except Exception as exc:
             log.exception("stems request failed")
             subscription.fail(ErrorCode.INTERNAL_ERROR.value,

@@ -1,0 +1,223 @@
+"""API jobs end to end: submit, follow the shared separation job, notify, cancel, recover.
+
+Each live API job subscribes to its separation job's event stream like any WebSocket
+client does. Events are handled one at a time by a single consumer task, so each job's
+record and callbacks are written in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
+from stemcast.apijobs.store import ApiJobStore
+from stemcast.audio import AudioError
+from stemcast.config import Settings
+from stemcast.delivery.callbacks import CallbackDispatcher
+from stemcast.delivery.stems_payload import stems_data
+from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
+from stemcast.jobs.scheduler import Scheduler, StemRequest
+from stemcast.library.library import TrackLibrary
+from stemcast.library.tracks import Track
+from stemcast_protocol import Priority, Stage
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL = 1.0
+
+
+@dataclass(eq=False)
+class _ApiSubscriber:
+    api_job_id: str
+    inbox: asyncio.Queue[tuple[str, JobEvent]]
+
+    def deliver(self, event: JobEvent) -> None:
+        self.inbox.put_nowait((self.api_job_id, event))
+
+
+class TrackTooLongError(ValueError):
+    pass
+
+
+def check_duration(track: Track, settings: Settings) -> None:
+    if track.duration_seconds > settings.max_duration_s:
+        raise TrackTooLongError(
+            f"'{track.title or track.path}' is {track.duration_seconds / 60:.1f} minutes long; "
+            f"this server separates tracks up to {settings.max_duration_s / 60:.0f} minutes "
+            "(--max-duration-s)")
+
+
+class ApiJobService:
+    def __init__(self, store: ApiJobStore, library: TrackLibrary, scheduler: Scheduler,
+                 settings: Settings, callbacks: CallbackDispatcher) -> None:
+        self.store = store
+        self.library = library
+        self.scheduler = scheduler
+        self.settings = settings
+        self.callbacks = callbacks
+        self._inbox: asyncio.Queue[tuple[str, JobEvent]] = asyncio.Queue()
+        self._subscribers: dict[str, _ApiSubscriber] = {}
+        self._last_write: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._consumer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer = asyncio.create_task(self._consume(), name="api-jobs")
+        for job in await self.store.live():
+            track = await self.library.get(job.track_id) if job.track_id else None
+            if track is None:
+                await self._fail(job.id, "TRACK_NOT_FOUND", "the job's track is gone")
+                continue
+            log.info("resuming API job %s after a restart", job.id)
+            self._spawn(self._start(job, track, resumed=True))
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._consumer] if self._consumer else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- submit ----------------------------------------------------------------------
+
+    async def submit(self, *, job_id: str, track: Track, track_hash: str | None,
+                     options: AnalysisOptions, priority: Priority, callback_url: str | None,
+                     mode: DeliveryMode) -> ApiJob:
+        existing = await self.store.get(job_id)
+        if existing is not None and existing.status.is_live:
+            return existing  # the same request again while it runs: one job
+        if options.stems:
+            check_duration(track, self.settings)
+        job = await self.store.create(job_id=job_id, track_id=track.id, track_hash=track_hash,
+                                      options=options, priority=priority,
+                                      callback_url=callback_url, delivery_mode=mode)
+        self._spawn(self._start(job, track, resumed=False))
+        return job
+
+    async def _start(self, job: ApiJob, track: Track, *, resumed: bool) -> None:
+        try:
+            if job.options.basic_features and "basic_features" not in job.stages_completed:
+                await self._stage_done(job.id, "basic_features", {
+                    "bpm": track.bpm, "key": track.musical_key, "mode": track.mode,
+                    "duration_seconds": track.duration_seconds,
+                })
+            if not job.options.stems:
+                await self._complete(job.id)
+                return
+            digest = await self.library.ensure_pcm_hash(track)
+            current = await self.store.get(job.id)
+            if current is None or not current.status.is_live:
+                return  # cancelled while the audio was being read
+            subscriber = _ApiSubscriber(job.id, self._inbox)
+            self._subscribers[job.id] = subscriber
+            submission = await asyncio.shield(self.scheduler.submit(
+                StemRequest(pcm_hash=digest, input_path=track.path, track_id=track.id,
+                            duration_seconds=track.duration_seconds, priority=job.priority),
+                subscriber,
+            ))
+            await self.store.update(job.id, separation_job_id=submission.job_id)
+        except AudioError as exc:
+            await self._fail(job.id, exc.code.value, str(exc))
+        except Exception as exc:
+            log.exception("API job %s could not start", job.id)
+            await self._fail(job.id, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+
+    # ---- events ----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            api_job_id, event = await self._inbox.get()
+            try:
+                await self._on_event(api_job_id, event)
+            except Exception:
+                log.exception("API job %s: could not handle %s", api_job_id,
+                              type(event).__name__)
+
+    async def _on_event(self, api_job_id: str, event: JobEvent) -> None:
+        job = await self.store.get(api_job_id)
+        if job is None or not job.status.is_live:
+            return
+        if isinstance(event, JobProgress):
+            status = ApiJobStatus.QUEUED if event.stage == Stage.QUEUED.value \
+                else ApiJobStatus.PROCESSING
+            now = time.monotonic()
+            if event.stage != job.stage or status != job.status or \
+                    now - self._last_write.get(api_job_id, 0) >= PROGRESS_WRITE_INTERVAL:
+                self._last_write[api_job_id] = now
+                await self.store.update(api_job_id, status=status, stage=event.stage,
+                                        progress=event.progress)
+        elif isinstance(event, JobCompleted):
+            self._subscribers.pop(api_job_id, None)
+            await self.store.update(api_job_id, separation_job_id=event.job_id,
+                                    processing_time=event.processing_time)
+            await self._stage_done(api_job_id, "stems", stems_data(
+                mode=job.delivery_mode, api_job_id=api_job_id, stems=event.stems,
+                model=event.model, sample_rate=event.sample_rate,
+                processing_time=event.processing_time))
+            await self._complete(api_job_id)
+        elif isinstance(event, JobFailed):
+            self._subscribers.pop(api_job_id, None)
+            await self._fail(api_job_id, event.code, event.message)
+
+    async def _stage_done(self, api_job_id: str, stage: str, data: dict[str, Any]) -> None:
+        job = await self.store.get(api_job_id)
+        assert job is not None
+        await self.store.update(api_job_id, stages_completed=[*job.stages_completed, stage])
+        await self._notify(job, stage, "completed", data)
+
+    async def _complete(self, api_job_id: str) -> None:
+        job = await self.store.get(api_job_id)
+        assert job is not None
+        await self.store.update(api_job_id, status=ApiJobStatus.COMPLETED,
+                                stage=Stage.COMPLETE.value, progress=1.0)
+        await self._notify(job, "job_completed", "completed", {
+            "stages_completed": job.stages_completed, "processing_time": job.processing_time,
+        })
+
+    async def _fail(self, api_job_id: str, code: str, message: str) -> None:
+        job = await self.store.get(api_job_id)
+        if job is None or not job.status.is_live:
+            return
+        status = ApiJobStatus.CANCELLED if code == "CANCELLED" else ApiJobStatus.FAILED
+        await self.store.update(api_job_id, status=status, error_code=code,
+                                error_message=message)
+        error = {"error": {"code": code, "message": message}}
+        if job.options.stems and "stems" not in job.stages_completed:
+            await self._notify(job, "stems", "failed", error)
+        await self._notify(job, "job_failed", "failed", error)
+
+    async def _notify(self, job: ApiJob, stage: str, status: str, data: dict[str, Any]) -> None:
+        if job.callback_url:
+            await self.store.add_callback(job.id, job.callback_url, stage, status, data)
+            self.callbacks.notify()
+
+    # ---- cancel ----------------------------------------------------------------------
+
+    async def cancel(self, api_job_id: str) -> ApiJob | None:
+        """Cancel a live job (the shared separation too, if nobody else follows it) and
+        remove the files of its separation."""
+        job = await self.store.get(api_job_id)
+        if job is None:
+            return None
+        subscriber = self._subscribers.pop(api_job_id, None)
+        separation_id = job.separation_job_id
+        if job.status.is_live:
+            await self._fail(api_job_id, "CANCELLED", "cancelled by DELETE /jobs/{id}")
+            if subscriber is not None and separation_id is not None:
+                self.scheduler.unsubscribe(separation_id, subscriber)
+                if not self.scheduler.bus.subscriber_count(separation_id):
+                    await self.scheduler.cancel(separation_id, "cancelled by DELETE /jobs/{id}")
+        if separation_id is not None:
+            await self.scheduler.forget(separation_id)
+        return await self.store.get(api_job_id)

@@ -1,0 +1,130 @@
+"""HTTP callbacks from a durable outbox, with retries and exponential backoff.
+
+Callbacks are rows in SQLite before any attempt, so neither a target that is down nor a
+server restart loses one. Each job's callbacks go out in order: a later stage waits while
+an earlier one is being retried. Attempts: one, then --callback-retries more, waiting
+--callback-retry-delay × 1, 2, 4, ... seconds (2, 4, 8 s by default) between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from stemcast import __version__
+from stemcast.apijobs.store import ApiJobStore, Callback
+from stemcast.delivery.stems_payload import inline_audio
+
+log = logging.getLogger(__name__)
+
+
+class CallbackDispatcher:
+    def __init__(self, store: ApiJobStore, *, retries: int, retry_delay: float,
+                 timeout: float) -> None:
+        self.store = store
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.attempts = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout, headers={"User-Agent": f"stemcast/{__version__}"})
+        self._runner = asyncio.create_task(self._run(), name="callback-dispatcher")
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *([self._runner] if self._runner else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+
+    def notify(self) -> None:
+        """New callbacks were queued: look now instead of at the next due time."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            pending = await self.store.next_callbacks()
+            now = time.time()
+            wait: float | None = None
+            for callback in pending:
+                if callback.id in self._in_flight:
+                    continue
+                if callback.next_attempt_at <= now:
+                    self._in_flight.add(callback.id)
+                    task = asyncio.create_task(self._deliver(callback))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                else:
+                    delay = callback.next_attempt_at - now
+                    wait = delay if wait is None else min(wait, delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def _body(self, callback: Callback, data: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "job_id": callback.api_job_id,
+            "stage": callback.stage,
+            "status": callback.status,
+            "timestamp": callback.timestamp,
+            "data": data,
+        }
+        if callback.status == "failed" and "error" in data:
+            body["error"] = data["error"]  # seed 000 reads the error at the top level
+        return body
+
+    async def _deliver(self, stale: Callback) -> None:
+        assert self._client is not None
+        try:
+            # The loop's list may predate a delivery that just finished: re-read the row.
+            callback = await self.store.get_callback(stale.id)
+            if callback is None or callback.state != "pending":
+                return
+            data = await asyncio.to_thread(inline_audio, callback.data)
+            body = self._body(callback, data)
+            self.attempts += 1
+            error: str | None = None
+            try:
+                response = await self._client.post(
+                    callback.url, json=body,
+                    headers={"X-Mismo-Job-ID": callback.api_job_id,
+                             "X-Mismo-Stage": callback.stage})
+                if response.is_success:
+                    await self.store.callback_delivered(callback.id)
+                    log.info("callback %s/%s delivered to %s", callback.api_job_id,
+                             callback.stage, callback.url)
+                    return
+                error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            except OSError as exc:
+                error = f"could not read the stems to send: {exc}"
+            self.failures += 1
+            attempt = callback.attempts + 1
+            if attempt > self.retries:
+                log.error("callback %s/%s to %s failed %d times (%s); giving up, the job stays "
+                          "available by polling", callback.api_job_id, callback.stage,
+                          callback.url, attempt, error)
+                await self.store.callback_attempt_failed(callback.id, error, None)
+            else:
+                delay = self.retry_delay * 2 ** (attempt - 1)
+                log.warning("callback %s/%s to %s failed (%s); retry in %.1f s",
+                            callback.api_job_id, callback.stage, callback.url, error, delay)
+                await self.store.callback_attempt_failed(callback.id, error, time.time() + delay)
+        finally:
+            self._in_flight.discard(stale.id)
+            self._wake.set()

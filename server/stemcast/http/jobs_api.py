@@ -1,0 +1,253 @@
+"""The seed-compatible job API: POST /jobs, GET /jobs/{id}[/stems[/{stem}|.zip]], DELETE.
+
+Field names are the seeds' (snake_case: file_path, track_hash, callback_url,
+stem_delivery_mode), so an app server written for the seeds' analysis server works by
+changing its server URL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+
+from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
+from stemcast.apijobs.service import TrackTooLongError
+from stemcast.app.services import Services
+from stemcast.delivery.stems_payload import inline_audio, stems_data
+from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.errors import HTTPProblem
+from stemcast.http.tracks import (
+    check_upload_size,
+    services_of,
+    track_from_path,
+    track_from_upload,
+)
+from stemcast_protocol import Priority
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _field_error(field: str, problem: str) -> HTTPProblem:
+    return HTTPProblem(422, "INVALID_FIELD", f"field '{field}': {problem}")
+
+
+def _parse_options(raw: Any) -> AnalysisOptions:
+    if raw is None:
+        return AnalysisOptions()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise HTTPProblem(400, "BAD_JSON", f"field 'options' is not valid JSON: {exc}; "
+                              "send e.g. {\"stems\": true}") from exc
+    if not isinstance(raw, dict):
+        raise _field_error("options", "must be an object like {\"stems\": true}")
+    values: dict[str, bool] = {}
+    for name in ("stems", "basic_features", "characteristics"):
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise _field_error(f"options.{name}", "must be true or false")
+        values[name] = value
+    options = AnalysisOptions(**values)
+    if not (options.stems or options.basic_features or options.characteristics):
+        raise _field_error("options", "asks for nothing: set stems or basic_features to true")
+    return options
+
+
+def _parse_callback_url(raw: Any) -> str | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise _field_error("callback_url", "must be a string")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _field_error("callback_url", f"must be an http:// or https:// URL, got {raw!r}")
+    return raw
+
+
+def _parse_mode(raw: Any, callback_url: str | None) -> DeliveryMode:
+    if raw in (None, ""):
+        return DeliveryMode.PATH
+    try:
+        return DeliveryMode(raw)
+    except ValueError:
+        raise _field_error("stem_delivery_mode",
+                           f"must be one of path, callback, poll; got {raw!r}") from None
+
+
+def _parse_job_id(raw: Any) -> str | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or not _JOB_ID.match(raw):
+        raise _field_error("track_hash", "must be 1-128 letters, digits, '-', '_' or '.'")
+    return raw
+
+
+def _parse_priority(raw: Any) -> Priority:
+    if raw in (None, ""):
+        return Priority.NORMAL
+    try:
+        return Priority(raw)
+    except ValueError:
+        raise _field_error("priority", f"must be high, normal or low; got {raw!r}") from None
+
+
+async def submit_job(request: Request) -> JSONResponse:
+    services = services_of(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPProblem(400, "BAD_JSON", f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise HTTPProblem(400, "BAD_JSON", "the body must be a JSON object")
+        fields = _validated(body)
+        if not isinstance(body.get("file_path"), str) or not body["file_path"]:
+            raise HTTPProblem(422, "MISSING_FIELD",
+                              "JSON jobs need 'file_path' (an absolute path in an allowed "
+                              "folder); to send the audio itself use multipart/form-data "
+                              "with a 'file' field")
+        track = await track_from_path(body["file_path"], services)
+    elif content_type.startswith("multipart/form-data"):
+        check_upload_size(request, services)
+        async with request.form(max_files=1, max_fields=20) as form:
+            fields = _validated({k: v for k, v in form.items() if isinstance(v, str)})
+            track = await track_from_upload(form.get("file"), services)
+    else:
+        raise HTTPProblem(415, "UNSUPPORTED_MEDIA_TYPE",
+                          f"Content-Type '{content_type or '(none)'}' is not accepted: send "
+                          "application/json with file_path, or multipart/form-data with file")
+    try:
+        job = await services.api_jobs.submit(
+            job_id=fields["job_id"] or track.id, track=track, track_hash=fields["track_hash"],
+            options=fields["options"], priority=fields["priority"],
+            callback_url=fields["callback_url"], mode=fields["mode"])
+    except TrackTooLongError as exc:
+        raise HTTPProblem(422, "TRACK_TOO_LONG", str(exc)) from exc
+    return JSONResponse({
+        "job_id": job.id,
+        "status": job.status.value,
+        "track_hash": job.track_hash,
+        "track_id": job.track_id,
+        "created_at": job.created_at,
+        "callback_url": job.callback_url,
+        "stem_delivery_mode": job.delivery_mode.value,
+    })
+
+
+def _validated(body: dict[str, Any]) -> dict[str, Any]:
+    callback_url = _parse_callback_url(body.get("callback_url"))
+    track_hash = _parse_job_id(body.get("track_hash"))
+    return {
+        "job_id": track_hash,  # the job id is the track hash when one is given (seeds)
+        "track_hash": track_hash,
+        "options": _parse_options(body.get("options")),
+        "callback_url": callback_url,
+        "mode": _parse_mode(body.get("stem_delivery_mode"), callback_url),
+        "priority": _parse_priority(body.get("priority")),
+    }
+
+
+async def _job_or_404(services: Services, job_id: str) -> ApiJob:
+    job = await services.api_jobs.store.get(job_id)
+    if job is None:
+        raise HTTPProblem(404, "JOB_NOT_FOUND", f"no job with id '{job_id}'")
+    return job
+
+
+async def get_job(request: Request) -> JSONResponse:
+    services = services_of(request)
+    job = await _job_or_404(services, request.path_params["job_id"])
+    body = job.to_api()
+    body["callbacks"] = await services.api_jobs.store.callbacks_for(job.id)
+    return JSONResponse(body)
+
+
+async def _finished_stems(services: Services, job: ApiJob) -> tuple[dict[str, str], Any]:
+    """The stems of a completed job (checking the files are still there)."""
+    if job.status.is_live:
+        raise HTTPProblem(409, "NOT_READY", f"job '{job.id}' is {job.status.value} "
+                          f"({job.stage}, {job.progress:.0%}); poll GET /jobs/{job.id}/stems")
+    if job.status != ApiJobStatus.COMPLETED or not job.options.stems:
+        raise HTTPProblem(409, job.error_code or "NO_STEMS",
+                          job.error_message or f"job '{job.id}' did not make stems")
+    separation = await services.jobs.get(job.separation_job_id or "")
+    stems = separation.stems if separation else {}
+    if not stems or not all(os.path.isfile(p) for p in stems.values()):
+        raise HTTPProblem(410, "STEMS_REMOVED", f"the stems of job '{job.id}' were removed "
+                          "from disk; submit the job again")
+    return stems, separation
+
+
+async def get_stems(request: Request) -> JSONResponse:
+    services = services_of(request)
+    job = await _job_or_404(services, request.path_params["job_id"])
+    try:
+        stems, separation = await _finished_stems(services, job)
+    except HTTPProblem as problem:
+        if problem.code != "NOT_READY":
+            raise
+        return JSONResponse({"job_id": job.id, "status": job.status.value, "stage": job.stage,
+                             "progress": job.progress}, status_code=202)
+    data = stems_data(mode=job.delivery_mode, api_job_id=job.id, stems=stems,
+                      model=separation.model, sample_rate=services.scheduler.pool.model.sample_rate
+                      or 44100, processing_time=separation.processing_time)
+    data = await asyncio.to_thread(inline_audio, data)
+    return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
+                         "data": data})
+
+
+async def get_stem_file(request: Request) -> FileResponse:
+    services = services_of(request)
+    job = await _job_or_404(services, request.path_params["job_id"])
+    stems, _ = await _finished_stems(services, job)
+    name = request.path_params["stem"].removesuffix(".wav")
+    if name not in stems:
+        raise HTTPProblem(404, "STEM_NOT_FOUND",
+                          f"job '{job.id}' has no stem '{name}'; it has {', '.join(stems)}")
+    return FileResponse(stems[name], media_type="audio/wav", filename=f"{name}.wav")
+
+
+async def get_stems_zip(request: Request) -> StreamingResponse:
+    services = services_of(request)
+    job = await _job_or_404(services, request.path_params["job_id"])
+    stems, _ = await _finished_stems(services, job)
+    files = [(f"{name}.wav", Path(path)) for name, path in stems.items()]
+    return StreamingResponse(
+        zip_files(files), media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{job.id}-stems.zip"'})
+
+
+async def delete_job(request: Request) -> JSONResponse:
+    services = services_of(request)
+    job = await _job_or_404(services, request.path_params["job_id"])
+    cancelled = await services.api_jobs.cancel(job.id)
+    assert cancelled is not None
+    return JSONResponse({"job_id": job.id, "status": cancelled.status.value, "deleted": True})
+
+
+async def stats(request: Request) -> JSONResponse:
+    services = services_of(request)
+    return JSONResponse({
+        "jobs": await services.jobs.count_by_state(),
+        "api_jobs": await services.api_jobs.store.count_by_status(),
+        "callbacks": await services.api_jobs.store.callback_counts(),
+        "callback_attempts": services.callbacks.attempts,
+        "callback_failures": services.callbacks.failures,
+        "tracks": len(await services.library.store.list(limit=1_000_000)),
+        "queue": services.scheduler.snapshot(),
+        "connected_clients": services.connected_clients,
+        "uptime_seconds": round(time.time() - services.started_at, 1),
+    })

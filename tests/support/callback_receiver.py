@@ -1,0 +1,81 @@
+"""A real HTTP server on loopback playing the app server that receives callbacks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass
+class CallbackReceiver:
+    """fail_first: answer 500 to that many requests; hang: never answer at all."""
+
+    fail_first: int = 0
+    hang: bool = False
+    received: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> CallbackReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                receiver.attempts += 1
+                if receiver.hang:
+                    time.sleep(30)
+                    return
+                if receiver.attempts <= receiver.fail_first:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                receiver.received.append(Received(self.path, dict(self.headers.items()),
+                                                  json.loads(raw), time.monotonic()))
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/api/analysis/callback"
+
+    def stages(self) -> list[str]:
+        return [r.body["stage"] for r in self.received]
+
+    def wait_for(self, stage: str, timeout: float = 60) -> Received:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in self.received:
+                if item.body["stage"] == stage:
+                    return item
+            time.sleep(0.05)
+        raise AssertionError(f"no '{stage}' callback within {timeout} s; got {self.stages()}")
