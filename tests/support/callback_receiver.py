@@ -24,6 +24,7 @@ class CallbackReceiver:
 
     fail_first: int = 0
     hang: bool = False
+    port: int = 0
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -53,7 +54,7 @@ class CallbackReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -131,6 +131,12 @@ class ApiJobStore:
             row = await cur.fetchone()
         return _row_to_callback(row) if row else None
 
+    async def retry_pending_now(self) -> int:
+        """At start: whatever waited for a retry is due now (the target may be back)."""
+        cursor = await self._conn.execute(
+            "UPDATE callbacks SET next_attempt_at = ? WHERE state = 'pending'", (time.time(),))
+        return cursor.rowcount
+
     async def callback_delivered(self, callback_id: int) -> None:
         await self._conn.execute(
             "UPDATE callbacks SET state = 'delivered', attempts = attempts + 1,"

@@ -56,6 +56,9 @@ class CallbackDispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
+        resumed = await self.store.retry_pending_now()
+        if resumed:
+            log.info("%d callback(s) still to deliver from before the restart", resumed)
         while True:
             self._wake.clear()
             pending = await self.store.next_callbacks()

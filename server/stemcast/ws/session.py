@@ -99,7 +99,12 @@ class ClientSession:
             self._outbox_ready.clear()
             while self._outbox:
                 message, fmt = self._outbox.popleft()
-                data = encode_frame(message, fmt)
+                try:
+                    data = encode_frame(message, fmt)
+                except ValueError:
+                    # A bug, not the client's fault: log it and keep the session alive.
+                    log.exception("could not encode a %s message", message.get("type"))
+                    continue
                 try:
                     if isinstance(data, bytes):
                         await self.ws.send_bytes(data)
