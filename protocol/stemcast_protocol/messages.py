@@ -40,6 +40,7 @@ class MessageType(str, Enum):
     HELLO = "hello"
     PONG = "pong"
     CANCELLED = "cancelled"
+    STEM_CHUNK = "stemChunk"
 
 
 COMMANDS: tuple[str, ...] = tuple(c.value for c in CommandName)
@@ -62,6 +63,13 @@ class Stage(str, Enum):
     COMPLETE = "complete"
 
 
+class Delivery(str, Enum):
+    """How stems reach a client: file paths (default) or binary chunks while they separate."""
+
+    PATH = "path"
+    BINARY = "binary"
+
+
 class ModelState(str, Enum):
     """`modelStatus` of the hello reply."""
 
@@ -77,12 +85,14 @@ class GetTrackInfo:
     stems: bool
     request_id: RequestId
     priority: Priority = Priority.HIGH
+    delivery: Delivery | None = None  # None: the session's (hello's) choice
 
 
 @dataclass(frozen=True)
 class Hello:
     client: str | None
     protocol_version: int | None
+    delivery: Delivery | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,14 @@ def _read_get_track_info(fields: _Fields) -> GetTrackInfo:
     priority = fields.choice("priority", [p.value for p in Priority], Priority.HIGH.value)
     return GetTrackInfo(track_id=track_id, file_path=file_path,
                         stems=fields.boolean("stems", default=False),
-                        request_id=fields.request_id, priority=Priority(priority))
+                        request_id=fields.request_id, priority=Priority(priority),
+                        delivery=_read_delivery(fields))
+
+
+def _read_delivery(fields: _Fields) -> Delivery | None:
+    if fields.message.get("delivery") is None:
+        return None
+    return Delivery(fields.choice("delivery", [d.value for d in Delivery], Delivery.PATH.value))
 
 
 def parse_command(message: Mapping[str, Any]) -> Command:
@@ -250,7 +267,8 @@ def parse_command(message: Mapping[str, Any]) -> Command:
         return _read_get_track_info(fields)
     if name is CommandName.HELLO:
         return Hello(client=fields.string("client", max_length=MAX_ID_LENGTH),
-                     protocol_version=fields.integer("protocolVersion"))
+                     protocol_version=fields.integer("protocolVersion"),
+                     delivery=_read_delivery(fields))
     if name is CommandName.PING:
         return Ping(request_id=fields.request_id)
     if fields.request_id is None:
@@ -331,3 +349,15 @@ def pong_message(*, request_id: RequestId, time: float) -> dict[str, Any]:
 
 def cancelled_message(*, request_id: str | int) -> dict[str, Any]:
     return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id}
+
+
+def stem_chunk_message(*, request_id: RequestId, track_id: str, job_id: str, stem: str,
+                       start_frame: int, frames: int, sample_rate: int, channels: int,
+                       data: bytes, encoding: str = "pcm_s16le") -> dict[str, Any]:
+    """One stretch of one stem: `frames` frames of interleaved samples in `data`."""
+    return {
+        "type": MessageType.STEM_CHUNK.value, "success": True, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id, "stem": stem, "startFrame": start_frame,
+        "frames": frames, "sampleRate": sample_rate, "channels": channels,
+        "encoding": encoding, "data": data,
+    }

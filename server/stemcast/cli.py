@@ -42,6 +42,14 @@ def _add_common_model_args(parser: argparse.ArgumentParser) -> None:
                              "[STEMCAST_MODEL_FETCH_TIMEOUT]")
     parser.add_argument("--device", default=_env("DEVICE", "auto"),
                         help="auto (CUDA when present), cpu, cuda or cuda:N [STEMCAST_DEVICE]")
+    parser.add_argument("--precision", default=_env_str("PRECISION", "auto"),
+                        choices=["auto", "fp32", "bf16", "fp16"],
+                        help="what the model runs in; auto = bf16 where the hardware runs it "
+                             "natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32 "
+                             "[STEMCAST_PRECISION]")
+    parser.add_argument("--shifts", type=int, default=int(_env_str("SHIFTS", "0")),
+                        help="average over N random time shifts as demucs does (N times "
+                             "slower, slightly better); 0 = off [STEMCAST_SHIFTS]")
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="[STEMCAST_PORT]")
     _add_data_dir(serve)
     _add_common_model_args(serve)
+    serve.add_argument("--batch-size", type=int, default=None,
+                       help="segments per forward pass (default: 4 on CUDA, 1 on CPU; "
+                            "halved automatically on CUDA out-of-memory)")
     serve.add_argument("--max-concurrent-jobs", type=int,
                        default=int(_env_str("MAX_CONCURRENT_JOBS", "1")),
                        help="separations at once, one worker process each "
@@ -147,6 +158,9 @@ def _serve(args: argparse.Namespace) -> int:
         model_repo=args.model_repo,
         model_fetch_timeout=args.model_fetch_timeout,
         device=args.device,
+        precision=args.precision,
+        shifts=args.shifts,
+        batch_size=args.batch_size,
         max_concurrent_jobs=args.max_concurrent_jobs,
         library_dirs=[p.resolve() for p in args.library],
         allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
@@ -218,7 +232,8 @@ def _separate(args: argparse.Namespace) -> int:
     from stemcast.separate_file import separate_file
 
     return separate_file(args.input, args.out, model=args.model, model_repo=args.model_repo,
-                         device=args.device, fetch_timeout=args.model_fetch_timeout)
+                         device=args.device, fetch_timeout=args.model_fetch_timeout,
+                         precision=args.precision, shifts=args.shifts)
 
 
 def _make_test_model(args: argparse.Namespace) -> int:

@@ -31,6 +31,9 @@ class Settings:
     model_repo: Path | None = None
     model_fetch_timeout: float = 20.0
     device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None
+    shifts: int = 0
     max_concurrent_jobs: int = 1
     library_dirs: list[Path] = field(default_factory=list)
     allowed_path_prefixes: list[Path] = field(default_factory=list)
@@ -71,6 +74,14 @@ class Settings:
             raise ValueError(
                 f"--device must be one of auto, cpu, cuda, cuda:N; got {self.device!r}"
             )
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ValueError(
+                f"--precision must be auto, fp32, bf16 or fp16; got {self.precision!r}"
+            )
+        if self.shifts < 0 or self.shifts > 20:
+            raise ValueError(f"--shifts must be 0..20, got {self.shifts}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("--batch-size must be at least 1")
         if self.model_fetch_timeout < 0:
             raise ValueError("--model-fetch-timeout must be >= 0 seconds")
         if self.max_upload_mb < 1:

@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 
 def separate_file(input_path: Path, out_dir: Path, *, model: str, model_repo: Path | None,
-                  device: str, fetch_timeout: float) -> int:
+                  device: str, fetch_timeout: float, precision: str = "auto",
+                  shifts: int = 0) -> int:
     from stemcast.audio import AudioError, decode, resample, to_channels, write_wav_atomic
     from stemcast.separation.demucs_engine import DemucsEngine
     from stemcast.separation.errors import DeviceUnavailableError, ModelUnavailableError
@@ -21,20 +22,23 @@ def separate_file(input_path: Path, out_dir: Path, *, model: str, model_repo: Pa
         print(f"stemcast separate: {exc}", file=sys.stderr)
         return 1
     try:
-        engine = DemucsEngine.load(model, model_repo, device=device, fetch_timeout=fetch_timeout)
+        engine = DemucsEngine.load(model, model_repo, device=device, fetch_timeout=fetch_timeout,
+                                   precision=precision)
     except (ModelUnavailableError, DeviceUnavailableError) as exc:
         print(f"stemcast separate: {exc}", file=sys.stderr)
         return 1
     info = engine.info
     prepared = to_channels(resample(audio, info.sample_rate), info.channels)
     started = time.monotonic()
-    with tqdm(total=100, unit="%", desc=f"{input_path.name} [{info.name} on {info.device}]",
+    label = f"{input_path.name} [{info.name} on {info.device}, {info.precision}]"
+    with tqdm(total=100, unit="%", desc=label,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}% [{elapsed}<{remaining}]") as bar:
         def on_progress(fraction: float) -> None:
             bar.n = round(fraction * 100, 1)
             bar.refresh()
 
-        sources = engine.separate(prepared.samples, on_progress=on_progress)
+        sources = engine.separate(prepared.samples, on_progress=on_progress, shifts=shifts,
+                                  seed=input_path.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, samples in sources.items():
         path = out_dir / f"{name}.wav"

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sched")
+    # Long enough that no job ends before the test has looked at the queue.
+    seconds = {"a": 30.0, "b": 30.0, "c": 20.0, "d": 10.0}
     return {name: write_audio(folder / f"{name}.wav",
-                              make_music_like_signal(20.0 if name == "a" else 6.0, seed=seed),
-                              44100)
+                              make_music_like_signal(seconds[name], seed=seed), 44100)
             for seed, name in enumerate("abcd", start=21)}
 
 
@@ -56,24 +57,28 @@ async def test_priority_order_lift_and_cancel(tmp_path: Path, tiny_model_repo: P
             await ask(dj, "b", "normal")
             await ask(dj, "d", "low")
             await ask(dj, "c", "high")
-            deadline = time.monotonic() + 30
-            while len(_queue(server)) < 4:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            jobs = _queue(server)
-            by_priority = [(j["priority"], j["queuePosition"]) for j in jobs]
-            assert by_priority == [("low", 0), ("high", 1), ("normal", 2), ("low", 3)]
 
-            # A user loads track d now: its queued job is lifted to high. Within a priority
-            # jobs keep their arrival order, and d arrived before c.
+            def states() -> list[tuple[str, str]]:
+                return sorted((j["priority"], j["state"]) for j in _queue(server))
+
+            # b (normal) and c (high) are more urgent than a: the worker takes them at once
+            # and switches to the most urgent at its next segment boundary; d (low) waits.
+            want = [("high", "running"), ("low", "queued"), ("low", "running"),
+                    ("normal", "running")]
+            deadline = time.monotonic() + 30
+            while states() != want:
+                assert time.monotonic() < deadline, states()
+                time.sleep(0.05)
+
+            # A user loads track d now: its queued job is lifted to high. The worker holds
+            # three jobs already, so d starts when the first one ends.
             await ask(other, "d", "high")
             reply = await other.receive()
             assert reply["type"] == "trackInfo"
-            jobs = _queue(server)
-            assert [j["priority"] for j in jobs] == ["low", "high", "high", "normal"]
-            d_job = jobs[1]["jobId"]
+            d_job = next(j["jobId"] for j in _queue(server) if j["state"] == "queued")
             progress = await other.until(lambda m: m.get("jobId") == d_job, timeout=10)
             assert progress[-1]["queuePosition"] == 1
+            assert ("high", "queued") in states()
 
             # The other client stops following d; the dj still gets it.
             await other.send({"command": "cancel", "requestId": "d"})
@@ -85,7 +90,8 @@ async def test_priority_order_lift_and_cancel(tmp_path: Path, tiny_model_repo: P
                 message = await dj.receive(timeout=120)
                 if message["type"] == "stemsReady":
                     finished.append(message["requestId"])
-            assert finished == ["a", "d", "c", "b"]
+            # Most urgent first: c (high), then d (lifted to high), then b, then a.
+            assert finished == ["c", "d", "b", "a"]
             await other.send({"command": "ping"})
             after = await other.until(lambda m: m["type"] == "pong", timeout=10)
             assert not [m for m in after if m.get("requestId") == "d"]

@@ -94,7 +94,9 @@ async def test_full_flow_msgpack(server: ServerProcess, music_dir: Path,
     assert ready["trackId"] == info["trackId"] and ready["cached"] is False
     assert set(ready["stems"]) == STEMS
     source = decode(song)
-    engine = DemucsEngine.load(TINY_MODEL, tiny_model_repo, device="cpu")
+    # The same model in the precision the server runs (bf16 where the CPU has it).
+    precision = server.health()["model"]["precision"]
+    engine = DemucsEngine.load(TINY_MODEL, tiny_model_repo, device="cpu", precision=precision)
     prepared = to_channels(resample(source, engine.info.sample_rate), engine.info.channels)
     expected = engine.separate(prepared.samples)
     for name, path in ready["stems"].items():

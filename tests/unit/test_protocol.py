@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -36,6 +37,7 @@ from stemcast_protocol import (
     parse_command,
     pong_message,
     progress_message,
+    stem_chunk_message,
     stems_failed_message,
     stems_ready_message,
     track_info_message,
@@ -101,6 +103,7 @@ TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "map": lambda v: isinstance(v, dict),
     "map string → string": lambda v: isinstance(v, dict) and _all_str(v) and _all_str(v.values()),
     "array of string": lambda v: isinstance(v, list) and _all_str(v),
+    "binary": lambda v: isinstance(v, bytes),
 }
 
 
@@ -138,7 +141,7 @@ def test_spec_has_a_table_for_every_command_and_message() -> None:
     assert set(TABLES) == ({f"command:{c}" for c in COMMANDS}
                            | {f"message:{t}" for t in MESSAGE_TYPES})
     assert set(TABLES["command:getTrackInfo"]) == {"command", "trackId", "filePath", "stems",
-                                                   "requestId", "priority"}
+                                                   "requestId", "priority", "delivery"}
     assert TABLES["command:cancel"]["requestId"].required
     assert not TABLES["command:getTrackInfo"]["stems"].required
 
@@ -162,7 +165,12 @@ def test_examples_cover_every_command_and_message() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_example_files_match_the_spec(example: Path) -> None:
-    check_against_spec(json.loads(example.read_text()))
+    message = json.loads(example.read_text())
+    if message.get("type") == "stemChunk":
+        # JSON has no binary type: the example file holds the msgpack bin as base64.
+        message["data"] = base64.b64decode(message["data"])
+        assert len(message["data"]) == message["frames"] * message["channels"] * 2
+    check_against_spec(message)
 
 
 PARSE_ERRORS = {ErrorCode.UNKNOWN_COMMAND, ErrorCode.MISSING_FIELD, ErrorCode.INVALID_FIELD}
@@ -213,12 +221,18 @@ def built_messages() -> list[dict[str, Any]]:
                       model_status=ModelState.READY, model_error=None),
         pong_message(request_id=None, time=1.0),
         cancelled_message(request_id="r"),
+        stem_chunk_message(request_id="r", track_id=TRACK, job_id="j", stem="drums",
+                           start_frame=0, frames=2, sample_rate=44100, channels=2,
+                           data=b"\x00\x01" * 4),
     ]
 
 
 @pytest.mark.parametrize("message", built_messages(), ids=lambda m: m["type"])
 def test_builders_produce_exactly_the_documented_fields(message: dict[str, Any]) -> None:
     check_against_spec(message)
+    if message["type"] == "stemChunk":
+        assert decode_frame(encode_frame(message, FrameFormat.MSGPACK))[0] == message
+        return
     # Enum arguments become plain strings: the maps must not depend on encode_frame.
     assert json.loads(json.dumps(message)) == message
 

@@ -82,8 +82,8 @@ def test_a_bag_of_two_loads_and_separates(tmp_path: Path) -> None:
     out = engine.separate(audio, seen.append)
     assert {name: stem.shape for name, stem in out.items()} == dict.fromkeys(
         engine.info.sources, audio.shape)
-    # One 4 s segment per model: progress moves per model, not only at the end.
-    assert engine.segment_count(audio.shape[1]) == 2 and seen == [0.5, 1.0]
+    # The models of a bag advance together, segment by segment: 2 s is one segment.
+    assert engine.segment_count(audio.shape[1]) == 1 and seen == [1.0]
 
 
 @pytest.mark.parametrize("problem", ["missing-folder", "not-in-folder", "corrupt-file",

@@ -24,6 +24,8 @@ async def health(request: Request) -> JSONResponse:
             "error": model.error,
             "sources": list(model.sources),
             "sampleRate": model.sample_rate,
+            "precision": model.precision,
+            "segmentSeconds": model.segment_seconds,
             "repo": str(services.settings.model_repo) if services.settings.model_repo else None,
         },
         "device": model.device or services.settings.device,

@@ -20,6 +20,20 @@ class JobProgress:
 
 
 @dataclass(frozen=True)
+class JobChunk:
+    """Frames [start_frame, start_frame + frames) of every stem are final, on disk in
+    stems_dir (NAME.s16.partial while the job runs, NAME.wav once it is complete)."""
+
+    job_id: str
+    start_frame: int
+    frames: int
+    stems_dir: str
+    sources: tuple[str, ...]
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class JobCompleted:
     job_id: str
     stems: dict[str, str]
@@ -36,7 +50,7 @@ class JobFailed:
     message: str
 
 
-JobEvent = JobProgress | JobCompleted | JobFailed
+JobEvent = JobProgress | JobChunk | JobCompleted | JobFailed
 
 
 class Subscriber(Protocol):

@@ -37,6 +37,7 @@ class SeparationOptions:
     subtype: str = "PCM_16"
     shifts: int = 0
     overlap: float = 0.25
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

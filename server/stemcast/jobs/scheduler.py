@@ -13,16 +13,24 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stemcast.config import Settings
-from stemcast.jobs.events import EventBus, JobCompleted, JobFailed, JobProgress, Subscriber
+from stemcast.jobs.events import (
+    EventBus,
+    JobChunk,
+    JobCompleted,
+    JobFailed,
+    JobProgress,
+    Subscriber,
+)
 from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
 from stemcast.jobs.queue import JobQueue
 from stemcast.jobs.store import JobStore
 from stemcast.jobs.worker_pool import WorkerPool
 from stemcast.separation.worker_messages import (
     SeparateTask,
+    TaskChunk,
     TaskDone,
     TaskFailed,
     TaskProgress,
@@ -93,6 +101,8 @@ class Scheduler:
                 model_repo=settings.model_repo,
                 device=settings.device,
                 fetch_timeout=settings.model_fetch_timeout,
+                precision=settings.precision,
+                batch_size=settings.batch_size,
             ),
             on_task_message=self._on_worker_message,
             on_worker_lost=lambda job_id: self._inbox.put_nowait(_WorkerLost(job_id)),
@@ -137,7 +147,8 @@ class Scheduler:
 
     async def submit(self, request: StemRequest, subscriber: Subscriber) -> Submission:
         """Answer from the cache, join the live job for the same work, or queue a new one."""
-        key = cache_key(request.pcm_hash, self.settings.model, request.options)
+        options = self.effective_options(request.options)
+        key = cache_key(request.pcm_hash, self.settings.model, options)
         # One submission at a time: two clients asking at once must end in one job.
         async with self._submit_lock:
             done = await self.store.completed_for_key(key)
@@ -160,7 +171,7 @@ class Scheduler:
                 track_id=request.track_id,
                 input_path=request.input_path,
                 model=self.settings.model,
-                options=request.options,
+                options=options,
                 priority=request.priority,
                 output_root=str(self.settings.jobs_dir),
                 duration_seconds=request.duration_seconds,
@@ -170,6 +181,12 @@ class Scheduler:
             subscriber.deliver(self._progress_event(job.id))
             self._kick()
             return Submission(job.id, cached=False, joined=False)
+
+    def effective_options(self, options: SeparationOptions) -> SeparationOptions:
+        """What really changes the stems: the precision the workers run in (auto resolved
+        once they are up), the server's shifts."""
+        precision = self.pool.model.precision or self.settings.precision
+        return replace(options, precision=precision, shifts=self.settings.shifts)
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
@@ -181,7 +198,7 @@ class Scheduler:
             return False
         await self.store.mark_cancelled(job_id, reason)
         if queued is None:
-            self.pool.kill_job(job_id)
+            self.pool.cancel_job(job_id)
             self._running.pop(job_id, None)
         log.info("job %s cancelled", job_id)
         self.bus.publish(JobFailed(job_id, "CANCELLED", reason))
@@ -203,7 +220,8 @@ class Scheduler:
         if self._queued.find(job.id) is not None:
             self._queued.reprioritize(job.id, priority)
         else:
-            job.priority = priority  # already running: only the record changes
+            job.priority = priority  # already running: the worker reorders its jobs
+            self.pool.reprioritize(job.id, PRIORITY_RANK[priority])
         self._publish_queue_positions()
 
     # ---- dispatch --------------------------------------------------------------------
@@ -226,7 +244,11 @@ class Scheduler:
             self._wake.clear()
             dispatched = False
             while self._queued:
-                worker = self.pool.idle_worker()
+                head = next(iter(self._queued))
+                rank = PRIORITY_RANK[head.priority]
+                # An idle worker, or one busy only with less urgent jobs: it switches to
+                # this one at its next segment boundary (the others resume after).
+                worker = self.pool.idle_worker() or self.pool.preemptable_worker(rank)
                 if worker is None:
                     break
                 job = self._queued.pop()
@@ -235,7 +257,8 @@ class Scheduler:
                 self._running[job.id] = _Running(job, started=time.monotonic())
                 self.pool.assign(
                     worker,
-                    SeparateTask(job.id, job.input_path, job.output_dir, job.options.to_dict()),
+                    SeparateTask(job.id, job.input_path, job.output_dir, job.options.to_dict(),
+                                 priority_rank=rank, seq=job.seq, seed=job.cache_key),
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
                          job.priority.value)
@@ -270,6 +293,15 @@ class Scheduler:
                 await self.store.set_progress(message.job_id, message.stage, running.progress)
             running.stage_fraction = message.fraction
             self.bus.publish(self._progress_event(message.job_id))
+        elif isinstance(message, TaskChunk):
+            running = self._running.get(message.job_id)
+            if running is None:
+                return
+            model = self.pool.model
+            self.bus.publish(JobChunk(
+                job_id=message.job_id, start_frame=message.start_frame, frames=message.frames,
+                stems_dir=f"{running.job.output_dir}/stems", sources=model.sources,
+                sample_rate=model.sample_rate or 44100, channels=model.channels or 2))
         elif isinstance(message, TaskDone | TaskFailed) and message.job_id not in self._running:
             return  # a cancelled job's last word: it is no longer ours to finish
         elif isinstance(message, TaskDone):

@@ -19,7 +19,10 @@ from multiprocessing.process import BaseProcess
 
 from stemcast.separation.worker import worker_main
 from stemcast.separation.worker_messages import (
+    CancelTask,
+    Reprioritize,
     SeparateTask,
+    ServerToWorker,
     Shutdown,
     WorkerConfig,
     WorkerModelUnavailable,
@@ -28,6 +31,10 @@ from stemcast.separation.worker_messages import (
 )
 
 log = logging.getLogger(__name__)
+
+# One job per priority level at most: a low job, preempted by a normal one, preempted
+# by a high one.
+MAX_JOBS_PER_WORKER = 3
 
 
 class WorkerState(str, Enum):
@@ -48,6 +55,9 @@ class ModelStatus:
     sources: tuple[str, ...] = ()
     sample_rate: int | None = None
     device: str | None = None
+    channels: int | None = None
+    precision: str | None = None
+    segment_seconds: float | None = None
 
 
 class WorkerHandle:
@@ -61,7 +71,8 @@ class WorkerHandle:
     ) -> None:
         self.index = index
         self.state = WorkerState.STARTING
-        self.current_job: str | None = None
+        # Jobs this worker holds (job id -> priority rank); it advances the most urgent.
+        self.jobs: dict[str, int] = {}
         self._loop = loop
         self._on_message = on_message
         self._on_exit = on_exit
@@ -93,7 +104,7 @@ class WorkerHandle:
         self.process.join(timeout=5)
         self._loop.call_soon_threadsafe(self._on_exit, self, self.process.exitcode)
 
-    def send(self, message: SeparateTask | Shutdown) -> None:
+    def send(self, message: ServerToWorker) -> None:
         try:
             self._conn.send(message)
         except (BrokenPipeError, OSError):
@@ -141,15 +152,41 @@ class WorkerPool:
 
     def idle_worker(self) -> WorkerHandle | None:
         for worker in self.workers:
-            if worker.state in (WorkerState.READY, WorkerState.UNAVAILABLE):
+            if worker.state in (WorkerState.READY, WorkerState.UNAVAILABLE) and not worker.jobs:
                 return worker
         return None
 
+    def preemptable_worker(self, rank: int) -> WorkerHandle | None:
+        """A busy worker holding a job less urgent than `rank`: it takes the new job and,
+        at its next segment boundary, advances whichever of its jobs is most urgent."""
+        candidates = [w for w in self.workers
+                      if w.state == WorkerState.BUSY and w.jobs
+                      and len(w.jobs) < MAX_JOBS_PER_WORKER and max(w.jobs.values()) > rank]
+        return min(candidates, key=lambda w: len(w.jobs)) if candidates else None
+
     def assign(self, worker: WorkerHandle, task: SeparateTask) -> None:
-        worker.current_job = task.job_id
+        worker.jobs[task.job_id] = task.priority_rank
         if worker.state == WorkerState.READY:
             worker.state = WorkerState.BUSY
         worker.send(task)
+
+    def worker_of(self, job_id: str) -> WorkerHandle | None:
+        return next((w for w in self.workers if job_id in w.jobs), None)
+
+    def reprioritize(self, job_id: str, rank: int) -> None:
+        worker = self.worker_of(job_id)
+        if worker is not None:
+            worker.jobs[job_id] = rank
+            worker.send(Reprioritize(job_id, rank))
+
+    def cancel_job(self, job_id: str) -> None:
+        """The worker drops the job at its next segment boundary and removes its files."""
+        worker = self.worker_of(job_id)
+        if worker is not None:
+            worker.jobs.pop(job_id, None)
+            worker.send(CancelTask(job_id))
+            if not worker.jobs and worker.state == WorkerState.BUSY:
+                worker.state = WorkerState.READY
 
     def _handle_message(self, worker: WorkerHandle, message: WorkerToServer) -> None:
         if isinstance(message, WorkerReady):
@@ -157,9 +194,11 @@ class WorkerPool:
             self.model = ModelStatus(
                 name=message.model, state="ready", sources=message.sources,
                 sample_rate=message.sample_rate, device=message.device,
+                channels=message.channels, precision=message.precision,
+                segment_seconds=message.segment_seconds,
             )
-            log.info("worker %s ready: model %s on %s (pid %s)", worker.index, message.model,
-                     message.device, message.pid)
+            log.info("worker %s ready: model %s on %s in %s (pid %s)", worker.index,
+                     message.model, message.device, message.precision, message.pid)
             self._on_change()
             return
         if isinstance(message, WorkerModelUnavailable):
@@ -173,9 +212,9 @@ class WorkerPool:
         # Task messages: a finished task frees the worker.
         from stemcast.separation.worker_messages import TaskDone, TaskFailed
 
-        if isinstance(message, TaskDone | TaskFailed) and worker.current_job == message.job_id:
-            worker.current_job = None
-            if worker.state == WorkerState.BUSY:
+        if isinstance(message, TaskDone | TaskFailed) and message.job_id in worker.jobs:
+            del worker.jobs[message.job_id]
+            if not worker.jobs and worker.state == WorkerState.BUSY:
                 worker.state = WorkerState.READY
         self._on_task_message(message)
         if isinstance(message, TaskDone | TaskFailed):
@@ -183,26 +222,18 @@ class WorkerPool:
 
     def _handle_exit(self, worker: WorkerHandle, exitcode: int | None) -> None:
         worker.state = WorkerState.DEAD
-        lost_job = worker.current_job
-        worker.current_job = None
+        lost_jobs = list(worker.jobs)
+        worker.jobs.clear()
         if self._stopping:
             return
         log.error("worker %s (pid %s) died with exit code %s%s; restarting it", worker.index,
-                  worker.pid, exitcode, f" while running job {lost_job}" if lost_job else "")
+                  worker.pid, exitcode,
+                  f" while holding job(s) {', '.join(lost_jobs)}" if lost_jobs else "")
         self.restarts += 1
         self.workers[worker.index] = self._spawn(worker.index)
-        if lost_job:
-            self._on_worker_lost(lost_job)
+        for job_id in lost_jobs:
+            self._on_worker_lost(job_id)
         self._on_change()
-
-    def kill_job(self, job_id: str) -> bool:
-        """Stop a running job the hard way: its worker is killed, then restarted."""
-        for worker in self.workers:
-            if worker.current_job == job_id and worker.process.is_alive():
-                worker.current_job = None  # a cancel, not a crash: nothing to retry
-                worker.process.kill()
-                return True
-        return False
 
     async def stop(self) -> None:
         self._stopping = True
@@ -210,6 +241,6 @@ class WorkerPool:
 
     def describe(self) -> list[dict[str, object]]:
         return [
-            {"index": w.index, "pid": w.pid, "state": w.state.value, "job": w.current_job}
+            {"index": w.index, "pid": w.pid, "state": w.state.value, "jobs": list(w.jobs)}
             for w in self.workers
         ]

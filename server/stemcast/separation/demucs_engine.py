@@ -1,10 +1,13 @@
-"""Demucs through its own API: normalise as demucs does, apply_model, report progress."""
+"""Demucs through its own model code, driven segment by segment (see streaming.py)."""
 
 from __future__ import annotations
 
-import math
+import hashlib
+import logging
+import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -12,13 +15,21 @@ import torch
 from stemcast.separation.device import resolve_device
 from stemcast.separation.engine import EngineInfo, ProgressCallback
 from stemcast.separation.model_loading import load_model
+from stemcast.separation.streaming import (
+    OVERLAP,
+    Region,
+    StreamingSeparation,
+    precision_name,
+    resolve_precision,
+    segment_count,
+)
 
 if TYPE_CHECKING:
     from demucs.apply import Model
 
     from stemcast.separation.model_loading import DemucsModel
 
-OVERLAP = 0.25
+log = logging.getLogger(__name__)
 
 
 def _sub_models(model: DemucsModel) -> list[Model]:
@@ -33,14 +44,17 @@ class DemucsEngine:
     """One loaded model (or bag of models) on one device, kept in memory between jobs."""
 
     def __init__(self, model: DemucsModel, name: str = "demucs",
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", precision: str = "fp32",
+                 batch_size: int | None = None) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.model = model
         self.name = name
         self.model.to(self.device)
         self.model.eval()
-        # A bag carries sources/samplerate/channels itself and has already pushed its
-        # `segment` (if any) into its models, which is what apply_model reads.
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        # Batching segments pays on a GPU; on a CPU two segments at once are slower than
+        # two calls (measured on this project's 2-core machines).
+        self.batch_size = batch_size or (4 if self.device.type == "cuda" else 1)
         self.info = EngineInfo(
             name=name,
             sources=tuple(model.sources),
@@ -48,67 +62,95 @@ class DemucsEngine:
             channels=int(model.audio_channels),
             device=str(self.device),
             segment_seconds=max(float(sub.segment) for sub in _sub_models(model)),
+            precision=precision_name(self.autocast_dtype),
         )
 
     @classmethod
     def load(cls, name: str, repo: Path | None, device: str = "auto",
-             fetch_timeout: float = 20.0) -> DemucsEngine:
+             fetch_timeout: float = 20.0, precision: str = "fp32",
+             batch_size: int | None = None) -> DemucsEngine:
         torch_device = resolve_device(device)  # a bad device fails before weights load
-        return cls(load_model(name, repo, fetch_timeout=fetch_timeout), name, torch_device)
+        return cls(load_model(name, repo, fetch_timeout=fetch_timeout), name, torch_device,
+                   precision=precision, batch_size=batch_size)
 
     def segment_count(self, frames: int) -> int:
-        """How many model calls apply_model(split=True, shifts=0) makes for `frames`."""
-        total = 0
-        for sub in _sub_models(self.model):
-            # The same arithmetic as apply_model: offsets = range(0, frames, stride).
-            stride = int((1 - OVERLAP) * int(self.info.sample_rate * float(sub.segment)))
-            total += math.ceil(frames / stride)
-        return total
+        """How many segments a track of `frames` is cut into (per model of a bag)."""
+        return segment_count(frames, self.info.sample_rate, self.info.segment_seconds)
 
-    def separate(self, audio: np.ndarray,
-                 on_progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
-        """Stems of `audio` (float32, (channels, frames)), each as long as the input.
-
-        on_progress gets the fraction of model calls done, rising, ending at 1.0; an
-        exception raised from it aborts the separation (apply_model passes it through).
-        """
-        from demucs.apply import apply_model
-
+    def _check(self, audio: np.ndarray) -> None:
         if audio.ndim != 2 or audio.shape[0] != self.info.channels:
             raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
-        frames = int(audio.shape[1])
-        if frames == 0:
+        if audio.shape[1] == 0:
             raise ValueError("cannot separate empty audio (0 frames)")
         if not np.isfinite(audio).all():
             raise ValueError("audio contains NaN or infinite samples")
+
+    def start(self, audio: np.ndarray) -> StreamingSeparation:
+        """A separation to advance with `step`, one segment batch at a time."""
+        self._check(audio)
+        return StreamingSeparation(self.model, audio, device=self.device,
+                                   autocast_dtype=self.autocast_dtype)
+
+    def step(self, separation: StreamingSeparation) -> Region | None:
+        """One step; on CUDA out-of-memory, retry with half the batch (down to one)."""
+        while True:
+            try:
+                return separation.step(self.batch_size)
+            except torch.OutOfMemoryError:
+                if self.batch_size <= 1:
+                    raise
+                self.batch_size //= 2
+                log.warning("CUDA out of memory: batch size now %d", self.batch_size)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def regions(self, audio: np.ndarray) -> Iterator[tuple[float, Region]]:
+        """(progress, final region) pairs as the separation advances."""
+        separation = self.start(audio)
+        while not separation.done:
+            region = self.step(separation)
+            if region is not None:
+                yield separation.progress, region
+
+    def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
+                 *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
+        """Stems of `audio` (float32, (channels, frames)), each as long as the input.
+
+        shifts > 0 averages over that many random time shifts as demucs does, with the
+        shifts drawn from a generator seeded by `seed`, so the result is reproducible.
+        """
+        if shifts > 0:
+            return self._separate_shifted(audio, shifts, seed, on_progress)
+        parts = []
+        for progress, region in self.regions(audio):
+            parts.append(region.stems)
+            if on_progress is not None:
+                on_progress(progress)
+        stems = np.concatenate(parts, axis=-1)
+        return {name: np.ascontiguousarray(stems[index])
+                for index, name in enumerate(self.info.sources)}
+
+    def _separate_shifted(self, audio: np.ndarray, shifts: int, seed: str,
+                          on_progress: ProgressCallback | None) -> dict[str, np.ndarray]:
+        from demucs.apply import apply_model
+
+        self._check(audio)
         wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        # demucs.api.Separator.separate_tensor's normalisation, bit for bit. One frame has
-        # no spread (std would be NaN), so it is left unscaled; 1 frame still separates:
-        # apply_model pads it to a whole segment.
         ref = wav.mean(0)
         mean = ref.mean()
-        std = (ref.std() if frames > 1 else torch.tensor(1.0)) + 1e-8
-        total = self.segment_count(frames)
-        done = 0
-        reported = 0.0
-
-        def callback(state: dict[str, Any]) -> None:
-            # Called under apply_model's lock, once per segment and model of a bag.
-            nonlocal done, reported
-            if state.get("state") != "end" or on_progress is None:
-                return
-            done += 1
-            fraction = min(done / total, 1.0)
-            if fraction > reported:
-                reported = fraction
-                on_progress(fraction)
-
-        with torch.inference_mode():
-            out = apply_model(self.model, ((wav - mean) / std)[None], shifts=0, split=True,
-                              overlap=OVERLAP, device=self.device, callback=callback)
-            out = out[0] * std + mean
-        if on_progress is not None and reported < 1.0:
+        std = (ref.std() if audio.shape[1] > 1 else torch.tensor(1.0)) + 1e-8
+        # apply_model draws its shifts from the module-level `random`: seed it from the
+        # content key for this call, then restore the global state.
+        state = random.getstate()
+        random.seed(int(hashlib.sha256(seed.encode()).hexdigest()[:16], 16))
+        try:
+            with torch.inference_mode():
+                out = apply_model(self.model, ((wav - mean) / std)[None], shifts=shifts,
+                                  split=True, overlap=OVERLAP, device=self.device)
+        finally:
+            random.setstate(state)
+        if on_progress is not None:
             on_progress(1.0)
-        stems = out.cpu().numpy()
+        stems = (out[0] * std + mean).cpu().numpy()
         return {name: np.ascontiguousarray(stems[index], dtype=np.float32)
                 for index, name in enumerate(self.info.sources)}

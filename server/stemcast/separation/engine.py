@@ -19,6 +19,7 @@ class EngineInfo:
     channels: int
     device: str
     segment_seconds: float
+    precision: str = "fp32"  # what the model runs in: fp32, bf16 or fp16 (autocast)
 
 
 class SeparationEngine(Protocol):

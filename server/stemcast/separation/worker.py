@@ -1,26 +1,39 @@
-"""The separation worker process: loads the model once, then separates job after job.
+"""The separation worker process: loads the model once, then separates, segment by segment.
 
 It runs in its own process (spawned, never forked: torch and threads don't fork well)
 so a slow model never freezes the server and a crash takes down only this process;
 the server restarts it and retries the job.
+
+A worker may hold several jobs at once. Between two segments it reads its pipe and then
+advances its most urgent job, so a high-priority track waits for at most the segment in
+flight, and a suspended job later resumes exactly where it stopped (its output equals
+an uninterrupted run). Each final region is appended to the stems' raw files and
+announced (TaskChunk) at once: the server streams it to clients while separation runs.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
 import threading
 import time
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from stemcast.separation.worker_messages import (
+    CancelTask,
+    Reprioritize,
     SeparateTask,
+    ServerToWorker,
     Shutdown,
+    TaskChunk,
     TaskDone,
     TaskFailed,
     TaskProgress,
@@ -29,11 +42,22 @@ from stemcast.separation.worker_messages import (
     WorkerReady,
 )
 
+if TYPE_CHECKING:
+    from stemcast.separation.demucs_engine import DemucsEngine
+    from stemcast.separation.streaming import Region, StreamingSeparation
+
 log = logging.getLogger("stemcast.worker")
 
 STEMS_JSON = "stems.json"
-# Progress goes to the server at most this often; more only costs pickling.
-PROGRESS_INTERVAL_S = 0.2
+RAW_SUFFIX = ".s16.partial"  # 16-bit interleaved PCM, exactly the WAV's data chunk
+
+
+def raw_stem_path(output_dir: str | Path, stem: str) -> Path:
+    return Path(output_dir) / "stems" / f"{stem}{RAW_SUFFIX}"
+
+
+def final_stem_path(output_dir: str | Path, stem: str) -> Path:
+    return Path(output_dir) / "stems" / f"{stem}.wav"
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -42,6 +66,174 @@ def _exit_with_parent(parent_pid: int) -> None:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
             os._exit(0)
+
+
+@dataclass
+class _ActiveJob:
+    task: SeparateTask
+    rank: int
+    started: float
+    duration: float
+    separation: StreamingSeparation | None  # None when shifts > 0 (done in one go)
+    raw_files: dict[str, IO[bytes]] = field(default_factory=dict)
+    frames_written: int = 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.rank, self.task.seq)
+
+
+class _Worker:
+    def __init__(self, conn: Connection, engine: DemucsEngine) -> None:
+        self.conn = conn
+        self.engine = engine
+        self.active: dict[str, _ActiveJob] = {}
+
+    def run(self) -> None:
+        while True:
+            if not self.active:
+                if not self._handle(self._recv()):
+                    return
+                continue
+            while self.conn.poll(0):
+                if not self._handle(self._recv()):
+                    return
+            if self.active:
+                job = min(self.active.values(), key=lambda j: j.order)
+                self._guarded(job, self._advance)
+
+    def _recv(self) -> ServerToWorker | None:
+        try:
+            message: ServerToWorker = self.conn.recv()
+            return message
+        except (EOFError, OSError):
+            return None  # the server went away
+
+    def _handle(self, message: ServerToWorker | None) -> bool:
+        if message is None or isinstance(message, Shutdown):
+            return False
+        if isinstance(message, SeparateTask):
+            self._begin(message)
+        elif isinstance(message, Reprioritize) and message.job_id in self.active:
+            self.active[message.job_id].rank = message.priority_rank
+        elif isinstance(message, CancelTask) and message.job_id in self.active:
+            job = self.active.pop(message.job_id)
+            self._close(job)
+            shutil.rmtree(job.task.output_dir, ignore_errors=True)
+        return True
+
+    def _guarded(self, job: _ActiveJob, action: object) -> None:
+        """Run a step of a job; any failure fails that job only, with a clear reason."""
+        from stemcast.audio import AudioError
+
+        assert callable(action)
+        try:
+            action(job)
+        except AudioError as exc:
+            self._fail(job, exc.code.value, str(exc))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                self._fail(job, "DISK_FULL",
+                           f"no space left to write the stems in {job.task.output_dir} ({exc}); "
+                           "free disk space or lower --cache-max-gb")
+            else:
+                self._fail(job, "SEPARATION_FAILED",
+                           f"could not write the stems to {job.task.output_dir}: {exc}")
+        except Exception as exc:  # reported, never left to kill the worker
+            log.exception("job %s failed", job.task.job_id)
+            self._fail(job, "SEPARATION_FAILED", f"separation failed: {type(exc).__name__}: {exc}")
+
+    def _fail(self, job: _ActiveJob, code: str, message: str) -> None:
+        self.active.pop(job.task.job_id, None)
+        self._close(job)
+        shutil.rmtree(job.task.output_dir, ignore_errors=True)
+        self.conn.send(TaskFailed(job.task.job_id, code, message))
+
+    @staticmethod
+    def _close(job: _ActiveJob) -> None:
+        for handle in job.raw_files.values():
+            handle.close()
+        job.raw_files.clear()
+
+    # ---- a job's life --------------------------------------------------------------
+
+    def _begin(self, task: SeparateTask) -> None:
+        from stemcast.audio import decode, resample, to_channels
+
+        job = _ActiveJob(task, task.priority_rank, time.monotonic(), 0.0, None)
+        self.active[task.job_id] = job
+
+        def prepare(job: _ActiveJob) -> None:
+            self.conn.send(TaskProgress(task.job_id, "decoding", 0.0))
+            audio = decode(task.input_path)
+            job.duration = audio.duration_seconds
+            info = self.engine.info
+            prepared = to_channels(resample(audio, info.sample_rate), info.channels).samples
+            # A retried job starts from a clean folder: nothing of an earlier attempt stays.
+            shutil.rmtree(task.output_dir, ignore_errors=True)
+            (Path(task.output_dir) / "stems").mkdir(parents=True)
+            job.raw_files = {name: raw_stem_path(task.output_dir, name).open("wb")
+                             for name in info.sources}
+            shifts = int(task.options.get("shifts", 0) or 0)
+            self.conn.send(TaskProgress(task.job_id, "separating", 0.0))
+            if shifts > 0:
+                stems = self.engine.separate(prepared, shifts=shifts, seed=task.seed)
+                from stemcast.separation.streaming import Region
+
+                self._write_region(job, Region(0, np.stack([stems[n] for n in info.sources])))
+                self._finish(job)
+            else:
+                job.separation = self.engine.start(prepared)
+
+        self._guarded(job, prepare)
+
+    def _advance(self, job: _ActiveJob) -> None:
+        assert job.separation is not None
+        region = self.engine.step(job.separation)
+        if region is not None:
+            self._write_region(job, region)
+        self.conn.send(TaskProgress(job.task.job_id, "separating", job.separation.progress))
+        if job.separation.done:
+            self._finish(job)
+
+    def _write_region(self, job: _ActiveJob, region: Region) -> None:
+        from stemcast.audio import pcm16_bytes
+
+        for index, name in enumerate(self.engine.info.sources):
+            handle = job.raw_files[name]
+            handle.write(pcm16_bytes(region.stems[index]))
+            handle.flush()  # on disk (page cache) before the server is told
+        job.frames_written = region.start + region.frames
+        self.conn.send(TaskChunk(job.task.job_id, region.start, region.frames))
+
+    def _finish(self, job: _ActiveJob) -> None:
+        """WAV files from the raw data (the same bytes), renamed into place, then stems.json."""
+        import soundfile as sf
+
+        task = job.task
+        info = self.engine.info
+        self.conn.send(TaskProgress(task.job_id, "writing", 0.0))
+        self._close(job)
+        paths: dict[str, str] = {}
+        for index, name in enumerate(info.sources):
+            raw = raw_stem_path(task.output_dir, name)
+            final = final_stem_path(task.output_dir, name)
+            partial = final.with_name(final.name + ".partial")
+            data = np.fromfile(raw, dtype="<i2").reshape(-1, info.channels)
+            with open(partial, "wb") as handle:
+                sf.write(handle, data, info.sample_rate, subtype="PCM_16", format="WAV")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+            raw.unlink()
+            paths[name] = str(final.resolve())
+            self.conn.send(TaskProgress(task.job_id, "writing", (index + 1) / len(info.sources)))
+        processing_time = time.monotonic() - job.started
+        _write_stems_json(Path(task.output_dir), task, paths, info.sample_rate,
+                          processing_time, job.duration, info.name)
+        self.active.pop(task.job_id, None)
+        self.conn.send(TaskDone(task.job_id, paths, job.duration, processing_time,
+                                info.sample_rate))
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
@@ -56,88 +248,36 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    engine: DemucsEngine | None = None
-    unavailable: str | None = None
     try:
         engine = DemucsEngine.load(
             config.model, config.model_repo, device=config.device,
-            fetch_timeout=config.fetch_timeout,
+            fetch_timeout=config.fetch_timeout, precision=config.precision,
+            batch_size=config.batch_size,
         )
         info = engine.info
         # The first forward pass pays one-off costs (allocator, kernels: ~3 s on a CPU);
         # pay them now, so the first track a DJ loads does not.
         engine.separate(np.zeros((info.channels, info.sample_rate), dtype=np.float32))
         conn.send(WorkerReady(config.model, tuple(info.sources), info.sample_rate, info.device,
-                              os.getpid()))
-    except (ModelUnavailableError, DeviceUnavailableError) as exc:
-        unavailable = str(exc)
-        conn.send(WorkerModelUnavailable(config.model, unavailable, os.getpid()))
+                              os.getpid(), info.channels, info.precision, info.segment_seconds))
+    except (ModelUnavailableError, DeviceUnavailableError, ValueError) as exc:
+        conn.send(WorkerModelUnavailable(config.model, str(exc), os.getpid()))
+        _serve_without_model(conn, str(exc))
+        return
+    _Worker(conn, engine).run()
 
+
+def _serve_without_model(conn: Connection, reason: str) -> None:
+    """Answer every task at once with the reason, instead of hanging or crashing."""
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return  # the server went away
+            return
         if isinstance(message, Shutdown):
             return
-        if not isinstance(message, SeparateTask):
-            continue
-        if engine is None:
-            conn.send(TaskFailed(message.job_id, "MODEL_UNAVAILABLE", unavailable or "no model"))
-            continue
-        conn.send(_run_task(engine, message, conn))
-
-
-def _run_task(engine: object, task: SeparateTask, conn: Connection) -> TaskDone | TaskFailed:
-    from stemcast.audio import AudioError, decode, resample, to_channels, write_wav_atomic
-    from stemcast.separation.demucs_engine import DemucsEngine
-
-    assert isinstance(engine, DemucsEngine)
-    started = time.monotonic()
-    last_sent = 0.0
-
-    def report(stage: str, fraction: float, force: bool = False) -> None:
-        nonlocal last_sent
-        now = time.monotonic()
-        if force or now - last_sent >= PROGRESS_INTERVAL_S:
-            last_sent = now
-            conn.send(TaskProgress(task.job_id, stage, min(max(fraction, 0.0), 1.0)))
-
-    output_dir = Path(task.output_dir)
-    stems_dir = output_dir / "stems"
-    try:
-        report("decoding", 0.0, force=True)
-        audio = decode(task.input_path)
-        duration = audio.duration_seconds
-        audio = to_channels(resample(audio, engine.info.sample_rate), engine.info.channels)
-        report("separating", 0.0, force=True)
-        sources = engine.separate(audio.samples, on_progress=lambda f: report("separating", f))
-        report("writing", 0.0, force=True)
-        # A retried job starts from a clean folder: no stem of an earlier attempt survives.
-        shutil.rmtree(output_dir, ignore_errors=True)
-        stems_dir.mkdir(parents=True, exist_ok=True)
-        paths: dict[str, str] = {}
-        for index, (name, samples) in enumerate(sources.items()):
-            path = stems_dir / f"{name}.wav"
-            write_wav_atomic(path, samples, engine.info.sample_rate)
-            paths[name] = str(path.resolve())
-            report("writing", (index + 1) / len(sources))
-        processing_time = time.monotonic() - started
-        _write_stems_json(output_dir, task, paths, engine.info.sample_rate, processing_time,
-                          duration, engine.info.name)
-        return TaskDone(task.job_id, paths, duration, processing_time, engine.info.sample_rate)
-    except AudioError as exc:
-        return TaskFailed(task.job_id, str(exc.code.value if hasattr(exc.code, "value")
-                                           else exc.code), str(exc))
-    except OSError as exc:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        return TaskFailed(task.job_id, "SEPARATION_FAILED",
-                          f"could not write the stems to {output_dir}: {exc}")
-    except Exception as exc:  # anything else is reported, not left to kill the worker
-        log.exception("job %s failed", task.job_id)
-        shutil.rmtree(output_dir, ignore_errors=True)
-        return TaskFailed(task.job_id, "SEPARATION_FAILED",
-                          f"separation failed: {type(exc).__name__}: {exc}")
+        if isinstance(message, SeparateTask):
+            conn.send(TaskFailed(message.job_id, "MODEL_UNAVAILABLE", reason))
 
 
 def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str],

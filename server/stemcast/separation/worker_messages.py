@@ -18,6 +18,8 @@ class WorkerConfig:
     device: str
     fetch_timeout: float
     torch_threads: int | None = None
+    precision: str = "auto"
+    batch_size: int | None = None
 
 
 # server -> worker
@@ -29,6 +31,21 @@ class SeparateTask:
     input_path: str
     output_dir: str
     options: dict[str, Any] = field(default_factory=dict)
+    # The worker always advances its most urgent job: (rank, seq) smallest first.
+    priority_rank: int = 1
+    seq: int = 0
+    seed: str = ""  # the cache key: seeds the random shifts when options ask for shifts
+
+
+@dataclass(frozen=True)
+class Reprioritize:
+    job_id: str
+    priority_rank: int
+
+
+@dataclass(frozen=True)
+class CancelTask:
+    job_id: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,9 @@ class WorkerReady:
     sample_rate: int
     device: str
     pid: int
+    channels: int = 2
+    precision: str = "fp32"
+    segment_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,16 @@ class TaskProgress:
     job_id: str
     stage: str
     fraction: float  # of this stage, 0..1
+
+
+@dataclass(frozen=True)
+class TaskChunk:
+    """Frames [start_frame, start_frame + frames) of every stem are final and on disk
+    (appended to stems/NAME.s16.partial, 16-bit interleaved, before this is sent)."""
+
+    job_id: str
+    start_frame: int
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -78,5 +108,6 @@ class TaskFailed:
     message: str
 
 
-ServerToWorker = SeparateTask | Shutdown
-WorkerToServer = WorkerReady | WorkerModelUnavailable | TaskProgress | TaskDone | TaskFailed
+ServerToWorker = SeparateTask | Reprioritize | CancelTask | Shutdown
+WorkerToServer = (WorkerReady | WorkerModelUnavailable | TaskProgress | TaskChunk | TaskDone
+                  | TaskFailed)

@@ -27,6 +27,7 @@ from stemcast.library.tracks import Track
 from stemcast.ws.subscription import RequestSubscription
 from stemcast_protocol import (
     Cancel,
+    Delivery,
     ErrorCode,
     FrameFormat,
     GetTrackInfo,
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 # to the limit, the client is not reading and the connection is closed (code 1013).
 OUTBOX_LIMIT = 512
 CLOSE_TOO_SLOW = 1013
+# stemChunk audio in the outbox: pumps pause above HIGH and resume below LOW, so a slow
+# client costs at most this much memory (its audio waits on disk, not in RAM).
+CHUNK_BYTES_HIGH = 8 << 20
+CHUNK_BYTES_LOW = 4 << 20
 
 
 class ClientSession:
@@ -60,6 +65,11 @@ class ClientSession:
         self.format = FrameFormat.MSGPACK
         self._outbox: deque[tuple[dict[str, Any], FrameFormat]] = deque()
         self._outbox_ready = asyncio.Event()
+        # Bytes of stem audio waiting in the outbox; chunk pumps wait while it is high.
+        self._chunk_bytes = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self.delivery = Delivery.PATH
         self._closing = False
         self._subscriptions: list[RequestSubscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,6 +96,7 @@ class ClientSession:
             self._closing = True  # job events still in flight for us are dropped
             self.services.connected_clients -= 1
             for subscription in list(self._subscriptions):
+                subscription.close()
                 self._drop_subscription(subscription)
             for task in list(self._tasks):
                 task.cancel()
@@ -99,6 +110,10 @@ class ClientSession:
             self._outbox_ready.clear()
             while self._outbox:
                 message, fmt = self._outbox.popleft()
+                if message.get("type") == "stemChunk":
+                    self._chunk_bytes -= len(message["data"])
+                    if self._chunk_bytes <= CHUNK_BYTES_LOW:
+                        self._room.set()
                 try:
                     data = encode_frame(message, fmt)
                 except ValueError:
@@ -128,7 +143,15 @@ class ClientSession:
             self._spawn(self.ws.close(code=CLOSE_TOO_SLOW, reason="client too slow"))
             return
         self._outbox.append((message, self.format))
+        if message.get("type") == "stemChunk":
+            self._chunk_bytes += len(message["data"])
+            if self._chunk_bytes >= CHUNK_BYTES_HIGH:
+                self._room.clear()
         self._outbox_ready.set()
+
+    async def wait_for_room(self) -> None:
+        """Chunk pumps call this before reading more audio for this client."""
+        await self._room.wait()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -145,6 +168,8 @@ class ClientSession:
             if isinstance(command, GetTrackInfo):
                 await self._get_track_info(command)
             elif isinstance(command, Hello):
+                if command.delivery is not None:
+                    self.delivery = command.delivery
                 self.push(self._hello())
             elif isinstance(command, Ping):
                 self.push(pong_message(request_id=command.request_id, time=time.time()))
@@ -225,9 +250,13 @@ class ClientSession:
             model=self.services.settings.model,
         ))
         if command.stems:
+            delivery = command.delivery or self.delivery
             subscription = RequestSubscription(
                 request_id=command.request_id, track_id=track.id, push=self.push,
                 on_finished=self._drop_subscription,
+                # JSON has no binary type: a JSON client gets paths (PROTOCOL.md 4.9).
+                binary=delivery == Delivery.BINARY and self.format == FrameFormat.MSGPACK,
+                wait_for_room=self.wait_for_room,
             )
             self._subscriptions.append(subscription)
             # Hashing and queueing run beside the receive loop: the client may send more.

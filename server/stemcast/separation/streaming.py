@@ -1,0 +1,206 @@
+"""Demucs separation driven segment by segment, emitting audio as soon as it is final.
+
+demucs.apply.apply_model(split=True) runs every segment and only then divides by the
+summed transition weights. Here the same segments, weights and summation order are used
+(so fp32 output equals apply_model's), but the loop is ours:
+
+- after segment k, everything before segment k+1's start is final (no later segment
+  overlaps it) and is handed out at once: stems stream while the track separates;
+- the caller decides when to run the next step, so a scheduler can switch to another
+  job between two segments and come back later with no seam;
+- several segments can run as one batch (worth it on a GPU), and the model can run
+  under autocast in bf16/fp16 while normalisation and overlap-add stay in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+OVERLAP = 0.25
+
+
+@dataclass(frozen=True)
+class Region:
+    """Final stems for frames [start, start + frames): float32 (sources, channels, frames)."""
+
+    start: int
+    stems: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return int(self.stems.shape[-1])
+
+
+def sub_models(model: Any) -> list[Any]:
+    from demucs.apply import BagOfModels
+
+    return list(model.models) if isinstance(model, BagOfModels) else [model]
+
+
+def bag_weights(model: Any) -> list[list[float]]:
+    from demucs.apply import BagOfModels
+
+    if isinstance(model, BagOfModels):
+        return [list(map(float, w)) for w in model.weights]
+    return [[1.0] * len(model.sources)]
+
+
+def transition_weight(segment_length: int, device: torch.device) -> torch.Tensor:
+    """apply_model's triangle, normalised to a peak of 1 (transition_power 1)."""
+    weight = torch.cat([torch.arange(1, segment_length // 2 + 1, device=device),
+                        torch.arange(segment_length - segment_length // 2, 0, -1, device=device)])
+    return weight / weight.max()
+
+
+class StreamingSeparation:
+    """One track's separation, advanced a step (one or more segments) at a time."""
+
+    def __init__(self, model: Any, audio: np.ndarray, *, device: torch.device,
+                 autocast_dtype: torch.dtype | None = None, overlap: float = OVERLAP) -> None:
+        frames = int(audio.shape[1])
+        if frames == 0:
+            raise ValueError("cannot separate empty audio (0 frames)")
+        self.model = model
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.subs = sub_models(model)
+        self.weights = bag_weights(model)
+        segments = {float(sub.segment) for sub in self.subs}
+        if len(segments) != 1:
+            raise ValueError(f"models of one bag must share a segment length, got {segments}")
+        self.sources = list(model.sources)
+        self.frames = frames
+        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        # demucs.api.Separator's normalisation (a single frame has no spread: unscaled).
+        ref = wav.mean(0)
+        self.mean = ref.mean()
+        self.std = (ref.std() if frames > 1 else torch.tensor(1.0)) + 1e-8
+        self.mix = ((wav - self.mean) / self.std)[None]
+        self.segment_length = int(model.samplerate * segments.pop())
+        stride = int((1 - overlap) * self.segment_length)
+        self.offsets = list(range(0, frames, stride))
+        self.weight = transition_weight(self.segment_length, torch.device("cpu"))
+        shape = (1, len(self.sources), self.mix.shape[1], frames)
+        self.outs = [torch.zeros(shape) for _ in self.subs]
+        self.sum_weight = torch.zeros(frames)
+        self.next_segment = 0
+        self.emitted = 0
+
+    @property
+    def segments(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def done(self) -> bool:
+        return self.next_segment >= len(self.offsets)
+
+    @property
+    def progress(self) -> float:
+        return self.next_segment / len(self.offsets)
+
+    def step(self, batch: int = 1) -> Region | None:
+        """Run up to `batch` segments; return the audio that became final, if any."""
+        if self.done:
+            return None
+        offsets = self.offsets[self.next_segment:self.next_segment + max(batch, 1)]
+        with torch.inference_mode():
+            # Every forward pass first, then the sums: a step that fails (CUDA out of
+            # memory) leaves the state untouched, so it can be retried with a smaller batch.
+            results = [self._forward(sub, offsets) for sub in self.subs]
+            for out, outputs in zip(self.outs, results, strict=True):
+                for offset, chunk_out in zip(offsets, outputs, strict=True):
+                    length = chunk_out.shape[-1]
+                    out[..., offset:offset + self.segment_length] += \
+                        self.weight[:length] * chunk_out
+            for offset in offsets:
+                length = min(self.segment_length, self.frames - offset)
+                self.sum_weight[offset:offset + length] += self.weight[:length]
+        self.next_segment += len(offsets)
+        final_end = self.offsets[self.next_segment] if not self.done else self.frames
+        return self._emit(final_end)
+
+    def _forward(self, sub: Any, offsets: list[int]) -> list[torch.Tensor]:
+        """The model on padded segments, as apply_model(split=False) does for each."""
+        from demucs.apply import TensorChunk
+        from demucs.utils import center_trim
+
+        chunks = [TensorChunk(self.mix, offset, self.segment_length) for offset in offsets]
+        padded = []
+        for chunk in chunks:
+            valid = sub.valid_length(chunk.length) if hasattr(sub, "valid_length") \
+                else chunk.length
+            padded.append(chunk.padded(valid))
+        if len({p.shape[-1] for p in padded}) != 1:
+            return [out for chunk in chunks for out in self._forward(sub, [chunk.offset])]
+        batch = torch.cat(padded).to(self.device)
+        if self.autocast_dtype is not None:
+            with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
+                result = sub(batch)
+            result = result.float()
+        else:
+            result = sub(batch)
+        return [center_trim(result[i:i + 1], chunk.length).cpu()
+                for i, chunk in enumerate(chunks)]
+
+    def _emit(self, end: int) -> Region | None:
+        start = self.emitted
+        if end <= start:
+            return None
+        estimate: torch.Tensor | float = 0.0
+        totals = [0.0] * len(self.sources)
+        # The same operations, in the same order, as apply_model's bag branch.
+        for out, weights in zip(self.outs, self.weights, strict=True):
+            part = out[..., start:end] / self.sum_weight[start:end]
+            for k, inst_weight in enumerate(weights):
+                part[:, k, :, :] *= inst_weight
+                totals[k] += inst_weight
+            estimate = estimate + part
+        assert isinstance(estimate, torch.Tensor)
+        for k in range(estimate.shape[1]):
+            estimate[:, k, :, :] /= totals[k]
+        stems = estimate[0] * self.std + self.mean
+        self.emitted = end
+        return Region(start, np.ascontiguousarray(stems.numpy(), dtype=np.float32))
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 runs natively (measured: 2.4x faster than fp32 here)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the model, or None for plain fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def segment_count(frames: int, sample_rate: int, segment_seconds: float,
+                  overlap: float = OVERLAP) -> int:
+    stride = int((1 - overlap) * int(sample_rate * segment_seconds))
+    return math.ceil(frames / stride)
