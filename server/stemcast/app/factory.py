@@ -35,7 +35,9 @@ from stemcast.http.jobs_api import (
     submit_job,
 )
 from stemcast.http.status import health, queue
+from stemcast.http.stem_files import get_job_stem, get_job_stems_zip, get_track_stems
 from stemcast.http.tracks import add_track, get_track, list_tracks
+from stemcast.http.url_fetch import fetch_track
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
@@ -99,6 +101,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/queue", queue),
         Route("/api/tracks", add_track, methods=["POST"]),
         Route("/api/tracks", list_tracks, methods=["GET"]),
+        # The browser page: fetch by URL, stems by separation job id, a track's last stems.
+        Route("/api/tracks/fetch", fetch_track, methods=["POST"]),
+        Route("/api/tracks/{track_id}/stems", get_track_stems),
+        Route("/api/stems/{job_id}.zip", get_job_stems_zip),
+        Route("/api/stems/{job_id}/{stem}", get_job_stem),
         Route("/api/tracks/{track_id}", get_track),
         Route("/stats", stats),
         Route("/jobs", submit_job, methods=["POST"]),

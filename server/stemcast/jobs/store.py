@@ -69,6 +69,15 @@ class JobStore:
             (key,),
         )
 
+    async def latest_completed_for_track(self, track_id: str,
+                                         pcm_hash: str | None = None) -> Job | None:
+        """The newest completed separation of a track (by its id, or its audio's hash)."""
+        return await self._one(
+            "SELECT * FROM jobs WHERE state = 'completed' AND (track_id = ? OR pcm_hash = ?)"
+            " ORDER BY finished_at DESC, seq DESC LIMIT 1",
+            (track_id, pcm_hash or ""),
+        )
+
     async def live_jobs(self) -> list[Job]:
         return await self._many(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq"
