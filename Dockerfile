@@ -1,6 +1,9 @@
-# stemcast server image. CPU by default; a CUDA image with --build-arg TORCH_VARIANT=cu128.
+# stemcast server image. CPU by default; a CUDA image with --build-arg TORCH_VARIANT=cu128
+# (any variant PyTorch's index has for torch 2.13.0: cu126, cu128, ...).
 #   docker build -t stemcast .
+#   docker build -t stemcast:cuda --build-arg TORCH_VARIANT=cu128 .
 #   docker run -p 8000:8000 -v stemcast-data:/data -v /path/to/models:/models stemcast
+# or `docker compose up` (docker-compose.yml). Run with --gpus all for the CUDA image.
 FROM python:3.11-slim
 
 ARG TORCH_VARIANT=cpu
@@ -20,7 +23,12 @@ COPY pyproject.toml README.md ./
 COPY server ./server
 COPY protocol ./protocol
 COPY web ./web
-RUN pip install . && mkdir -p /data /models
+RUN pip install . \
+    && useradd --create-home --uid 10001 stemcast \
+    && mkdir -p /data /models \
+    && chown stemcast:stemcast /data /models
+
+USER 10001
 
 VOLUME ["/data", "/models"]
 EXPOSE 8000

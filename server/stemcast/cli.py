@@ -1,11 +1,10 @@
-"""`stemcast` command line: serve, add, tracks, separate, make-test-model."""
+"""`stemcast` command line: serve, add, tracks, cache, separate, make-test-model."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -59,6 +58,24 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
                              f"default {default_data_dir()}")
 
 
+def _optional_float(name: str) -> float | None:
+    value = _env(name)
+    return float(value) if value else None
+
+
+def _add_cache_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retention-hours", type=float, default=_optional_float("RETENTION_HOURS"),
+                        help="remove stems not used for this many hours (default: keep) "
+                             "[STEMCAST_RETENTION_HOURS]")
+    parser.add_argument("--cache-max-gb", type=float, default=_optional_float("CACHE_MAX_GB"),
+                        help="keep the stem cache under this size, least recently used first "
+                             "(default: no limit) [STEMCAST_CACHE_MAX_GB]")
+    parser.add_argument("--min-keep-minutes", type=float,
+                        default=float(_env_str("MIN_KEEP_MINUTES", "10")),
+                        help="never remove stems served or announced this recently "
+                             "[STEMCAST_MIN_KEEP_MINUTES]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stemcast", description="Realtime stem separation.")
     parser.add_argument("--version", action="version", version=f"stemcast {__version__}")
@@ -105,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "WebSocket [STEMCAST_TOKEN]")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-json", action="store_true",
+                       default=_env_str("LOG_JSON", "0").lower() in ("1", "true", "yes"),
+                       help="one JSON object per log line, with job_id/request_id "
+                            "[STEMCAST_LOG_JSON=1]")
+    _add_cache_limits(serve)
+    serve.add_argument("--prune-interval-s", type=float,
+                       default=float(_env_str("PRUNE_INTERVAL_S", "300")),
+                       help="how often the cache limits are applied (also at start) "
+                            "[STEMCAST_PRUNE_INTERVAL_S]")
 
     add = sub.add_parser("add", help="register audio files as tracks; prints their trackIds")
     add.add_argument("paths", nargs="+", type=Path)
@@ -113,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     tracks = sub.add_parser("tracks", help="list the tracks the server knows")
     _add_data_dir(tracks)
     tracks.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    cache = sub.add_parser("cache", help="the stem cache: ls, prune (by the limits), clear")
+    cache.add_argument("action", choices=["ls", "prune", "clear"])
+    _add_data_dir(cache)
+    _add_cache_limits(cache)
+    cache.add_argument("--json", action="store_true", help="ls: one JSON object per line")
+    cache.add_argument("--force", action="store_true",
+                       help="clear: also stems used within --min-keep-minutes (stop the "
+                            "server first)")
 
     separate = sub.add_parser("separate", help="separate one file into stems, no server needed")
     separate.add_argument("input", type=Path)
@@ -136,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": _serve,
         "add": _add,
         "tracks": _tracks,
+        "cache": _cache,
         "separate": _separate,
         "make-test-model": _make_test_model,
     }
@@ -171,16 +207,23 @@ def _serve(args: argparse.Namespace) -> int:
         callback_timeout=args.callback_timeout,
         token=args.token or None,
         log_level=args.log_level,
+        log_json=args.log_json,
+        retention_hours=args.retention_hours,
+        cache_max_gb=args.cache_max_gb,
+        min_keep_minutes=args.min_keep_minutes,
+        prune_interval_s=args.prune_interval_s,
     )
     try:
         settings.validate()
     except ValueError as exc:
         print(f"stemcast: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from stemcast.logging_setup import configure_logging
+
+    configure_logging(args.log_level, json_lines=settings.log_json)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level, ws_max_size=2 * 1024 * 1024)
+                log_level=args.log_level, ws_max_size=2 * 1024 * 1024,
+                log_config=None)
     return 0
 
 
@@ -226,6 +269,57 @@ def _tracks(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from stemcast.cache import pruner
+    from stemcast.db.database import open_database
+    from stemcast.jobs.store import JobStore
+
+    limits = pruner.Limits(args.retention_hours, args.cache_max_gb, args.min_keep_minutes)
+
+    async def run() -> int:
+        db = await open_database(args.data_dir / "stemcast.sqlite3")
+        try:
+            store = JobStore(db)
+            if args.action == "ls":
+                entries = await pruner.cache_entries(store)
+                for entry in entries:
+                    if args.json:
+                        print(json.dumps({"jobId": entry.job_id, "dir": entry.output_dir,
+                                          "lastUsed": entry.last_used,
+                                          "sizeBytes": entry.size_bytes}))
+                    else:
+                        print(f"{entry.job_id}\t{entry.size_bytes / 1e6:10.2f} MB\t"
+                              f"{_iso(entry.last_used)}\t{entry.output_dir}")
+                if not args.json:
+                    total = sum(e.size_bytes for e in entries)
+                    print(f"{len(entries)} job(s), {total / 1e6:.2f} MB", file=sys.stderr)
+                return 0
+            if args.action == "prune":
+                if limits.retention_hours is None and limits.cache_max_gb is None:
+                    print("stemcast cache prune: give --retention-hours and/or --cache-max-gb",
+                          file=sys.stderr)
+                    return 2
+                removals = await pruner.prune(store, limits)
+            else:
+                removals = await pruner.clear(store, limits, force=args.force)
+            for removal in removals:
+                print(f"removed\t{removal.entry.job_id}\t{removal.reason}\t"
+                      f"{removal.entry.size_bytes}")
+            freed = sum(r.entry.size_bytes for r in removals)
+            print(f"{len(removals)} job(s) removed, {freed / 1e6:.2f} MB freed", file=sys.stderr)
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _iso(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def _separate(args: argparse.Namespace) -> int:

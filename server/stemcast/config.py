@@ -44,6 +44,11 @@ class Settings:
     callback_timeout: float = 30.0
     token: str | None = None
     log_level: str = "info"
+    log_json: bool = False
+    retention_hours: float | None = None  # None: keep stems however old
+    cache_max_gb: float | None = None  # None: no size limit
+    min_keep_minutes: float = 10.0
+    prune_interval_s: float = 300.0
 
     @property
     def db_path(self) -> Path:
@@ -94,6 +99,14 @@ class Settings:
             raise ValueError("--callback-timeout must be more than 0 seconds")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("--token must be at least 8 characters (or leave it unset)")
+        if self.retention_hours is not None and self.retention_hours <= 0:
+            raise ValueError("--retention-hours must be more than 0 (or leave it unset)")
+        if self.cache_max_gb is not None and self.cache_max_gb <= 0:
+            raise ValueError("--cache-max-gb must be more than 0 (or leave it unset)")
+        if self.min_keep_minutes < 0:
+            raise ValueError("--min-keep-minutes must be >= 0")
+        if self.prune_interval_s <= 0:
+            raise ValueError("--prune-interval-s must be more than 0")
         for folder in self.library_dirs:
             if not folder.is_dir():
                 raise ValueError(

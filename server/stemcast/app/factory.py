@@ -20,6 +20,8 @@ from starlette.websockets import WebSocket
 from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.services import Services
+from stemcast.cache.leases import ReaderLeases
+from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
 from stemcast.db.database import open_database
 from stemcast.delivery.callbacks import CallbackDispatcher
@@ -34,6 +36,7 @@ from stemcast.http.jobs_api import (
     stats,
     submit_job,
 )
+from stemcast.http.metrics import Metrics, metrics_endpoint
 from stemcast.http.status import health, queue
 from stemcast.http.stem_files import get_job_stem, get_job_stems_zip, get_track_stems
 from stemcast.http.tracks import add_track, get_track, list_tracks
@@ -43,6 +46,7 @@ from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
+from stemcast.logging_setup import RequestIdMiddleware
 from stemcast.ws.session import ClientSession
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,8 @@ def create_app(settings: Settings) -> Starlette:
         jobs = JobStore(db)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         scheduler = Scheduler(jobs, settings, bus)
+        metrics = Metrics()
+        scheduler.observer = metrics
         await scheduler.start()
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
@@ -78,8 +84,14 @@ def create_app(settings: Settings) -> Starlette:
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks)
         await api_jobs.start()
+        leases = ReaderLeases()
+        pruner = CachePruner(jobs, Limits(settings.retention_hours, settings.cache_max_gb,
+                                          settings.min_keep_minutes),
+                             leases, interval_s=settings.prune_interval_s)
+        pruner.start()  # prunes at once, then every --prune-interval-s
         services = Services(settings=settings, db=db, library=library, jobs=jobs, bus=bus,
-                            scheduler=scheduler, api_jobs=api_jobs, callbacks=callbacks)
+                            scheduler=scheduler, api_jobs=api_jobs, callbacks=callbacks,
+                            leases=leases, pruner=pruner, metrics=metrics)
         app.state.services = services
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
@@ -90,6 +102,7 @@ def create_app(settings: Settings) -> Starlette:
             scan.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scan
+            await pruner.stop()
             await api_jobs.stop()
             await callbacks.stop()
             await scheduler.stop()
@@ -99,6 +112,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws", websocket_endpoint),
         Route("/health", health),
         Route("/queue", queue),
+        Route("/metrics", metrics_endpoint),
         Route("/api/tracks", add_track, methods=["POST"]),
         Route("/api/tracks", list_tracks, methods=["GET"]),
         # The browser page: fetch by URL, stems by separation job id, a track's last stems.
@@ -118,6 +132,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     middleware = [Middleware(TokenAuthMiddleware, token=settings.token)] if settings.token \
         else []
+    middleware.insert(0, Middleware(RequestIdMiddleware))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
 from stemcast.apijobs.service import TrackTooLongError
 from stemcast.app.services import Services
+from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.stems_payload import inline_audio, stems_data
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
@@ -209,25 +210,29 @@ async def get_stems(request: Request) -> JSONResponse:
                          "data": data})
 
 
-async def get_stem_file(request: Request) -> FileResponse:
+async def get_stem_file(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
-    stems, _ = await _finished_stems(services, job)
+    stems, separation = await _finished_stems(services, job)
     name = request.path_params["stem"].removesuffix(".wav")
     if name not in stems:
         raise HTTPProblem(404, "STEM_NOT_FOUND",
                           f"job '{job.id}' has no stem '{name}'; it has {', '.join(stems)}")
-    return FileResponse(stems[name], media_type="audio/wav", filename=f"{name}.wav")
+    await services.jobs.touch(separation.id)
+    return LeasedResponse(FileResponse(stems[name], media_type="audio/wav",
+                                       filename=f"{name}.wav"), services.leases, separation.id)
 
 
-async def get_stems_zip(request: Request) -> StreamingResponse:
+async def get_stems_zip(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
-    stems, _ = await _finished_stems(services, job)
+    stems, separation = await _finished_stems(services, job)
     files = [(f"{name}.wav", Path(path)) for name, path in stems.items()]
-    return StreamingResponse(
+    await services.jobs.touch(separation.id)
+    return LeasedResponse(StreamingResponse(
         zip_files(files), media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{job.id}-stems.zip"'})
+        headers={"Content-Disposition": f'attachment; filename="{job.id}-stems.zip"'}),
+        services.leases, separation.id)
 
 
 async def delete_job(request: Request) -> JSONResponse:

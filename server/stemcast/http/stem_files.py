@@ -13,9 +13,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from stemcast.app.services import Services
+from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.tracks import services_of
@@ -46,17 +47,19 @@ def stem_urls(job: Job) -> dict[str, str]:
     return {name: f"/api/stems/{job.id}/{quote(name)}.wav" for name in job.stems}
 
 
-async def get_job_stem(request: Request) -> FileResponse:
+async def get_job_stem(request: Request) -> Response:
     services = services_of(request)
     job = await _completed_job(services, request.path_params["job_id"])
     name = request.path_params["stem"].removesuffix(".wav")
     if name not in job.stems:
         raise HTTPProblem(404, "STEM_NOT_FOUND",
                           f"job '{job.id}' has no stem '{name}'; it has {', '.join(job.stems)}")
-    return FileResponse(job.stems[name], media_type="audio/wav", filename=f"{name}.wav")
+    await services.jobs.touch(job.id)
+    return LeasedResponse(FileResponse(job.stems[name], media_type="audio/wav",
+                                       filename=f"{name}.wav"), services.leases, job.id)
 
 
-async def get_job_stems_zip(request: Request) -> StreamingResponse:
+async def get_job_stems_zip(request: Request) -> Response:
     services = services_of(request)
     job = await _completed_job(services, request.path_params["job_id"])
     title = None
@@ -65,9 +68,11 @@ async def get_job_stems_zip(request: Request) -> StreamingResponse:
         title = track.title if track else None
     base = _UNSAFE_NAME.sub("_", title or "").strip(" ._") or job.id
     files = [(f"{name}.wav", Path(path)) for name, path in sorted(job.stems.items())]
-    return StreamingResponse(
+    await services.jobs.touch(job.id)
+    return LeasedResponse(StreamingResponse(
         zip_files(files), media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{base}-stems.zip"'})
+        headers={"Content-Disposition": f'attachment; filename="{base}-stems.zip"'}),
+        services.leases, job.id)
 
 
 async def get_track_stems(request: Request) -> JSONResponse:

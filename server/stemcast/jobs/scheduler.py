@@ -25,6 +25,7 @@ from stemcast.jobs.events import (
     Subscriber,
 )
 from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
+from stemcast.jobs.observer import JobObserver
 from stemcast.jobs.queue import JobQueue
 from stemcast.jobs.store import JobStore
 from stemcast.jobs.worker_pool import WorkerPool
@@ -116,6 +117,7 @@ class Scheduler:
         self._tasks: list[asyncio.Task[None]] = []
         # Seconds of compute per second of audio, learned from finished jobs (for ETAs).
         self.realtime_factor: float | None = None
+        self.observer = JobObserver()  # metrics replace it (stemcast.http.metrics)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -154,6 +156,8 @@ class Scheduler:
             done = await self.store.completed_for_key(key)
             if done is not None:
                 if await asyncio.to_thread(_all_exist, done.stems.values()):
+                    await self.store.touch(done.id)  # most recently used: kept by the pruner
+                    self.observer.cache_lookup("hit")
                     subscriber.deliver(self._completed_event(done, cached=True))
                     return Submission(done.id, cached=True, joined=False)
                 log.warning("stems of job %s are gone from disk; separating again", done.id)
@@ -164,6 +168,7 @@ class Scheduler:
                 if PRIORITY_RANK[request.priority] < PRIORITY_RANK[live.priority]:
                     await self._raise_priority(live, request.priority)
                 subscriber.deliver(self._progress_event(live.id))
+                self.observer.cache_lookup("joined")
                 return Submission(live.id, cached=False, joined=True)
             job = await self.store.create(
                 key=key,
@@ -177,6 +182,7 @@ class Scheduler:
                 duration_seconds=request.duration_seconds,
             )
             self._queued.push(job)
+            self.observer.cache_lookup("miss")
             self.bus.subscribe(job.id, subscriber)
             subscriber.deliver(self._progress_event(job.id))
             self._kick()
@@ -262,6 +268,7 @@ class Scheduler:
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
                          job.priority.value)
+                self.observer.job_started(job.priority.value, job.created_at)
                 self.bus.publish(self._progress_event(job.id))
                 dispatched = True
             if dispatched:
@@ -318,12 +325,16 @@ class Scheduler:
             self._running.pop(message.job_id, None)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
             if job is not None:
+                self.observer.job_finished("completed", job.priority.value,
+                                           message.processing_time, message.duration_seconds)
                 self.bus.publish(self._completed_event(job, cached=False))
             self._kick()
         elif isinstance(message, TaskFailed):
             await self.store.mark_failed(message.job_id, message.code, message.message)
-            self._running.pop(message.job_id, None)
+            failed = self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
+            if failed is not None:
+                self.observer.job_finished("failed", failed.job.priority.value)
             self.bus.publish(JobFailed(message.job_id, message.code, message.message))
             self._kick()
         elif isinstance(message, _WorkerLost):

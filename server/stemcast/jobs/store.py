@@ -148,11 +148,12 @@ class JobStore:
     async def mark_completed(
         self, job_id: str, stems: dict[str, str], processing_time: float, duration: float
     ) -> None:
+        now = utc_now()
         await self._conn.execute(
             "UPDATE jobs SET state = 'completed', stage = 'complete', progress = 1, stems = ?,"
-            " processing_time = ?, duration_seconds = ?, finished_at = ?,"
+            " processing_time = ?, duration_seconds = ?, finished_at = ?, last_used_at = ?,"
             " error_code = NULL, error_message = NULL WHERE id = ?",
-            (json.dumps(stems), processing_time, duration, utc_now(), job_id),
+            (json.dumps(stems), processing_time, duration, now, now, job_id),
         )
 
     async def mark_failed(self, job_id: str, code: str, message: str, *,
@@ -177,6 +178,34 @@ class JobStore:
             " error_message = 'stem files were removed from disk' WHERE id = ?",
             (job_id,),
         )
+
+    async def touch(self, job_id: str) -> None:
+        """Its stems were served or announced: most recently used now (cache LRU)."""
+        await self._conn.execute(
+            "UPDATE jobs SET last_used_at = ? WHERE id = ? AND state = 'completed'",
+            (utc_now(), job_id),
+        )
+
+    async def set_size(self, job_id: str, size_bytes: int) -> None:
+        await self._conn.execute(
+            "UPDATE jobs SET size_bytes = ? WHERE id = ?", (size_bytes, job_id)
+        )
+
+    async def cache_rows(self) -> list[dict[str, Any]]:
+        """The stem cache: completed jobs with their folder, last use and size."""
+        async with self._conn.execute(
+            "SELECT id, output_dir, finished_at, last_used_at, size_bytes, track_id, model"
+            " FROM jobs WHERE state = 'completed' ORDER BY last_used_at"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [dict(row) for row in rows]
+
+    async def count_by_state_priority(self) -> dict[tuple[str, str], int]:
+        async with self._conn.execute(
+            "SELECT state, priority, COUNT(*) FROM jobs GROUP BY state, priority"
+        ) as cur:
+            rows = await cur.fetchall()
+        return {(row[0], row[1]): row[2] for row in rows}
 
     async def count_by_state(self) -> dict[str, int]:
         async with self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:

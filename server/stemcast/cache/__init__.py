@@ -1,0 +1,1 @@
+"""The stem cache: completed separation jobs, pruned by age and total size."""
