@@ -117,3 +117,33 @@ def test_shifts_are_reproducible_per_seed(tiny_model_repo: Path) -> None:
     assert not all(np.array_equal(first[s], other[s]) for s in first)
     plain = engine.separate(audio)
     assert not np.array_equal(first["drums"], plain["drums"])
+
+
+def test_a_segment_interrupted_between_layers_leaves_no_trace(
+        tiny_model_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An urgent job abandons the segment in flight; running it again later gives the
+    same output as an uninterrupted separation, bit for bit."""
+    from stemcast.separation import streaming
+
+    monkeypatch.setattr(streaming, "YIELD_CHECK_INTERVAL", 0.0)
+    model = load_model(TINY_MODEL, tiny_model_repo)
+    audio = _audio(8.0, seed=4)
+    expected, _ = _streamed(model, audio, 1)
+
+    separation = StreamingSeparation(model, audio, device=CPU)
+    first = separation.step()
+    asked = itertools.count()
+    with pytest.raises(streaming.SegmentInterrupted):
+        separation.step(should_yield=lambda: next(asked) == 5)  # mid-forward, 6th layer
+    assert next(asked) == 6  # it stopped at once
+    assert separation.next_segment == 1 and first is not None
+    assert separation.emitted == first.frames
+    regions = [first.stems]
+    layers_asked = itertools.count()
+    while not separation.done:
+        region = separation.step(should_yield=lambda: next(layers_asked) < 0)
+        if region is not None:
+            regions.append(region.stems)
+    # A segment asks at every layer: the interrupt above came early in the forward pass.
+    assert next(layers_asked) > 20 * (separation.segments - 1)
+    assert np.array_equal(np.concatenate(regions, axis=-1), expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -91,11 +91,14 @@ class DemucsEngine:
         return StreamingSeparation(self.model, audio, device=self.device,
                                    autocast_dtype=self.autocast_dtype)
 
-    def step(self, separation: StreamingSeparation) -> Region | None:
-        """One step; on CUDA out-of-memory, retry with half the batch (down to one)."""
+    def step(self, separation: StreamingSeparation,
+             should_yield: Callable[[], bool] | None = None) -> Region | None:
+        """One step; on CUDA out-of-memory, retry with half the batch (down to one).
+
+        should_yield: see StreamingSeparation.step (raises SegmentInterrupted)."""
         while True:
             try:
-                return separation.step(self.batch_size)
+                return separation.step(self.batch_size, should_yield)
             except torch.OutOfMemoryError:
                 if self.batch_size <= 1:
                     raise

@@ -15,6 +15,9 @@ summed transition weights. Here the same segments, weights and summation order a
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,41 @@ import numpy as np
 import torch
 
 OVERLAP = 0.25
+# How often, at most, a running segment asks whether it should give way (seconds).
+YIELD_CHECK_INTERVAL = 0.005
+
+
+class SegmentInterrupted(Exception):
+    """A more urgent job arrived while a segment ran: the step was abandoned.
+
+    step() computes every forward pass before it touches its state, so an interrupted
+    step leaves the separation exactly as it was; the segment simply runs again later."""
+
+
+@contextmanager
+def _interruptible(should_yield: Callable[[], bool] | None) -> Iterator[None]:
+    """Ask `should_yield` between the model's layers and abandon the forward pass when it
+    says so. Without this, an urgent job waits for the whole segment in flight (a second
+    or more on a CPU); with it, for one layer."""
+    if should_yield is None:
+        yield
+        return
+    last_check = 0.0
+
+    def hook(module: torch.nn.Module, args: Any) -> None:
+        nonlocal last_check
+        now = time.monotonic()
+        if now - last_check < YIELD_CHECK_INTERVAL:
+            return
+        last_check = now
+        if should_yield():
+            raise SegmentInterrupted
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @dataclass(frozen=True)
@@ -103,15 +141,20 @@ class StreamingSeparation:
     def progress(self) -> float:
         return self.next_segment / len(self.offsets)
 
-    def step(self, batch: int = 1) -> Region | None:
-        """Run up to `batch` segments; return the audio that became final, if any."""
+    def step(self, batch: int = 1,
+             should_yield: Callable[[], bool] | None = None) -> Region | None:
+        """Run up to `batch` segments; return the audio that became final, if any.
+
+        should_yield, asked between layers, abandons the step (SegmentInterrupted) when
+        it returns True."""
         if self.done:
             return None
         offsets = self.offsets[self.next_segment:self.next_segment + max(batch, 1)]
         with torch.inference_mode():
             # Every forward pass first, then the sums: a step that fails (CUDA out of
-            # memory) leaves the state untouched, so it can be retried with a smaller batch.
-            results = [self._forward(sub, offsets) for sub in self.subs]
+            # memory) or gives way leaves the state untouched, so it can run again.
+            with _interruptible(should_yield):
+                results = [self._forward(sub, offsets) for sub in self.subs]
             for out, outputs in zip(self.outs, results, strict=True):
                 for offset, chunk_out in zip(offsets, outputs, strict=True):
                     length = chunk_out.shape[-1]

@@ -5,10 +5,12 @@ so a slow model never freezes the server and a crash takes down only this proces
 the server restarts it and retries the job.
 
 A worker may hold several jobs at once. Between two segments it reads its pipe and then
-advances its most urgent job, so a high-priority track waits for at most the segment in
-flight, and a suspended job later resumes exactly where it stopped (its output equals
-an uninterrupted run). Each final region is appended to the stems' raw files and
-announced (TaskChunk) at once: the server streams it to clients while separation runs.
+advances its most urgent job; while a segment runs it also peeks at the pipe between the
+model's layers, and a more urgent job abandons that segment (it runs again later). So a
+high-priority track waits for about one layer, not a whole segment, and a suspended job
+later resumes exactly where it stopped (its output equals an uninterrupted run). Each
+final region is appended to the stems' raw files and announced (TaskChunk) at once: the
+server streams it to clients while separation runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import shutil
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -88,15 +91,18 @@ class _Worker:
         self.conn = conn
         self.engine = engine
         self.active: dict[str, _ActiveJob] = {}
+        # Messages read while a segment ran (to decide whether it gives way), not yet handled.
+        self._pending: deque[ServerToWorker | None] = deque()
 
     def run(self) -> None:
         while True:
-            if not self.active:
+            if not self.active and not self._pending:
                 if not self._handle(self._recv()):
                     return
                 continue
-            while self.conn.poll(0):
-                if not self._handle(self._recv()):
+            while self._pending or self.conn.poll(0):
+                message = self._pending.popleft() if self._pending else self._recv()
+                if not self._handle(message):
                     return
             if self.active:
                 job = min(self.active.values(), key=lambda j: j.order)
@@ -108,6 +114,28 @@ class _Worker:
             return message
         except (EOFError, OSError):
             return None  # the server went away
+
+    def _urgent_arrived(self, running: _ActiveJob) -> bool:
+        """Asked between the running segment's layers: read what the server sent (kept in
+        order for run()) and say whether it must stop for it."""
+        while self.conn.poll(0):
+            message = self._recv()
+            self._pending.append(message)
+            if self._preempts(message, running):
+                return True
+        return False
+
+    def _preempts(self, message: ServerToWorker | None, running: _ActiveJob) -> bool:
+        if message is None or isinstance(message, Shutdown):
+            return True
+        if isinstance(message, SeparateTask):
+            return (message.priority_rank, message.seq) < running.order
+        if isinstance(message, CancelTask):
+            return message.job_id == running.task.job_id
+        if isinstance(message, Reprioritize) and message.job_id in self.active:
+            other = self.active[message.job_id]
+            return (message.priority_rank, other.task.seq) < running.order
+        return False
 
     def _handle(self, message: ServerToWorker | None) -> bool:
         if message is None or isinstance(message, Shutdown):
@@ -188,8 +216,13 @@ class _Worker:
         self._guarded(job, prepare)
 
     def _advance(self, job: _ActiveJob) -> None:
+        from stemcast.separation.streaming import SegmentInterrupted
+
         assert job.separation is not None
-        region = self.engine.step(job.separation)
+        try:
+            region = self.engine.step(job.separation, lambda: self._urgent_arrived(job))
+        except SegmentInterrupted:
+            return  # its state is untouched: the segment runs again when the job resumes
         if region is not None:
             self._write_region(job, region)
         self.conn.send(TaskProgress(job.task.job_id, "separating", job.separation.progress))
