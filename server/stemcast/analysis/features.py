@@ -1,0 +1,470 @@
+"""Basic track features: tempo and beat grid, key, loudness, peak and the audible span.
+
+Everything but loudness and peak is measured on a mono mixdown at 22050 Hz; loudness is
+ITU-R BS.1770 (pyloudnorm) over the original channels at the original rate.
+
+Methods:
+- tempo: librosa's onset strength (mel spectral flux) and its tempogram estimate, folded by
+  octaves into 70-180 bpm, the range DJ software shows (60 is shown as 120). librosa's
+  dynamic-programming beat tracker then runs at that tempo; its beats are moved onto the
+  nearest onset (within 70 ms) and its ends tidied, where the tracker is least sure. bpm is
+  refined from the beats: the median inter-beat interval numbers them (a skipped beat
+  counts two), and a least-squares line through beat number and time gives the period;
+  beats sit on whole 23 ms frames, and the line averages that out.
+- bpm confidence: pulse clarity, the autocorrelation of the (mean-removed) onset strength at
+  the beat period, normalised by its value at lag 0. Near 1 for a click track, a few tenths
+  for music, about 0 for noise; below a floor that grows for short clips (noise correlates
+  by chance over a few seconds), there is no steady pulse and bpm is None.
+- downbeats: 4/4 assumed. The kick usually falls on 1: of the four bar phases, the one whose
+  beats carry the strongest low-band (< 200 Hz) onsets wins, once for the whole track.
+- key: constant-Q spectrum, harmonic part by median-filter HPSS on it, mean chroma of the
+  track, Pearson correlation with the 24 rotations of the Krumhansl-Kessler profiles.
+  Confidence is the margin of the best over the second best, (r1 - r2) / (1 - r2).
+- audible span: librosa.effects.trim, frames quieter than 60 dB under the loudest are silent.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import librosa
+import numpy as np
+import pyloudnorm
+import soxr
+from scipy.ndimage import maximum_filter1d
+
+from stemcast.analysis import keys
+
+RATE = 22050
+N_FFT, HOP = 2048, 512
+STFT_CHUNK_FRAMES = 4096  # 95 s; a multiple of TUNING_FRAME_STEP
+TUNING_FRAME_STEP = 4
+BPM_RANGE = (70.0, 180.0)
+# The tempogram's estimate is on a coarse grid (172.3, 184.6, ...): 70.2 bpm may come out
+# as 69.8. It is folded into this wider range, and only the bpm fitted to the beats into
+# BPM_RANGE, so that such a track is not tracked at double speed.
+TRACKING_RANGE = (BPM_RANGE[0] * 0.95, BPM_RANGE[1] * 1.05)
+# Fewer seconds than this hold too few beats to show a steady pulse.
+MIN_TEMPO_SECONDS = 4.0
+MIN_BEATS = 4
+# librosa's onset flux shifted by a quarter window: see _onset_strength.
+ONSET_SHIFT_FRAMES = N_FFT // (4 * HOP)
+# Beats are looked for within this many frames (70 ms) of where the grid puts them.
+SNAP_FRAMES = 3
+# Edge beats weaker than EDGE_WEAK x the mean beat onset sit on nothing and go; an onset
+# EDGE_STRONG x the mean one period beyond the edge is a beat the tracker missed.
+EDGE_WEAK, EDGE_STRONG = 0.1, 0.5
+# Pulse clarity needed for a bpm: at least MIN_CLARITY, and PULSE_Z times the chance level
+# of noise (about 1 / sqrt(frames) for an autocorrelation over that many frames).
+MIN_CLARITY, PULSE_Z = 0.1, 4.0
+BASS_HZ = 200.0
+# Below this the constant-Q transform's lowest octaves (C1 and up, run on a downsampled
+# signal) are shorter than their own filters.
+MIN_KEY_SECONDS = 3.0
+KEY_HOP = 2048  # a key needs no time detail: 93 ms frames keep the CQT and HPSS cheap
+KEY_BINS_PER_OCTAVE, KEY_OCTAVES = 36, 7
+HPSS_KERNEL = 17
+# Chroma flatter than this (std / mean) is noise or a drum loop, not harmony.
+MIN_CHROMA_CONTRAST = 0.15
+SILENCE_TOP_DB = 60.0
+# Digital silence has no finite peak in dB; this is below 24-bit resolution (-144 dBFS).
+PEAK_FLOOR_DBFS = -150.0
+LOUDNESS_BLOCK_SECONDS = 0.4  # BS.1770 gating block: shorter audio has no loudness
+LOUDNESS_MAX_CHANNELS = 5  # pyloudnorm weights L, R, C, Ls, Rs
+DECIMALS, BPM_DECIMALS = 3, 2
+
+# Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
+_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+@dataclass(frozen=True)
+class BasicFeatures:
+    duration_seconds: float
+    bpm: float | None  # None when there is no steady pulse (silence, noise, a short clip)
+    bpm_confidence: float  # 0..1
+    beats: tuple[float, ...]  # beat times, seconds
+    downbeats: tuple[float, ...]  # first beat of each bar (4/4 assumed), seconds
+    key: int | None  # pitch class 0-11, C = 0
+    mode: int | None  # 1 major, 0 minor
+    key_name: str | None  # "F major"
+    camelot: str | None  # "7B"
+    key_confidence: float  # 0..1
+    loudness_lufs: float | None  # integrated, BS.1770; None if shorter than 0.4 s or silent
+    peak_dbfs: float  # sample peak; PEAK_FLOOR_DBFS for digital silence
+    audible_start: float  # seconds: the first non-silent moment
+    audible_end: float  # seconds: the end of the last non-silent moment
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: snake_case keys, lists for tuples, rounded floats, no NaN or inf."""
+        return {
+            "duration_seconds": _num(self.duration_seconds),
+            "bpm": _opt_num(self.bpm, BPM_DECIMALS),
+            "bpm_confidence": _num(self.bpm_confidence),
+            "beats": [_num(t) for t in self.beats],
+            "downbeats": [_num(t) for t in self.downbeats],
+            "key": self.key,
+            "mode": self.mode,
+            "key_name": self.key_name,
+            "camelot": self.camelot,
+            "key_confidence": _num(self.key_confidence),
+            "loudness_lufs": _opt_num(self.loudness_lufs),
+            "peak_dbfs": _num(self.peak_dbfs, default=PEAK_FLOOR_DBFS),
+            "audible_start": _num(self.audible_start),
+            "audible_end": _num(self.audible_end),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BasicFeatures:
+        """The inverse of to_dict; key names are derived when a stored dict lacks them."""
+        key = _opt_int(data.get("key"))
+        mode = _opt_int(data.get("mode"))
+        name, wheel = _key_names(key, mode)
+        return cls(
+            duration_seconds=float(data["duration_seconds"]),
+            bpm=_opt_float(data.get("bpm")),
+            bpm_confidence=float(data.get("bpm_confidence", 0.0)),
+            beats=tuple(float(t) for t in data.get("beats", ())),
+            downbeats=tuple(float(t) for t in data.get("downbeats", ())),
+            key=key,
+            mode=mode,
+            key_name=data.get("key_name") or name,
+            camelot=data.get("camelot") or wheel,
+            key_confidence=float(data.get("key_confidence", 0.0)),
+            loudness_lufs=_opt_float(data.get("loudness_lufs")),
+            peak_dbfs=float(data.get("peak_dbfs", PEAK_FLOOR_DBFS)),
+            audible_start=float(data.get("audible_start", 0.0)),
+            audible_end=float(data.get("audible_end", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class _Rhythm:
+    bpm: float | None
+    confidence: float
+    beats: tuple[float, ...] = ()
+    downbeats: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Key:
+    key: int | None
+    mode: int | None
+    confidence: float
+
+
+_NO_RHYTHM = _Rhythm(None, 0.0)
+_NO_KEY = _Key(None, None, 0.0)
+
+
+def analyze(samples: np.ndarray, sample_rate: int) -> BasicFeatures:
+    """Features of float (channels, frames) audio (or mono (frames,)) at any rate.
+
+    Silence, noise and clips of any length give a result, with None where a feature is not
+    there; it never raises for audio content. Values are rounded as to_dict writes them."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, not {sample_rate}")
+    audio = _as_channels(samples)
+    if not np.isfinite(audio).all():
+        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+
+    rhythm, key, span, loudness = _NO_RHYTHM, _NO_KEY, (0.0, 0.0), None
+    if peak > 0:
+        mono = _mono(audio, sample_rate)
+        span = _audible_span(mono)
+        loudness = _loudness(audio, sample_rate)
+        if mono.size >= MIN_KEY_SECONDS * RATE:
+            mel, sparse = _spectra(mono)
+            key = _key(mono, sparse)
+            if mono.size >= MIN_TEMPO_SECONDS * RATE:
+                rhythm = _rhythm(mel)
+
+    name, wheel = _key_names(key.key, key.mode)
+    return BasicFeatures(
+        duration_seconds=_num(audio.shape[1] / sample_rate),
+        bpm=rhythm.bpm,
+        bpm_confidence=_num(rhythm.confidence),
+        beats=tuple(_num(t) for t in rhythm.beats),
+        downbeats=tuple(_num(t) for t in rhythm.downbeats),
+        key=key.key,
+        mode=key.mode,
+        key_name=name,
+        camelot=wheel,
+        key_confidence=_num(key.confidence),
+        loudness_lufs=_opt_num(loudness),
+        peak_dbfs=_num(max(20.0 * np.log10(peak), PEAK_FLOOR_DBFS) if peak > 0
+                       else PEAK_FLOOR_DBFS),
+        audible_start=_num(span[0]),
+        audible_end=_num(span[1]),
+    )
+
+
+def fold_bpm(bpm: float, bpm_range: tuple[float, float] = BPM_RANGE) -> float:
+    """Octave-fold a tempo into a range an octave or more wide (by default 70-180):
+    60 -> 120, 200 -> 100."""
+    low, high = bpm_range
+    if not np.isfinite(bpm) or bpm <= 0:
+        return bpm
+    while bpm < low:
+        bpm *= 2.0
+    while bpm > high:
+        bpm /= 2.0
+    return bpm
+
+
+# --- signal -------------------------------------------------------------------------------
+
+
+def _as_channels(samples: np.ndarray) -> np.ndarray:
+    array = np.asarray(samples)
+    if not np.issubdtype(array.dtype, np.floating):
+        # int16 PCM read as numbers would come out 90 dB too loud.
+        raise TypeError(f"samples must be float audio in [-1, 1], not {array.dtype}")
+    if array.ndim not in (1, 2):
+        raise ValueError(f"samples must be (channels, frames) or (frames,), not {array.shape}")
+    return np.atleast_2d(array).astype(np.float32, copy=False)
+
+
+def _mono(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    mono = audio.mean(axis=0) if audio.shape[0] > 1 else audio[0]
+    if sample_rate != RATE:
+        mono = soxr.resample(mono, sample_rate, RATE, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _spectra(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mel power spectrogram (for onsets) and every 4th frame's magnitude spectrum (for
+    tuning, which is global: a quarter of the frames is plenty), from one centred STFT run
+    in chunks: held whole, the complex STFT of an hour-long mix is over a gigabyte."""
+    padded = np.pad(mono, N_FFT // 2)  # as librosa's center=True, pad_mode="constant"
+    frames = 1 + mono.size // HOP
+    basis = librosa.filters.mel(sr=RATE, n_fft=N_FFT)
+    mels, sparse = [], []
+    for first in range(0, frames, STFT_CHUNK_FRAMES):
+        last = min(first + STFT_CHUNK_FRAMES, frames) - 1
+        chunk = padded[first * HOP:last * HOP + N_FFT]
+        magnitude = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP, center=False))
+        mels.append(basis @ magnitude**2)
+        sparse.append(magnitude[:, ::TUNING_FRAME_STEP])
+    return np.concatenate(mels, axis=1), np.concatenate(sparse, axis=1)
+
+
+def _audible_span(mono: np.ndarray) -> tuple[float, float]:
+    # Short frames (46 ms) keep the edges within a frame of the truth.
+    _, (start, end) = librosa.effects.trim(mono, top_db=SILENCE_TOP_DB, frame_length=1024,
+                                           hop_length=256)
+    return float(start) / RATE, float(end) / RATE
+
+
+def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
+    if audio.shape[1] <= LOUDNESS_BLOCK_SECONDS * sample_rate:
+        return None
+    # Beyond five channels pyloudnorm has no weights: measure the mixdown instead.
+    data = audio.T if audio.shape[0] <= LOUDNESS_MAX_CHANNELS else audio.mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all blocks gated: log10(0)
+        lufs = float(pyloudnorm.Meter(sample_rate).integrated_loudness(data.astype(np.float64)))
+    return lufs if np.isfinite(lufs) else None
+
+
+# --- tempo, beats, downbeats ----------------------------------------------------------------
+
+
+def _rhythm(mel: np.ndarray) -> _Rhythm:
+    mel_db = librosa.power_to_db(mel, ref=np.max)
+    envelope = _onset_strength(mel_db)
+    if not np.any(envelope > 0):
+        return _NO_RHYTHM  # a steady tone: nothing starts, nothing to count
+    bass_bands = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2,
+                                                    fmax=RATE / 2)[1:-1] < BASS_HZ))
+    bass = _onset_strength(mel_db[:max(bass_bands, 1)])
+
+    estimate = float(librosa.feature.tempo(onset_envelope=envelope, sr=RATE, hop_length=HOP)[0])
+    tempo = fold_bpm(estimate, TRACKING_RANGE)
+    # The tempogram may have found the pulse at half or double the folded tempo.
+    clarity = max(_pulse_clarity(envelope, estimate), _pulse_clarity(envelope, tempo))
+    if clarity < max(MIN_CLARITY, PULSE_Z / np.sqrt(envelope.size)):
+        return _Rhythm(None, clarity)
+
+    frames = _track(envelope, tempo)
+    if frames.size < MIN_BEATS:
+        return _Rhythm(None, clarity)
+    bpm = _fitted_bpm(frames)
+    if fold_bpm(bpm) != bpm:
+        # Tracked just outside the range (see TRACKING_RANGE): track again an octave over.
+        frames = _track(envelope, fold_bpm(bpm))
+        if frames.size < MIN_BEATS:
+            return _Rhythm(None, clarity)
+        bpm = _fitted_bpm(frames)
+    times = librosa.frames_to_time(frames, sr=RATE, hop_length=HOP)
+    phase = _bar_phase(frames, envelope, bass)
+    return _Rhythm(round(fold_bpm(bpm), BPM_DECIMALS), clarity, tuple(times.tolist()),
+                   tuple(times[phase::4].tolist()))
+
+
+def _track(envelope: np.ndarray, bpm: float) -> np.ndarray:
+    # trim=False: librosa's trim also drops a real first beat that is quieter than the rest
+    # (a kick among clicks); _tidy_edges does that job instead.
+    _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=RATE, hop_length=HOP,
+                                        bpm=bpm, units="frames", trim=False)
+    return _tidy_edges(np.asarray(frames, dtype=np.int64), envelope)
+
+
+def _onset_strength(mel_db: np.ndarray) -> np.ndarray:
+    # librosa's center=True shifts the flux by half a window, which puts a click's onset a
+    # frame late; no shift puts it a frame early (measured). Half the shift lands within
+    # about 15 ms of the click.
+    envelope = librosa.onset.onset_strength(S=mel_db, sr=RATE, hop_length=HOP, center=False)
+    return np.concatenate([np.zeros(ONSET_SHIFT_FRAMES), envelope])[:mel_db.shape[1]]
+
+
+def _tidy_edges(frames: np.ndarray, envelope: np.ndarray) -> np.ndarray:
+    """Put the tracker's beats on the onsets they mean, drop leading and trailing beats that
+    sit on none, and extend the grid over strong onsets one period beyond either end: the
+    dynamic program is least sure at the ends, where a DJ cues."""
+    if frames.size < MIN_BEATS:
+        return frames
+    frames = _snapped(frames, envelope)
+    strength = maximum_filter1d(envelope, size=2 * SNAP_FRAMES + 1)[frames]
+    level = float(strength.mean())
+    weak = strength < EDGE_WEAK * level
+    frames = frames[int(np.argmin(weak)):frames.size - int(np.argmin(weak[::-1]))]
+    if frames.size < MIN_BEATS:
+        return frames
+    period = round(float(np.median(np.diff(frames))))
+    beats = frames.tolist()
+    for step in (-period, period):
+        while True:
+            edge = beats[0] if step < 0 else beats[-1]
+            low, high = edge + step - SNAP_FRAMES, edge + step + SNAP_FRAMES + 1
+            if low < 0 or high > envelope.size:
+                break
+            best = low + int(np.argmax(envelope[low:high]))
+            if envelope[best] < EDGE_STRONG * level:
+                break
+            if step < 0:
+                beats.insert(0, best)
+            else:
+                beats.append(best)
+    return np.asarray(beats, dtype=np.int64)
+
+
+def _snapped(frames: np.ndarray, envelope: np.ndarray) -> np.ndarray:
+    """Each beat moved to the strongest onset within SNAP_FRAMES; a beat with no onset near
+    (the off beats of a half-time pulse) stays where the grid put it."""
+    padded = np.pad(envelope, SNAP_FRAMES)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * SNAP_FRAMES + 1)[frames]
+    moved = frames + np.argmax(windows, axis=1) - SNAP_FRAMES
+    snapped = np.where(windows.max(axis=1) > 0, moved, frames)
+    return np.unique(np.clip(snapped, 0, envelope.size - 1))
+
+
+def _pulse_clarity(envelope: np.ndarray, bpm: float) -> float:
+    if not np.isfinite(bpm) or bpm <= 0:
+        return 0.0
+    acf = librosa.autocorrelate(envelope - envelope.mean())
+    if acf[0] <= 0:
+        return 0.0
+    lag = 60.0 * RATE / (HOP * bpm)
+    # The period is rarely a whole number of frames: take the best of the lags around it.
+    low, high = max(int(np.floor(lag)) - 1, 1), min(int(np.ceil(lag)) + 1, acf.size - 1)
+    if low > high:
+        return 0.0
+    return float(np.clip(acf[low:high + 1].max() / acf[0], 0.0, 1.0))
+
+
+def _fitted_bpm(frames: np.ndarray) -> float:
+    times = librosa.frames_to_time(frames, sr=RATE, hop_length=HOP)
+    intervals = np.diff(times)
+    period = float(np.median(intervals))
+    numbers = np.concatenate([[0.0], np.cumsum(np.maximum(np.round(intervals / period), 1.0))])
+    slope, offset = np.polyfit(numbers, times, 1)
+    # Once more without the beats the line misses by more than a tenth of a beat.
+    close = np.abs(times - (slope * numbers + offset)) <= 0.1 * period
+    if MIN_BEATS <= int(close.sum()) < times.size:
+        slope, offset = np.polyfit(numbers[close], times[close], 1)
+    return 60.0 / float(slope) if slope > 0 else 60.0 / period
+
+
+def _bar_phase(frames: np.ndarray, envelope: np.ndarray, bass: np.ndarray) -> int:
+    """Which of every 4 beats starts the bar: the phase with the strongest bass onsets."""
+    accent = _at_beats(bass, frames)
+    if not np.any(accent > 0):
+        accent = _at_beats(envelope, frames)  # no bass at all: the loudest onsets, then
+    scores = [float(accent[phase::4].mean()) for phase in range(min(4, accent.size))]
+    return int(np.argmax(scores))
+
+
+def _at_beats(envelope: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    # The tracker may sit a frame or two off the onset's peak.
+    return np.asarray(maximum_filter1d(envelope, size=2 * SNAP_FRAMES + 1)[frames],
+                      dtype=np.float64)
+
+
+# --- key --------------------------------------------------------------------------------------
+
+
+def _key(mono: np.ndarray, sparse: np.ndarray) -> _Key:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "empty frequency set": nothing pitched
+        tuning = float(librosa.estimate_tuning(S=sparse, sr=RATE, n_fft=N_FFT))
+    cqt = np.abs(librosa.cqt(mono, sr=RATE, hop_length=KEY_HOP, tuning=tuning,
+                             n_bins=KEY_BINS_PER_OCTAVE * KEY_OCTAVES,
+                             bins_per_octave=KEY_BINS_PER_OCTAVE))
+    harmonic, _ = librosa.decompose.hpss(cqt, kernel_size=HPSS_KERNEL)
+    # norm=None: loud frames count more than quiet ones, silent ones not at all.
+    chroma = librosa.feature.chroma_cqt(C=harmonic, sr=RATE, bins_per_octave=KEY_BINS_PER_OCTAVE,
+                                        norm=None).mean(axis=1)
+    mean = float(chroma.mean())
+    if mean <= 0 or float(chroma.std()) / mean < MIN_CHROMA_CONTRAST:
+        return _NO_KEY
+    scores = _KEY_TEMPLATES @ ((chroma - mean) / chroma.std()) / chroma.size
+    order = np.argsort(scores)[::-1]
+    best, second = float(scores[order[0]]), float(scores[order[1]])
+    key, mode = _KEY_LABELS[int(order[0])]
+    confidence = (best - second) / (1.0 - second) if second < 1.0 else 0.0
+    return _Key(key, mode, float(np.clip(confidence, 0.0, 1.0)))
+
+
+def _templates() -> tuple[np.ndarray, tuple[tuple[int, int], ...]]:
+    """The 24 key profiles, z-scored, one per row, and (pitch class, mode) for each row."""
+    rows, labels = [], []
+    for mode, profile in ((keys.MAJOR, _MAJOR_PROFILE), (keys.MINOR, _MINOR_PROFILE)):
+        z = (profile - profile.mean()) / profile.std()
+        for key in range(12):
+            rows.append(np.roll(z, key))
+            labels.append((key, mode))
+    return np.array(rows), tuple(labels)
+
+
+_KEY_TEMPLATES, _KEY_LABELS = _templates()
+
+
+def _key_names(key: int | None, mode: int | None) -> tuple[str | None, str | None]:
+    if key is None or mode is None:
+        return None, None
+    return keys.key_name(key, mode), keys.camelot(key, mode)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _num(value: float, decimals: int = DECIMALS, default: float = 0.0) -> float:
+    # + 0.0 writes -0.0 as 0.0.
+    return round(float(value), decimals) + 0.0 if np.isfinite(value) else default
+
+
+def _opt_num(value: float | None, decimals: int = DECIMALS) -> float | None:
+    return None if value is None or not np.isfinite(value) else _num(value, decimals)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
