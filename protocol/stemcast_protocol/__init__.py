@@ -22,6 +22,8 @@ from stemcast_protocol.messages import (
     Priority,
     Stage,
     cancelled_message,
+    drums_failed_message,
+    drums_ready_message,
     error_message,
     hello_message,
     parse_command,
@@ -30,8 +32,10 @@ from stemcast_protocol.messages import (
     stem_chunk_message,
     stems_failed_message,
     stems_ready_message,
+    track_analysis_message,
     track_info_message,
 )
+from stemcast_protocol.options import OptionError, OutputRequest, parse_output_options
 
 __all__ = [
     "COMMANDS",
@@ -51,6 +55,8 @@ __all__ = [
     "Hello",
     "MessageType",
     "ModelState",
+    "OptionError",
+    "OutputRequest",
     "Ping",
     "Priority",
     "ProtocolError",
@@ -59,14 +65,18 @@ __all__ = [
     "StemcastClient",
     "cancelled_message",
     "decode_frame",
+    "drums_failed_message",
+    "drums_ready_message",
     "encode_frame",
     "error_message",
     "hello_message",
     "parse_command",
+    "parse_output_options",
     "pong_message",
     "progress_message",
     "stem_chunk_message",
     "stems_failed_message",
     "stems_ready_message",
+    "track_analysis_message",
     "track_info_message",
 ]

@@ -29,6 +29,8 @@ class ErrorCode(str, Enum):
     SEPARATION_FAILED = "SEPARATION_FAILED"  # separating or writing the stems failed
     WORKER_CRASHED = "WORKER_CRASHED"  # the separation process died (twice) on this job
     CANCELLED = "CANCELLED"  # the job was cancelled
+    TRANSCRIPTION_FAILED = "TRANSCRIPTION_FAILED"  # drum transcription failed (drumsFailed)
+    ANALYSIS_FAILED = "ANALYSIS_FAILED"  # the track's analysis failed (trackAnalysis)
     INTERNAL_ERROR = "INTERNAL_ERROR"  # a server bug; the server log has details
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from stemcast_protocol.errors import ErrorCode, ProtocolError, RequestId
+from stemcast_protocol.options import OptionError, OutputRequest, parse_output_options
 
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 200  # requestId, trackId and hello's client name
@@ -41,6 +42,9 @@ class MessageType(str, Enum):
     PONG = "pong"
     CANCELLED = "cancelled"
     STEM_CHUNK = "stemChunk"
+    TRACK_ANALYSIS = "trackAnalysis"
+    DRUMS_READY = "drumsReady"
+    DRUMS_FAILED = "drumsFailed"
 
 
 COMMANDS: tuple[str, ...] = tuple(c.value for c in CommandName)
@@ -86,6 +90,9 @@ class GetTrackInfo:
     request_id: RequestId
     priority: Priority = Priority.HIGH
     delivery: Delivery | None = None  # None: the session's (hello's) choice
+    model: str | None = None  # None: the server's default model
+    output: OutputRequest = field(default_factory=OutputRequest)
+    drums: bool = False  # also transcribe the drum stem (seed 002)
 
 
 @dataclass(frozen=True)
@@ -241,10 +248,19 @@ def _read_get_track_info(fields: _Fields) -> GetTrackInfo:
                                f"field 'filePath' must be an absolute path on the server, "
                                f"got {file_path[:MAX_ID_LENGTH]!r}")
     priority = fields.choice("priority", [p.value for p in Priority], Priority.HIGH.value)
+    try:
+        output = parse_output_options(fields.message.get, camel=True)
+    except OptionError as exc:
+        raise fields.error(ErrorCode.INVALID_FIELD, str(exc)) from exc
+    # `stems` is seed 000's boolean, or a list naming the stems wanted (which implies true).
+    stems = output.stems is not None or fields.boolean("stems", default=False)
+    drums = fields.boolean("drums", default=False)
     return GetTrackInfo(track_id=track_id, file_path=file_path,
-                        stems=fields.boolean("stems", default=False),
+                        stems=stems or drums,
                         request_id=fields.request_id, priority=Priority(priority),
-                        delivery=_read_delivery(fields))
+                        delivery=_read_delivery(fields),
+                        model=fields.string("model", max_length=MAX_ID_LENGTH),
+                        output=output, drums=drums)
 
 
 def _read_delivery(fields: _Fields) -> Delivery | None:
@@ -289,13 +305,55 @@ def track_info_message(*, request_id: RequestId, track_id: str, file_path: str,
                        bpm: float | None, key: str | None, mode: str | None,
                        duration_seconds: float, sample_rate: int, channels: int,
                        title: str | None, stems_cached: bool,
-                       model: str | None) -> dict[str, Any]:
+                       model: str | None, key_name: str | None = None,
+                       camelot: str | None = None,
+                       analysis: str = "pending") -> dict[str, Any]:
     return {
         "type": MessageType.TRACK_INFO.value, "success": True, "requestId": request_id,
         "trackId": track_id, "filePath": file_path, "bpm": bpm, "key": key, "mode": mode,
         "durationSeconds": duration_seconds, "sampleRate": sample_rate, "channels": channels,
-        "title": title, "stemsCached": stems_cached, "model": model,
+        "title": title, "stemsCached": stems_cached, "model": model, "keyName": key_name,
+        "camelot": camelot, "analysis": analysis,
     }
+
+
+def track_analysis_message(*, request_id: RequestId, track_id: str,
+                           analysis: Mapping[str, Any], bpm: float | None, key: str | None,
+                           mode: str | None) -> dict[str, Any]:
+    """The track's analysis once it is done (or failed), after a trackInfo that lacked it.
+
+    `analysis` is the track's analysis map (state, error, keyName, camelot, beats, ...)."""
+    return {
+        "type": MessageType.TRACK_ANALYSIS.value,
+        "success": analysis.get("state") == "done", "requestId": request_id,
+        "trackId": track_id, "bpm": bpm, "key": key, "mode": mode,
+        "keyName": analysis.get("keyName"), "camelot": analysis.get("camelot"),
+        "bpmConfidence": analysis.get("bpmConfidence"),
+        "keyConfidence": analysis.get("keyConfidence"),
+        "beats": analysis.get("beats"), "downbeats": analysis.get("downbeats"),
+        "loudnessLufs": analysis.get("loudnessLufs"),
+        "audibleStart": analysis.get("audibleStart"), "audibleEnd": analysis.get("audibleEnd"),
+        "analysis": analysis.get("state"),
+        "error": ({"code": ErrorCode.ANALYSIS_FAILED.value, "message": analysis["error"]}
+                  if analysis.get("error") else None),
+    }
+
+
+def drums_ready_message(*, request_id: RequestId, track_id: str, job_id: str,
+                        onsets: str, midi: str, onsets_url: str, midi_url: str,
+                        onset_count: int, lanes: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "type": MessageType.DRUMS_READY.value, "success": True, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id, "onsets": onsets, "midi": midi,
+        "onsetsUrl": onsets_url, "midiUrl": midi_url, "onsetCount": onset_count,
+        "lanes": dict(lanes),
+    }
+
+
+def drums_failed_message(*, request_id: RequestId, track_id: str, job_id: str | None,
+                         code: ErrorCode | str, message: str) -> dict[str, Any]:
+    return _request_failed(MessageType.DRUMS_FAILED, request_id, track_id, job_id, code,
+                           message)
 
 
 def progress_message(*, request_id: RequestId, track_id: str, job_id: str | None,
@@ -311,22 +369,31 @@ def progress_message(*, request_id: RequestId, track_id: str, job_id: str | None
 def stems_ready_message(*, request_id: RequestId, track_id: str, job_id: str,
                         stems: Mapping[str, str], model: str, sample_rate: int,
                         cached: bool, processing_time: float | None,
-                        format: str = STEM_FORMAT) -> dict[str, Any]:
+                        format: str = STEM_FORMAT, bit_depth: int | None = 16,
+                        bitrate: int | None = None, variant: str | None = None,
+                        waveforms: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     return {
         "type": MessageType.STEMS_READY.value, "success": True, "requestId": request_id,
         "trackId": track_id, "jobId": job_id, "stems": dict(stems), "model": model,
-        "sampleRate": sample_rate, "format": format, "cached": cached,
-        "processingTime": processing_time,
+        "sampleRate": sample_rate, "format": format, "bitDepth": bit_depth,
+        "bitrate": bitrate, "variant": variant, "cached": cached,
+        "processingTime": processing_time, "waveforms": [dict(w) for w in waveforms],
+    }
+
+
+def _request_failed(kind: MessageType, request_id: RequestId, track_id: str,
+                    job_id: str | None, code: ErrorCode | str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind.value, "success": False, "requestId": request_id,
+        "trackId": track_id, "jobId": job_id,
+        "error": {"code": _value(code), "message": message},
     }
 
 
 def stems_failed_message(*, request_id: RequestId, track_id: str, job_id: str | None,
                          code: ErrorCode | str, message: str) -> dict[str, Any]:
-    return {
-        "type": MessageType.STEMS_FAILED.value, "success": False, "requestId": request_id,
-        "trackId": track_id, "jobId": job_id,
-        "error": {"code": _value(code), "message": message},
-    }
+    return _request_failed(MessageType.STEMS_FAILED, request_id, track_id, job_id, code,
+                           message)
 
 
 def error_message(error: ProtocolError) -> dict[str, Any]:
@@ -334,11 +401,19 @@ def error_message(error: ProtocolError) -> dict[str, Any]:
 
 
 def hello_message(*, server_version: str, model: str | None, sources: Sequence[str],
-                  model_status: ModelState | str, model_error: str | None) -> dict[str, Any]:
+                  model_status: ModelState | str, model_error: str | None,
+                  model_choice: str = "", models: Sequence[Mapping[str, Any]] = (),
+                  ) -> dict[str, Any]:
+    from stemcast_protocol.options import BIT_DEPTHS, FORMATS, SAMPLE_RATES, VARIANTS
+
     return {
         "type": MessageType.HELLO.value, "success": True, "protocolVersion": PROTOCOL_VERSION,
         "serverVersion": server_version, "model": model, "sources": list(sources),
         "modelStatus": _value(model_status), "modelError": model_error,
+        "modelChoice": model_choice, "models": [dict(m) for m in models],
+        "outputs": {"formats": list(FORMATS), "sampleRates": list(SAMPLE_RATES),
+                    "bitDepths": {k: list(v) for k, v in BIT_DEPTHS.items()},
+                    "variants": list(VARIANTS)},
     }
 
 

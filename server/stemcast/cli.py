@@ -28,8 +28,10 @@ def _env_paths(name: str) -> list[Path]:
 
 def _add_common_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=_env("MODEL", DEFAULT_MODEL),
-                        help="Demucs model name: htdemucs (default), htdemucs_ft, htdemucs_6s, "
-                             "mdx_extra, ... [STEMCAST_MODEL]")
+                        help="auto (default: htdemucs when its weights are found, else the "
+                             "weightless DSP engine), dsp, or a Demucs model: htdemucs, "
+                             "htdemucs_ft, htdemucs_6s, mdx_extra, ... A model named here never "
+                             "falls back to another [STEMCAST_MODEL]")
     parser.add_argument("--model-repo", type=Path, default=_env("MODEL_REPO"),
                         help="local folder of weights in demucs's layout (SIG-CHECKSUM.th files "
                              "and NAME.yaml); without it the HuggingFace cache is used "

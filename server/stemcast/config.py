@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MODEL = "htdemucs"
+DEFAULT_MODEL = "auto"  # htdemucs when its weights can be had, else the DSP engine
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -57,6 +57,10 @@ class Settings:
     @property
     def jobs_dir(self) -> Path:
         return self.data_dir / "jobs"
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.data_dir / "analysis"
 
     @property
     def uploads_dir(self) -> Path:
@@ -114,5 +118,5 @@ class Settings:
                 )
 
     def prepare_dirs(self) -> None:
-        for folder in (self.data_dir, self.jobs_dir, self.uploads_dir):
+        for folder in (self.data_dir, self.jobs_dir, self.uploads_dir, self.analysis_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -13,20 +13,21 @@ def separate_file(input_path: Path, out_dir: Path, *, model: str, model_repo: Pa
                   device: str, fetch_timeout: float, precision: str = "auto",
                   shifts: int = 0) -> int:
     from stemcast.audio import AudioError, decode, resample, to_channels, write_wav_atomic
-    from stemcast.separation.demucs_engine import DemucsEngine
-    from stemcast.separation.errors import DeviceUnavailableError, ModelUnavailableError
+    from stemcast.separation.engines import load_engines
+    from stemcast.separation.worker_messages import WorkerConfig
 
     try:
         audio = decode(input_path)
     except AudioError as exc:
         print(f"stemcast separate: {exc}", file=sys.stderr)
         return 1
-    try:
-        engine = DemucsEngine.load(model, model_repo, device=device, fetch_timeout=fetch_timeout,
-                                   precision=precision)
-    except (ModelUnavailableError, DeviceUnavailableError) as exc:
-        print(f"stemcast separate: {exc}", file=sys.stderr)
+    engines = load_engines(WorkerConfig(model=model, model_repo=model_repo, device=device,
+                                        fetch_timeout=fetch_timeout, precision=precision))
+    if engines.default is None:
+        print(f"stemcast separate: {engines.default_error}", file=sys.stderr)
         return 1
+    print(f"model: {engines.choice}", file=sys.stderr)
+    engine = engines.engines[engines.default]
     info = engine.info
     prepared = to_channels(resample(audio, info.sample_rate), info.channels)
     started = time.monotonic()

@@ -80,7 +80,11 @@ def test_path_mode_with_callbacks(server: ServerProcess, clips: dict[str, Path])
         done = receiver.wait_for("job_completed")
     assert receiver.stages() == ["basic_features", "stems", "job_completed"]
     features, stems = receiver.received[0], receiver.received[1]
-    assert features.body["data"]["bpm"] is None and features.body["status"] == "completed"
+    # The basic_features stage waits for the track's analysis: real figures, seed spelling.
+    analysed = features.body["data"]
+    assert features.body["status"] == "completed" and analysed["analysis"] == "done"
+    assert isinstance(analysed["bpm"], float) and 70 <= analysed["bpm"] <= 180
+    assert analysed["key"] in {str(k) for k in range(12)} and analysed["mode"] in {"0", "1"}
     body = stems.body
     assert body["job_id"] == "hash-a" and body["status"] == "completed"
     assert body["timestamp"].endswith("Z")

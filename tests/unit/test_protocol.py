@@ -31,6 +31,8 @@ from stemcast_protocol import (
     StemcastClient,
     cancelled_message,
     decode_frame,
+    drums_failed_message,
+    drums_ready_message,
     encode_frame,
     error_message,
     hello_message,
@@ -40,6 +42,7 @@ from stemcast_protocol import (
     stem_chunk_message,
     stems_failed_message,
     stems_ready_message,
+    track_analysis_message,
     track_info_message,
 )
 
@@ -103,6 +106,8 @@ TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "map": lambda v: isinstance(v, dict),
     "map string → string": lambda v: isinstance(v, dict) and _all_str(v) and _all_str(v.values()),
     "array of string": lambda v: isinstance(v, list) and _all_str(v),
+    "array of number": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "array of map": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
     "binary": lambda v: isinstance(v, bytes),
 }
 
@@ -127,7 +132,7 @@ def check_against_spec(message: dict[str, Any]) -> None:
         assert {name for name, f in table.items() if f.required} <= set(message)
     for name, value in message.items():
         assert _has_type(table[name].type, value), f"{name}={value!r} is not {table[name].type}"
-    if "error" in message:
+    if message.get("error") is not None:
         assert set(message["error"]) == {"code", "message"}
         assert message["error"]["code"] in {c.value for c in ErrorCode}
     if message.get("type") == "progress":
@@ -140,8 +145,9 @@ def check_against_spec(message: dict[str, Any]) -> None:
 def test_spec_has_a_table_for_every_command_and_message() -> None:
     assert set(TABLES) == ({f"command:{c}" for c in COMMANDS}
                            | {f"message:{t}" for t in MESSAGE_TYPES})
-    assert set(TABLES["command:getTrackInfo"]) == {"command", "trackId", "filePath", "stems",
-                                                   "requestId", "priority", "delivery"}
+    assert set(TABLES["command:getTrackInfo"]) == {
+        "command", "trackId", "filePath", "stems", "requestId", "priority", "delivery",
+        "model", "format", "sampleRate", "bitDepth", "bitrate", "variant", "drums"}
     assert TABLES["command:cancel"]["requestId"].required
     assert not TABLES["command:getTrackInfo"]["stems"].required
 
@@ -224,6 +230,19 @@ def built_messages() -> list[dict[str, Any]]:
         stem_chunk_message(request_id="r", track_id=TRACK, job_id="j", stem="drums",
                            start_frame=0, frames=2, sample_rate=44100, channels=2,
                            data=b"\x00\x01" * 4),
+        track_analysis_message(request_id="r", track_id=TRACK, bpm=128.0, key="5", mode="1",
+                               analysis={"state": "done", "error": None, "keyName": "F major",
+                                         "camelot": "7B", "beats": [0.5, 1.0],
+                                         "downbeats": [0.5], "bpmConfidence": 0.9,
+                                         "keyConfidence": 0.5, "loudnessLufs": -9.0,
+                                         "audibleStart": 0.0, "audibleEnd": 1.5}),
+        track_analysis_message(request_id="r", track_id=TRACK, bpm=None, key=None, mode=None,
+                               analysis={"state": "failed", "error": "not audio"}),
+        drums_ready_message(request_id="r", track_id=TRACK, job_id="j", onsets="/o.json",
+                            midi="/d.mid", onsets_url="/u.json", midi_url="/u.mid",
+                            onset_count=3, lanes={"kick": 2, "snare": 1}),
+        drums_failed_message(request_id="r", track_id=TRACK, job_id="j",
+                             code=ErrorCode.TRANSCRIPTION_FAILED, message="failed"),
     ]
 
 

@@ -1,16 +1,23 @@
 """Musical key names: pitch classes 0-11 with C = 0 (seed 000's key "5" is F), mode 1 major
-and 0 minor, written with sharps, in Camelot and Open Key notation."""
+and 0 minor, spelled as key wheels and DJ software spell them (Eb major, G# minor), in
+Camelot and Open Key notation."""
 
 from __future__ import annotations
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# The usual spelling of each key: flats where the key signature has flats (Eb major,
+# Bb minor), sharps where it has sharps (F# major, G# minor).
+MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 MAJOR, MINOR = 1, 0
 
 
 def key_name(key: int, mode: int) -> str:
     """(5, 1) -> "F major", (9, 0) -> "A minor"."""
     _check(key, mode)
-    return f"{PITCH_CLASSES[key]} {'major' if mode == MAJOR else 'minor'}"
+    if mode == MAJOR:
+        return f"{MAJOR_NAMES[key]} major"
+    return f"{MINOR_NAMES[key]} minor"
 
 
 def camelot(key: int, mode: int) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from stemcast_protocol import Priority
+from stemcast_protocol import OutputRequest, Priority
 
 
 class ApiJobStatus(str, Enum):
@@ -33,13 +33,28 @@ class DeliveryMode(str, Enum):
 
 @dataclass(frozen=True)
 class AnalysisOptions:
+    """`options` of POST /jobs: the seeds' stages, plus drums, the model and the output."""
+
     stems: bool = True
     basic_features: bool = False
     characteristics: bool = False
+    drums: bool = False  # transcribe the drum stem (seed 002); implies stems
+    model: str | None = None  # None: the server's default model
+    output: OutputRequest = field(default_factory=OutputRequest)
 
-    def to_dict(self) -> dict[str, bool]:
+    def to_dict(self) -> dict[str, Any]:
         return {"stems": self.stems, "basic_features": self.basic_features,
-                "characteristics": self.characteristics}
+                "characteristics": self.characteristics, "drums": self.drums,
+                "model": self.model, "output": self.output.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisOptions:
+        output = data.get("output")
+        return cls(stems=bool(data.get("stems", True)),
+                   basic_features=bool(data.get("basic_features", False)),
+                   characteristics=bool(data.get("characteristics", False)),
+                   drums=bool(data.get("drums", False)), model=data.get("model"),
+                   output=OutputRequest.from_dict(output) if output else OutputRequest())
 
 
 @dataclass

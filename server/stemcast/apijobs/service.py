@@ -14,17 +14,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from stemcast.analysis.drum_service import DrumTranscriber
+from stemcast.analysis.service import AnalysisService
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.audio import AudioError
 from stemcast.config import Settings
 from stemcast.delivery.callbacks import CallbackDispatcher
+from stemcast.delivery.outputs import plan_outputs
+from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.delivery.stems_payload import stems_data
 from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
-from stemcast.jobs.scheduler import Scheduler, StemRequest
+from stemcast.jobs.models import SeparationOptions
+from stemcast.jobs.scheduler import ModelChoiceError, Scheduler, StemRequest
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import Track
-from stemcast_protocol import Priority, Stage
+from stemcast_protocol import OptionError, Priority, Stage
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +57,29 @@ def check_duration(track: Track, settings: Settings) -> None:
             "(--max-duration-s)")
 
 
+def basic_features_data(track: Track) -> dict[str, Any]:
+    """The basic_features callback's data: seed 000's bpm/key/mode, then the rest."""
+    analysis = track.analysis_api()
+    return {
+        "bpm": track.bpm, "key": track.musical_key, "mode": track.mode,
+        "duration_seconds": track.duration_seconds,
+        "key_name": analysis["keyName"], "camelot": analysis["camelot"],
+        "beats": analysis["beats"], "downbeats": analysis["downbeats"],
+        "loudness_lufs": analysis["loudnessLufs"], "audible_start": analysis["audibleStart"],
+        "audible_end": analysis["audibleEnd"], "analysis": track.analysis_state,
+        "error": analysis["error"],
+    }
+
+
 class ApiJobService:
     def __init__(self, store: ApiJobStore, library: TrackLibrary, scheduler: Scheduler,
-                 settings: Settings, callbacks: CallbackDispatcher) -> None:
+                 settings: Settings, callbacks: CallbackDispatcher, *,
+                 analysis: AnalysisService, renditions: Renditions,
+                 drums: DrumTranscriber) -> None:
         self.store = store
+        self.analysis = analysis
+        self.renditions = renditions
+        self.drums = drums
         self.library = library
         self.scheduler = scheduler
         self.settings = settings
@@ -108,25 +132,37 @@ class ApiJobService:
     async def _start(self, job: ApiJob, track: Track, *, resumed: bool) -> None:
         try:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
-                await self._stage_done(job.id, "basic_features", {
-                    "bpm": track.bpm, "key": track.musical_key, "mode": track.mode,
-                    "duration_seconds": track.duration_seconds,
-                })
+                analysed = await self.analysis.wait(track, job.priority)
+                await self._stage_done(job.id, "basic_features", basic_features_data(analysed))
             if not job.options.stems:
                 await self._complete(job.id)
                 return
+            options = job.options
+            model = await self.scheduler.resolve_model(options.model)
+            described = self.scheduler.pool.model.find(model)
+            if described is not None:
+                plan_outputs(options.output, described.sources)
             digest = await self.library.ensure_pcm_hash(track)
             current = await self.store.get(job.id)
             if current is None or not current.status.is_live:
                 return  # cancelled while the audio was being read
             subscriber = _ApiSubscriber(job.id, self._inbox)
             self._subscribers[job.id] = subscriber
+            subtype = "FLOAT" if options.output.wants_float_master else "PCM_16"
             submission = await asyncio.shield(self.scheduler.submit(
                 StemRequest(pcm_hash=digest, input_path=track.path, track_id=track.id,
-                            duration_seconds=track.duration_seconds, priority=job.priority),
+                            duration_seconds=track.duration_seconds, priority=job.priority,
+                            options=SeparationOptions(subtype=subtype), model=model),
                 subscriber,
             ))
             await self.store.update(job.id, separation_job_id=submission.job_id)
+        except ModelChoiceError as exc:
+            await self._fail(job.id, exc.code, str(exc))
+        except OptionError as exc:
+            await self._fail(job.id, "INVALID_FIELD", f"options: {exc}")
+        except TimeoutError:
+            await self._fail(job.id, "ANALYSIS_FAILED", "the track's analysis did not finish "
+                                                        "in time; see the server log")
         except AudioError as exc:
             await self._fail(job.id, exc.code.value, str(exc))
         except Exception as exc:
@@ -161,14 +197,43 @@ class ApiJobService:
             self._subscribers.pop(api_job_id, None)
             await self.store.update(api_job_id, separation_job_id=event.job_id,
                                     processing_time=event.processing_time)
-            await self._stage_done(api_job_id, "stems", stems_data(
-                mode=job.delivery_mode, api_job_id=api_job_id, stems=event.stems,
-                model=event.model, sample_rate=event.sample_rate,
-                processing_time=event.processing_time))
-            await self._complete(api_job_id)
+            # Rendering (mp3, 48 kHz, ...) and transcribing take a while: not in the
+            # consumer, which keeps every other job's events moving.
+            self._spawn(self._deliver(api_job_id, job, event))
         elif isinstance(event, JobFailed):
             self._subscribers.pop(api_job_id, None)
             await self._fail(api_job_id, event.code, event.message)
+
+    async def _deliver(self, api_job_id: str, job: ApiJob, event: JobCompleted) -> None:
+        try:
+            delivered = await self.renditions.deliver(event, spec_for(job.options.output,
+                                                                      event))
+        except OptionError as exc:
+            await self._fail(api_job_id, "INVALID_FIELD", f"options: {exc}")
+            return
+        except Exception as exc:
+            log.exception("API job %s: could not deliver its stems", api_job_id)
+            await self._fail(api_job_id, "SEPARATION_FAILED", "the stems were separated but "
+                             f"could not be delivered as asked: {type(exc).__name__}: {exc}")
+            return
+        await self._stage_done(api_job_id, "stems", stems_data(
+            mode=job.delivery_mode, api_job_id=api_job_id, delivered=delivered,
+            model=event.model, processing_time=event.processing_time))
+        if job.options.drums:
+            track = await self.library.get(job.track_id) if job.track_id else None
+            try:
+                summary = await self.drums.transcribe(event, track.bpm if track else None)
+            except Exception as exc:
+                log.warning("API job %s: drum transcription failed: %s", api_job_id, exc)
+                await self._fail(api_job_id, "TRANSCRIPTION_FAILED",
+                                 f"drum transcription failed: {type(exc).__name__}: {exc}")
+                return
+            await self._stage_done(api_job_id, "drums", {
+                "onsets": summary["onsets"], "midi": summary["midi"],
+                "onset_count": summary["onsetCount"], "lanes": summary["lanes"],
+                "onsets_url": f"/api/tracks/{job.track_id}/onsets.json",
+                "midi_url": f"/api/tracks/{job.track_id}/drums.mid"})
+        await self._complete(api_job_id)
 
     async def _stage_done(self, api_job_id: str, stage: str, data: dict[str, Any]) -> None:
         job = await self.store.get(api_job_id)

@@ -20,7 +20,7 @@ def _row_to_job(row: aiosqlite.Row) -> ApiJob:
         track_id=row["track_id"],
         track_hash=row["track_hash"],
         separation_job_id=row["separation_job_id"],
-        options=AnalysisOptions(**json.loads(row["options"])),
+        options=AnalysisOptions.from_dict(json.loads(row["options"])),
         priority=Priority(row["priority"]),
         callback_url=row["callback_url"],
         delivery_mode=DeliveryMode(row["delivery_mode"]),

@@ -17,14 +17,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from stemcast.analysis.drum_service import DrumTranscriber
+from stemcast.analysis.service import AnalysisService
+from stemcast.analysis.tasks import warm_up
 from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.services import Services
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
+from stemcast.cpu_pool import CpuPool
 from stemcast.db.database import open_database
 from stemcast.delivery.callbacks import CallbackDispatcher
+from stemcast.delivery.renditions import Renditions
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
 from stemcast.http.jobs_api import (
@@ -38,8 +43,14 @@ from stemcast.http.jobs_api import (
 )
 from stemcast.http.metrics import Metrics, metrics_endpoint
 from stemcast.http.status import health, queue
-from stemcast.http.stem_files import get_job_stem, get_job_stems_zip, get_track_stems
-from stemcast.http.tracks import add_track, get_track, list_tracks
+from stemcast.http.stem_files import (
+    get_job_stem,
+    get_job_stems_zip,
+    get_job_waveforms,
+    get_track_drums,
+    get_track_stems,
+)
+from stemcast.http.tracks import add_track, get_track, get_track_analysis, list_tracks
 from stemcast.http.url_fetch import fetch_track
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
@@ -73,6 +84,15 @@ def create_app(settings: Settings) -> Starlette:
         bus = EventBus()
         jobs = JobStore(db)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
+        # Two CPU processes: background analysis never delays what a client waits for.
+        analysis_pool, delivery_pool = CpuPool(), CpuPool()
+        for pool in (analysis_pool, delivery_pool):
+            pool.warm(warm_up)
+        analysis = AnalysisService(library.store, analysis_pool, settings.analysis_dir)
+        library.listeners.append(analysis.request)
+        await analysis.start()
+        renditions = Renditions(delivery_pool, jobs)
+        drums = DrumTranscriber(delivery_pool)
         scheduler = Scheduler(jobs, settings, bus)
         metrics = Metrics()
         scheduler.observer = metrics
@@ -82,7 +102,8 @@ def create_app(settings: Settings) -> Starlette:
                                        retry_delay=settings.callback_retry_delay,
                                        timeout=settings.callback_timeout)
         callbacks.start()
-        api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks)
+        api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks,
+                                 analysis=analysis, renditions=renditions, drums=drums)
         await api_jobs.start()
         leases = ReaderLeases()
         pruner = CachePruner(jobs, Limits(settings.retention_hours, settings.cache_max_gb,
@@ -91,11 +112,16 @@ def create_app(settings: Settings) -> Starlette:
         pruner.start()  # prunes at once, then every --prune-interval-s
         services = Services(settings=settings, db=db, library=library, jobs=jobs, bus=bus,
                             scheduler=scheduler, api_jobs=api_jobs, callbacks=callbacks,
+                            analysis=analysis, renditions=renditions, drums=drums,
                             leases=leases, pruner=pruner, metrics=metrics)
         app.state.services = services
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
                  settings.port, settings.data_dir, settings.model)
+        if settings.model == "auto":
+            log.info("model auto: htdemucs if its weights are found (--model-repo, the "
+                     "HuggingFace cache, or a download within %g s), else the weightless DSP "
+                     "engine; the workers say which once loaded", settings.model_fetch_timeout)
         try:
             yield
         finally:
@@ -106,6 +132,9 @@ def create_app(settings: Settings) -> Starlette:
             await api_jobs.stop()
             await callbacks.stop()
             await scheduler.stop()
+            await analysis.stop()
+            analysis_pool.shutdown()
+            delivery_pool.shutdown()
             await db.close()
 
     routes = [
@@ -118,7 +147,11 @@ def create_app(settings: Settings) -> Starlette:
         # The browser page: fetch by URL, stems by separation job id, a track's last stems.
         Route("/api/tracks/fetch", fetch_track, methods=["POST"]),
         Route("/api/tracks/{track_id}/stems", get_track_stems),
+        Route("/api/tracks/{track_id}/analysis", get_track_analysis),
+        Route("/api/tracks/{track_id}/drums.mid", get_track_drums),
+        Route("/api/tracks/{track_id}/onsets.json", get_track_drums),
         Route("/api/stems/{job_id}.zip", get_job_stems_zip),
+        Route("/api/stems/{job_id}/waveforms", get_job_waveforms),
         Route("/api/stems/{job_id}/{stem}", get_job_stem),
         Route("/api/tracks/{track_id}", get_track),
         Route("/stats", stats),

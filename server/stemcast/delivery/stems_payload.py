@@ -7,24 +7,35 @@ from pathlib import Path
 from typing import Any
 
 from stemcast.apijobs.models import DeliveryMode
+from stemcast.delivery.renditions import Delivered
+
+# Zoom levels carried in callbacks: the overview and the medium one (~0.5 MB for a
+# 3-minute track); every level is served by GET /api/stems/{jobId}/waveforms.
+CALLBACK_ZOOM_LEVELS = (1, 2)
 
 
-def stems_data(*, mode: DeliveryMode, api_job_id: str, stems: dict[str, str], model: str,
-               sample_rate: int, processing_time: float | None) -> dict[str, Any]:
+def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, model: str,
+               processing_time: float | None) -> dict[str, Any]:
     """As stored: paths for path/callback mode (audio is inlined only when sent)."""
+    output = delivered.spec.describe()
     data: dict[str, Any] = {
         "delivery_mode": mode.value,
-        "stems": dict(stems),
+        "stems": dict(delivered.stems),
         "processing_time": processing_time,
         "model": model,
-        "format": "wav",
-        "sample_rate": sample_rate,
+        "format": output["format"],
+        "sample_rate": output["sampleRate"],
+        "bit_depth": output["bitDepth"],
+        "bitrate": output["bitrate"],
+        "variant": output["variant"],
+        "waveforms": [w for w in delivered.waveforms
+                      if w.get("zoom_level") in CALLBACK_ZOOM_LEVELS],
     }
     if mode == DeliveryMode.CALLBACK:
         data["encoding"] = "base64"
     elif mode == DeliveryMode.POLL:
         # Download URLs, relative to the server: GET them with the same token.
-        data["stems"] = {name: f"/jobs/{api_job_id}/stems/{name}" for name in stems}
+        data["stems"] = {name: f"/jobs/{api_job_id}/stems/{name}" for name in delivered.stems}
         data["zip"] = f"/jobs/{api_job_id}/stems.zip"
     return data
 

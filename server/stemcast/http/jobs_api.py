@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,16 +24,19 @@ from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, Deliv
 from stemcast.apijobs.service import TrackTooLongError
 from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
+from stemcast.delivery.renditions import Delivered, spec_for
 from stemcast.delivery.stems_payload import inline_audio, stems_data
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
+from stemcast.http.stem_files import MEDIA_TYPES
 from stemcast.http.tracks import (
     check_upload_size,
     services_of,
     track_from_path,
     track_from_upload,
 )
-from stemcast_protocol import Priority
+from stemcast.jobs.scheduler import completed_event
+from stemcast_protocol import OptionError, Priority, parse_output_options
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -53,14 +57,24 @@ def _parse_options(raw: Any) -> AnalysisOptions:
     if not isinstance(raw, dict):
         raise _field_error("options", "must be an object like {\"stems\": true}")
     values: dict[str, bool] = {}
-    for name in ("stems", "basic_features", "characteristics"):
+    for name in ("stems", "basic_features", "characteristics", "drums"):
         value = raw.get(name)
-        if value is None:
+        if value is None or (name == "stems" and isinstance(value, list)):
             continue
         if not isinstance(value, bool):
-            raise _field_error(f"options.{name}", "must be true or false")
+            raise _field_error(f"options.{name}", "must be true or false"
+                               + (" or a list of stem names" if name == "stems" else ""))
         values[name] = value
-    options = AnalysisOptions(**values)
+    try:
+        output = parse_output_options(raw.get, camel=False)
+    except OptionError as exc:
+        raise HTTPProblem(422, "INVALID_FIELD", f"options: {exc}") from exc
+    model = raw.get("model")
+    if model is not None and (not isinstance(model, str) or not model or len(model) > 200):
+        raise _field_error("options.model", "must be a model name such as htdemucs or dsp")
+    options = AnalysisOptions(**values, model=model, output=output)
+    if options.drums or output.stems is not None:
+        options = replace(options, stems=True)  # both need the stems separated
     if not (options.stems or options.basic_features or options.characteristics):
         raise _field_error("options", "asks for nothing: set stems or basic_features to true")
     return options
@@ -176,8 +190,8 @@ async def get_job(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _finished_stems(services: Services, job: ApiJob) -> tuple[dict[str, str], Any]:
-    """The stems of a completed job (checking the files are still there)."""
+async def _finished_stems(services: Services, job: ApiJob) -> tuple[Delivered, Any]:
+    """The stems of a completed job as its options ask (checking the files are there)."""
     if job.status.is_live:
         raise HTTPProblem(409, "NOT_READY", f"job '{job.id}' is {job.status.value} "
                           f"({job.stage}, {job.progress:.0%}); poll GET /jobs/{job.id}/stems")
@@ -186,25 +200,29 @@ async def _finished_stems(services: Services, job: ApiJob) -> tuple[dict[str, st
                           job.error_message or f"job '{job.id}' did not make stems")
     separation = await services.jobs.get(job.separation_job_id or "")
     stems = separation.stems if separation else {}
-    if not stems or not all(os.path.isfile(p) for p in stems.values()):
+    if separation is None or not stems or not all(os.path.isfile(p) for p in stems.values()):
         raise HTTPProblem(410, "STEMS_REMOVED", f"the stems of job '{job.id}' were removed "
                           "from disk; submit the job again")
-    return stems, separation
+    completed = completed_event(separation, cached=True)
+    try:
+        spec = spec_for(job.options.output, completed)
+    except OptionError as exc:
+        raise HTTPProblem(409, "INVALID_FIELD", f"options: {exc}") from exc
+    return await services.renditions.deliver(completed, spec), separation
 
 
 async def get_stems(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
     try:
-        stems, separation = await _finished_stems(services, job)
+        result, separation = await _finished_stems(services, job)
     except HTTPProblem as problem:
         if problem.code != "NOT_READY":
             raise
         return JSONResponse({"job_id": job.id, "status": job.status.value, "stage": job.stage,
                              "progress": job.progress}, status_code=202)
-    data = stems_data(mode=job.delivery_mode, api_job_id=job.id, stems=stems,
-                      model=separation.model, sample_rate=services.scheduler.pool.model.sample_rate
-                      or 44100, processing_time=separation.processing_time)
+    data = stems_data(mode=job.delivery_mode, api_job_id=job.id, delivered=result,
+                      model=separation.model, processing_time=separation.processing_time)
     data = await asyncio.to_thread(inline_audio, data)
     return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
                          "data": data})
@@ -213,21 +231,22 @@ async def get_stems(request: Request) -> JSONResponse:
 async def get_stem_file(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
-    stems, separation = await _finished_stems(services, job)
-    name = request.path_params["stem"].removesuffix(".wav")
-    if name not in stems:
-        raise HTTPProblem(404, "STEM_NOT_FOUND",
-                          f"job '{job.id}' has no stem '{name}'; it has {', '.join(stems)}")
+    result, separation = await _finished_stems(services, job)
+    fmt = result.spec.format
+    name = request.path_params["stem"].removesuffix(f".{fmt}")
+    if name not in result.stems:
+        raise HTTPProblem(404, "STEM_NOT_FOUND", f"job '{job.id}' has no stem '{name}'; it "
+                          f"has {', '.join(result.stems)} (as .{fmt})")
     await services.jobs.touch(separation.id)
-    return LeasedResponse(FileResponse(stems[name], media_type="audio/wav",
-                                       filename=f"{name}.wav"), services.leases, separation.id)
+    return LeasedResponse(FileResponse(result.stems[name], media_type=MEDIA_TYPES[fmt],
+                                       filename=f"{name}.{fmt}"), services.leases, separation.id)
 
 
 async def get_stems_zip(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
-    stems, separation = await _finished_stems(services, job)
-    files = [(f"{name}.wav", Path(path)) for name, path in stems.items()]
+    result, separation = await _finished_stems(services, job)
+    files = [(f"{name}.{result.spec.format}", Path(path)) for name, path in result.stems.items()]
     await services.jobs.touch(separation.id)
     return LeasedResponse(StreamingResponse(
         zip_files(files), media_type="application/zip",

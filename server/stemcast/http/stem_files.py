@@ -1,12 +1,16 @@
 """HTTP: stem files of a separation job by its id (the `jobId` of `stemsReady`).
 
 `GET /api/stems/{job_id}/{stem}` and `GET /api/stems/{job_id}.zip` serve what the browser
-page plays and downloads; `GET /api/tracks/{track_id}/stems` finds the newest finished
-separation of a track, so a track can be opened again without separating it anew.
+page plays and downloads, in any output the job can give (query `format`, `sampleRate`,
+`bitDepth`, `bitrate`, `variant`, as in getTrackInfo); `.../waveforms` their peaks;
+`GET /api/tracks/{track_id}/stems` finds the newest finished separation of a track, so a
+track can be opened again without separating it anew; `.../drums.mid` and
+`.../onsets.json` its drum transcription.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
@@ -15,12 +19,20 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from stemcast.analysis.drum_service import drums_folder
+from stemcast.analysis.tasks import DRUMS_MIDI, ONSETS_JSON
 from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
+from stemcast.delivery.folder_cache import read_manifest
+from stemcast.delivery.renditions import Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.tracks import services_of
 from stemcast.jobs.models import Job, JobState
+from stemcast.jobs.scheduler import completed_event
+from stemcast_protocol import OptionError, parse_output_options
+
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()-]+")
 
@@ -47,16 +59,47 @@ def stem_urls(job: Job) -> dict[str, str]:
     return {name: f"/api/stems/{job.id}/{quote(name)}.wav" for name in job.stems}
 
 
+async def delivered(request: Request, services: Services, job: Job) -> Delivered:
+    """The job's stems in the output the query asks for (rendered once, then cached)."""
+    query = request.query_params
+    try:
+        output = parse_output_options(query.get, camel=True)
+        spec = spec_for(output, completed_event(job, cached=True))
+    except OptionError as exc:
+        raise HTTPProblem(422, "INVALID_FIELD", f"query {exc}") from exc
+    return await services.renditions.deliver(completed_event(job, cached=True), spec)
+
+
 async def get_job_stem(request: Request) -> Response:
     services = services_of(request)
     job = await _completed_job(services, request.path_params["job_id"])
-    name = request.path_params["stem"].removesuffix(".wav")
-    if name not in job.stems:
+    name, _, extension = request.path_params["stem"].partition(".")
+    result = await delivered(request, services, job)
+    if name not in result.stems:
         raise HTTPProblem(404, "STEM_NOT_FOUND",
-                          f"job '{job.id}' has no stem '{name}'; it has {', '.join(job.stems)}")
+                          f"job '{job.id}' has no stem '{name}' in this output; it has "
+                          f"{', '.join(result.stems)}")
+    fmt = result.spec.format
+    if extension and extension != fmt:
+        raise HTTPProblem(404, "STEM_NOT_FOUND", f"'{name}.{extension}' is not made here: "
+                          f"ask for '{name}.{fmt}', or add ?format={extension}")
     await services.jobs.touch(job.id)
-    return LeasedResponse(FileResponse(job.stems[name], media_type="audio/wav",
-                                       filename=f"{name}.wav"), services.leases, job.id)
+    return LeasedResponse(FileResponse(result.stems[name], media_type=MEDIA_TYPES[fmt],
+                                       filename=f"{name}.{fmt}"), services.leases, job.id)
+
+
+async def get_job_waveforms(request: Request) -> JSONResponse:
+    """Peaks of the mix and every stem of the output asked for; ?zoom=N for one level."""
+    services = services_of(request)
+    job = await _completed_job(services, request.path_params["job_id"])
+    zoom = request.query_params.get("zoom")
+    result = await delivered(request, services, job)
+    entries = result.waveforms
+    if zoom is not None:
+        if not zoom.isdigit():
+            raise HTTPProblem(422, "INVALID_FIELD", "query 'zoom' must be a zoom level (1, 2, 3)")
+        entries = [e for e in entries if e["zoom_level"] == int(zoom)]
+    return JSONResponse({"jobId": job.id, "waveforms": entries})
 
 
 async def get_job_stems_zip(request: Request) -> Response:
@@ -67,7 +110,9 @@ async def get_job_stems_zip(request: Request) -> Response:
         track = await services.library.get(job.track_id)
         title = track.title if track else None
     base = _UNSAFE_NAME.sub("_", title or "").strip(" ._") or job.id
-    files = [(f"{name}.wav", Path(path)) for name, path in sorted(job.stems.items())]
+    result = await delivered(request, services, job)
+    files = [(f"{name}.{result.spec.format}", Path(path))
+             for name, path in sorted(result.stems.items())]
     await services.jobs.touch(job.id)
     return LeasedResponse(StreamingResponse(
         zip_files(files), media_type="application/zip",
@@ -92,6 +137,31 @@ async def get_track_stems(request: Request) -> JSONResponse:
         "model": job.model,
         "stems": stem_urls(job),
         "zip": f"/api/stems/{job.id}.zip",
+        "waveforms": f"/api/stems/{job.id}/waveforms",
         "processingTime": job.processing_time,
         "finishedAt": job.finished_at,
     })
+
+
+async def get_track_drums(request: Request) -> Response:
+    """The drum transcription (onsets.json or drums.mid) of the track's newest separation
+    that has one; made when a request asks for `drums`."""
+    services = services_of(request)
+    track_id = request.path_params["track_id"]
+    track = await services.library.get(track_id)
+    if track is None:
+        raise HTTPProblem(404, "TRACK_NOT_FOUND", f"no track with id '{track_id}'")
+    manifest = None
+    for job in await services.jobs.completed_for_track(track.id, track.pcm_hash):
+        manifest = await asyncio.to_thread(read_manifest, drums_folder(job.output_dir))
+        if manifest is not None:
+            break
+    if manifest is None:
+        raise HTTPProblem(404, "NO_DRUMS", f"track '{track_id}' has no drum transcription "
+                          "yet; ask for it with getTrackInfo {\"drums\": true} or a job with "
+                          "options {\"drums\": true}")
+    if request.url.path.endswith(".mid"):
+        return FileResponse(manifest["files"]["midi"], media_type="audio/midi",
+                            filename=f"{track.title or track.id}-{DRUMS_MIDI}")
+    return FileResponse(manifest["files"]["onsets"], media_type="application/json",
+                        filename=ONSETS_JSON)

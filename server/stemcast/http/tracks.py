@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from stemcast.audio import AudioError
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import TrackSource
+from stemcast_protocol import Priority
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 
@@ -139,3 +141,24 @@ async def get_track(request: Request) -> JSONResponse:
         raise HTTPProblem(404, "TRACK_NOT_FOUND",
                           f"no track with id '{request.path_params['track_id']}'")
     return JSONResponse(track.to_api())
+
+
+async def get_track_analysis(request: Request) -> JSONResponse:
+    """The track's analysis (bpm, beats, key, loudness, ...) and the mix's waveform peaks;
+    ?wait=1 waits (up to 60 s) for a pending analysis, lifted to high priority."""
+    services = services_of(request)
+    track = await services.library.get(request.path_params["track_id"])
+    if track is None:
+        raise HTTPProblem(404, "TRACK_NOT_FOUND",
+                          f"no track with id '{request.path_params['track_id']}'")
+    if track.analysis_state == "pending" and request.query_params.get("wait") in ("1", "true"):
+        with contextlib.suppress(TimeoutError):
+            track = await services.analysis.wait(track, Priority.HIGH, timeout=60)
+    waveform: Any = None
+    if track.analysis_state == "done":
+        path = services.analysis.waveform_path(track.id)
+        with contextlib.suppress(OSError, ValueError):
+            waveform = json.loads(await asyncio.to_thread(path.read_text))
+    return JSONResponse({"trackId": track.id, "bpm": track.bpm, "key": track.musical_key,
+                         "mode": track.mode, **track.analysis_api(), "waveforms": waveform})
+

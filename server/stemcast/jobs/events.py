@@ -31,16 +31,19 @@ class JobChunk:
     sources: tuple[str, ...]
     sample_rate: int
     channels: int
+    subtype: str = "PCM_16"  # the master's samples: PCM_16 or FLOAT
 
 
 @dataclass(frozen=True)
 class JobCompleted:
     job_id: str
-    stems: dict[str, str]
+    stems: dict[str, str]  # the master stems: model's sources -> WAV path
     model: str
     sample_rate: int
     cached: bool
     processing_time: float | None
+    subtype: str = "PCM_16"
+    output_dir: str = ""
 
 
 @dataclass(frozen=True)

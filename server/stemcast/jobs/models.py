@@ -81,6 +81,7 @@ class Job:
     processing_time: float | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    sample_rate: int | None = None
 
     @property
     def queue_order(self) -> tuple[int, int]:

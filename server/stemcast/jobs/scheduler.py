@@ -54,6 +54,19 @@ STAGE_SPANS = {
 }
 
 
+# How long a stems request waits for the workers to say which models they hold (they
+# load and warm up at start; `auto` may try a download for --model-fetch-timeout).
+MODEL_WAIT_S = 180.0
+
+
+class ModelChoiceError(ValueError):
+    """A request named a model this server does not offer (or none is known yet)."""
+
+    def __init__(self, message: str, code: str = "INVALID_FIELD") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class StemRequest:
     pcm_hash: str
@@ -62,6 +75,7 @@ class StemRequest:
     duration_seconds: float | None
     priority: Priority
     options: SeparationOptions = field(default_factory=SeparationOptions)
+    model: str | None = None  # None: the server's default model
 
 
 @dataclass(frozen=True)
@@ -149,8 +163,9 @@ class Scheduler:
 
     async def submit(self, request: StemRequest, subscriber: Subscriber) -> Submission:
         """Answer from the cache, join the live job for the same work, or queue a new one."""
-        options = self.effective_options(request.options)
-        key = cache_key(request.pcm_hash, self.settings.model, options)
+        model = await self.resolve_model(request.model)
+        options = self.effective_options(request.options, model)
+        key = cache_key(request.pcm_hash, model, options)
         # One submission at a time: two clients asking at once must end in one job.
         async with self._submit_lock:
             done = await self.store.completed_for_key(key)
@@ -175,7 +190,7 @@ class Scheduler:
                 pcm_hash=request.pcm_hash,
                 track_id=request.track_id,
                 input_path=request.input_path,
-                model=self.settings.model,
+                model=model,
                 options=options,
                 priority=request.priority,
                 output_root=str(self.settings.jobs_dir),
@@ -188,11 +203,45 @@ class Scheduler:
             self._kick()
             return Submission(job.id, cached=False, joined=False)
 
-    def effective_options(self, options: SeparationOptions) -> SeparationOptions:
-        """What really changes the stems: the precision the workers run in (auto resolved
-        once they are up), the server's shifts."""
-        precision = self.pool.model.precision or self.settings.precision
-        return replace(options, precision=precision, shifts=self.settings.shifts)
+    async def resolve_model(self, requested: str | None) -> str:
+        """The model a request gets: the one it names (if offered), else the default."""
+        try:
+            await asyncio.wait_for(self.pool.resolved.wait(), MODEL_WAIT_S)
+        except TimeoutError:
+            raise ModelChoiceError(
+                f"the separation workers have not said which models they hold within "
+                f"{MODEL_WAIT_S:.0f} s of starting; see the server log",
+                code="MODEL_UNAVAILABLE") from None
+        return self.model_for(requested)
+
+    def model_for(self, requested: str | None) -> str:
+        status = self.pool.model
+        if requested is None or requested == status.name:
+            return status.name
+        if requested in status.names or requested == status.requested:
+            return requested
+        raise ModelChoiceError(
+            f"field 'model': this server does not offer {requested!r}; it offers "
+            f"{', '.join(status.names)} (the default is {status.name})")
+
+    def effective_options(self, options: SeparationOptions, model: str) -> SeparationOptions:
+        """What really changes the stems: the precision the model runs in (auto resolved
+        once the workers are up), the server's shifts (Demucs only)."""
+        described = self.pool.model.find(model)
+        precision = described.precision if described else self.settings.precision
+        shifts = self.settings.shifts if described is None or described.kind != "dsp" else 0
+        return replace(options, precision=precision, shifts=shifts)
+
+    def cached_key(self, pcm_hash: str, requested: str | None, subtype: str) -> str | None:
+        """The cache key a request would have, or None while the models are unknown."""
+        if not self.pool.resolved.is_set():
+            return None
+        try:
+            model = self.model_for(requested)
+        except ModelChoiceError:
+            return None
+        options = self.effective_options(SeparationOptions(subtype=subtype), model)
+        return cache_key(pcm_hash, model, options)
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
@@ -263,7 +312,8 @@ class Scheduler:
                 self._running[job.id] = _Running(job, started=time.monotonic())
                 self.pool.assign(
                     worker,
-                    SeparateTask(job.id, job.input_path, job.output_dir, job.options.to_dict(),
+                    SeparateTask(job.id, job.input_path, job.output_dir,
+                                 {**job.options.to_dict(), "model": job.model},
                                  priority_rank=rank, seq=job.seq, seed=job.cache_key),
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
@@ -304,19 +354,21 @@ class Scheduler:
             running = self._running.get(message.job_id)
             if running is None:
                 return
-            model = self.pool.model
+            model = self.pool.model.find(running.job.model)
+            assert model is not None  # the worker separates only models it described
             self.bus.publish(JobChunk(
                 job_id=message.job_id, start_frame=message.start_frame, frames=message.frames,
                 stems_dir=f"{running.job.output_dir}/stems", sources=model.sources,
-                sample_rate=model.sample_rate or 44100, channels=model.channels or 2))
+                sample_rate=model.sample_rate, channels=model.channels,
+                subtype=running.job.options.subtype))
         elif isinstance(message, TaskDone | TaskFailed) and message.job_id not in self._running:
             return  # a cancelled job's last word: it is no longer ours to finish
         elif isinstance(message, TaskDone):
             # The job stays findable as live until the database says it is done, so a
             # request arriving in between joins it instead of starting a second job.
             await self.store.mark_completed(
-                message.job_id, message.stems, message.processing_time, message.duration_seconds
-            )
+                message.job_id, message.stems, message.processing_time, message.duration_seconds,
+                message.sample_rate)
             if message.duration_seconds > 0:
                 rtf = message.processing_time / message.duration_seconds
                 self.realtime_factor = rtf if self.realtime_factor is None else (
@@ -427,14 +479,7 @@ class Scheduler:
         return JobProgress(job_id, Stage.QUEUED.value, 0.0, None, None)
 
     def _completed_event(self, job: Job, *, cached: bool) -> JobCompleted:
-        return JobCompleted(
-            job_id=job.id,
-            stems=job.stems,
-            model=job.model,
-            sample_rate=self.pool.model.sample_rate or 44100,
-            cached=cached,
-            processing_time=job.processing_time,
-        )
+        return completed_event(job, cached=cached)
 
     # ---- figures for /health -----------------------------------------------------------
 
@@ -455,6 +500,20 @@ class Scheduler:
         for index, job in enumerate(self._queued):
             rows.append(_job_row(job, "queued", Stage.QUEUED.value, 0.0, index + 1))
         return rows
+
+
+def completed_event(job: Job, *, cached: bool) -> JobCompleted:
+    """A completed job as its subscribers see it; everything comes from its record."""
+    return JobCompleted(
+        job_id=job.id,
+        stems=job.stems,
+        model=job.model,
+        sample_rate=job.sample_rate or 44100,
+        cached=cached,
+        processing_time=job.processing_time,
+        subtype=job.options.subtype,
+        output_dir=job.output_dir,
+    )
 
 
 def _job_row(job: Job, state: str, stage: str, progress: float, position: int) -> dict[str, object]:

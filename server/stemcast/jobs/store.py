@@ -37,6 +37,7 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         processing_time=row["processing_time"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        sample_rate=row["sample_rate"],
     )
 
 
@@ -76,6 +77,15 @@ class JobStore:
             "SELECT * FROM jobs WHERE state = 'completed' AND (track_id = ? OR pcm_hash = ?)"
             " ORDER BY finished_at DESC, seq DESC LIMIT 1",
             (track_id, pcm_hash or ""),
+        )
+
+    async def completed_for_track(self, track_id: str, pcm_hash: str | None = None,
+                                  limit: int = 50) -> list[Job]:
+        """A track's completed separations (by its id or its audio's hash), newest first."""
+        return await self._many(
+            "SELECT * FROM jobs WHERE state = 'completed' AND (track_id = ? OR pcm_hash = ?)"
+            " ORDER BY finished_at DESC, seq DESC LIMIT ?",
+            (track_id, pcm_hash or "", limit),
         )
 
     async def live_jobs(self) -> list[Job]:
@@ -146,14 +156,15 @@ class JobStore:
         return cursor.rowcount
 
     async def mark_completed(
-        self, job_id: str, stems: dict[str, str], processing_time: float, duration: float
+        self, job_id: str, stems: dict[str, str], processing_time: float, duration: float,
+        sample_rate: int | None = None,
     ) -> None:
         now = utc_now()
         await self._conn.execute(
             "UPDATE jobs SET state = 'completed', stage = 'complete', progress = 1, stems = ?,"
             " processing_time = ?, duration_seconds = ?, finished_at = ?, last_used_at = ?,"
-            " error_code = NULL, error_message = NULL WHERE id = ?",
-            (json.dumps(stems), processing_time, duration, now, now, job_id),
+            " sample_rate = ?, error_code = NULL, error_message = NULL WHERE id = ?",
+            (json.dumps(stems), processing_time, duration, now, now, sample_rate, job_id),
         )
 
     async def mark_failed(self, job_id: str, code: str, message: str, *,
@@ -186,7 +197,8 @@ class JobStore:
             (utc_now(), job_id),
         )
 
-    async def set_size(self, job_id: str, size_bytes: int) -> None:
+    async def set_size(self, job_id: str, size_bytes: int | None) -> None:
+        """None: unknown (files were added), measured again by the pruner."""
         await self._conn.execute(
             "UPDATE jobs SET size_bytes = ? WHERE id = ?", (size_bytes, job_id)
         )

@@ -20,12 +20,12 @@ from multiprocessing.process import BaseProcess
 from stemcast.separation.worker import worker_main
 from stemcast.separation.worker_messages import (
     CancelTask,
+    ModelDescription,
     Reprioritize,
     SeparateTask,
     ServerToWorker,
     Shutdown,
     WorkerConfig,
-    WorkerModelUnavailable,
     WorkerReady,
     WorkerToServer,
 )
@@ -47,17 +47,30 @@ class WorkerState(str, Enum):
 
 @dataclass
 class ModelStatus:
-    """What the workers told us about the model; shown in /health and hello."""
+    """What the workers told us about their models; shown in /health and hello.
+
+    The flat fields describe the default model (what a request naming no model gets):
+    the configured one, or what `auto` chose. `models` lists every model on offer."""
 
     name: str
+    requested: str = ""
     state: str = "loading"  # loading | ready | unavailable
     error: str | None = None
+    choice: str = ""
     sources: tuple[str, ...] = ()
     sample_rate: int | None = None
     device: str | None = None
     channels: int | None = None
     precision: str | None = None
     segment_seconds: float | None = None
+    models: tuple[ModelDescription, ...] = ()
+
+    def find(self, name: str) -> ModelDescription | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
 
 
 class WorkerHandle:
@@ -133,7 +146,9 @@ class WorkerPool:
     ) -> None:
         self.size = size
         self.config = config
-        self.model = ModelStatus(name=config.model)
+        self.model = ModelStatus(name=config.model, requested=config.model)
+        # Set once the first worker has said which models it holds (auto is resolved).
+        self.resolved = asyncio.Event()
         self.restarts = 0
         self.workers: list[WorkerHandle] = []
         self._on_task_message = on_task_message
@@ -190,23 +205,20 @@ class WorkerPool:
 
     def _handle_message(self, worker: WorkerHandle, message: WorkerToServer) -> None:
         if isinstance(message, WorkerReady):
+            # A worker without its default model still serves the others (dsp) and fails
+            # requests for the missing one at once, so it takes work either way.
             worker.state = WorkerState.READY
-            self.model = ModelStatus(
-                name=message.model, state="ready", sources=message.sources,
-                sample_rate=message.sample_rate, device=message.device,
-                channels=message.channels, precision=message.precision,
-                segment_seconds=message.segment_seconds,
-            )
-            log.info("worker %s ready: model %s on %s in %s (pid %s)", worker.index,
-                     message.model, message.device, message.precision, message.pid)
-            self._on_change()
-            return
-        if isinstance(message, WorkerModelUnavailable):
-            worker.state = WorkerState.UNAVAILABLE
-            if self.model.state != "ready":
-                self.model = ModelStatus(name=message.model, state="unavailable",
-                                         error=message.message)
-            log.error("NO MODEL: %s", message.message)
+            self.model = _status_from(message)
+            if message.default_model is None:
+                log.error("NO MODEL: %s", message.default_error)
+            else:
+                default = self.model.find(message.default_model)
+                assert default is not None
+                log.info("worker %s ready (pid %s): model %s on %s in %s; %s", worker.index,
+                         message.pid, default.name, default.device, default.precision,
+                         message.choice)
+            log.info("models on offer: %s", ", ".join(self.model.names))
+            self.resolved.set()
             self._on_change()
             return
         # Task messages: a finished task frees the worker.
@@ -244,3 +256,16 @@ class WorkerPool:
             {"index": w.index, "pid": w.pid, "state": w.state.value, "jobs": list(w.jobs)}
             for w in self.workers
         ]
+
+
+def _status_from(message: WorkerReady) -> ModelStatus:
+    default = next((m for m in message.models if m.name == message.default_model), None)
+    if default is None:
+        return ModelStatus(name=message.requested_model, requested=message.requested_model,
+                           state="unavailable", error=message.default_error,
+                           choice=message.choice, models=message.models)
+    return ModelStatus(
+        name=default.name, requested=message.requested_model, state="ready",
+        choice=message.choice, sources=default.sources, sample_rate=default.sample_rate,
+        device=default.device, channels=default.channels, precision=default.precision,
+        segment_seconds=default.segment_seconds, models=message.models)

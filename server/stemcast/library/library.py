@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
@@ -49,12 +50,17 @@ class TrackLibrary:
         self.allowed_dirs = allowed_dirs
         # One hash computation per file at a time, however many clients ask at once.
         self._hash_locks: dict[str, asyncio.Lock] = {}
+        # Told of every track registered or refreshed (the analysis queue listens).
+        self.listeners: list[Callable[[Track], None]] = []
 
     async def add_file(self, path: Path, source: str, title: str | None = None) -> Track:
         """Register an audio file (probing it) or return the track it already is."""
         resolved = path.expanduser().resolve()
         facts = await asyncio.to_thread(_file_facts, resolved, title)
-        return await self.store.upsert(facts, source)
+        track = await self.store.upsert(facts, source)
+        for listener in self.listeners:
+            listener(track)
+        return track
 
     async def add_allowed_path(self, file_path: str, source: str = TrackSource.PATH) -> Track:
         """A path from a client: only inside the allowed folders (raises otherwise)."""

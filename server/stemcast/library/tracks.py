@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +39,36 @@ class Track:
     mode: str | None
     created_at: str
     updated_at: str
+    analysis_state: str = "pending"  # pending | done | failed
+    analysis_error: str | None = None
+    features: str | None = None  # JSON of stemcast.analysis.BasicFeatures.to_dict()
+    analyzed_at: str | None = None
+
+    @property
+    def feature_map(self) -> dict[str, Any] | None:
+        return json.loads(self.features) if self.features else None
+
+    def analysis_api(self) -> dict[str, Any]:
+        """Key names, Camelot code and the rest of the analysis, camelCase."""
+        data = self.feature_map or {}
+        return {
+            "state": self.analysis_state,
+            "error": self.analysis_error,
+            "keyName": data.get("key_name"),
+            "camelot": data.get("camelot"),
+            "bpmConfidence": data.get("bpm_confidence"),
+            "keyConfidence": data.get("key_confidence"),
+            "loudnessLufs": data.get("loudness_lufs"),
+            "peakDbfs": data.get("peak_dbfs"),
+            "audibleStart": data.get("audible_start"),
+            "audibleEnd": data.get("audible_end"),
+            "beats": data.get("beats"),
+            "downbeats": data.get("downbeats"),
+        }
 
     def to_api(self) -> dict[str, Any]:
         """The JSON shape of a track in the HTTP API (camelCase like the WebSocket)."""
+        analysis = self.analysis_api()
         return {
             "trackId": self.id,
             "filePath": self.path,
@@ -51,6 +80,9 @@ class Track:
             "bpm": self.bpm,
             "key": self.musical_key,
             "mode": self.mode,
+            "keyName": analysis["keyName"],
+            "camelot": analysis["camelot"],
+            "analysis": self.analysis_state,
             "source": self.source,
             "createdAt": self.created_at,
         }
@@ -118,7 +150,9 @@ class TrackStore:
                 await self._conn.execute(
                     "UPDATE tracks SET file_size = ?, file_mtime = ?, container = ?,"
                     " duration_seconds = ?, sample_rate = ?, channels = ?, pcm_hash = NULL,"
-                    " bpm = NULL, musical_key = NULL, mode = NULL, updated_at = ? WHERE id = ?",
+                    " bpm = NULL, musical_key = NULL, mode = NULL, analysis_state = 'pending',"
+                    " analysis_error = NULL, features = NULL, analyzed_at = NULL,"
+                    " updated_at = ? WHERE id = ?",
                     (facts.file_size, facts.file_mtime, facts.container, facts.duration_seconds,
                      facts.sample_rate, facts.channels, now, track_id),
                 )
@@ -131,3 +165,26 @@ class TrackStore:
             "UPDATE tracks SET pcm_hash = ?, updated_at = ? WHERE id = ?",
             (pcm_hash, utc_now(), track_id),
         )
+
+    async def set_analysis(self, track_id: str, features: dict[str, Any]) -> None:
+        """The analysis of the track's current audio; bpm/key/mode as seed 000 spells them."""
+        key = features.get("key")
+        mode = features.get("mode")
+        await self._conn.execute(
+            "UPDATE tracks SET analysis_state = 'done', analysis_error = NULL, features = ?,"
+            " bpm = ?, musical_key = ?, mode = ?, analyzed_at = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(features), features.get("bpm"), None if key is None else str(key),
+             None if mode is None else str(mode), utc_now(), utc_now(), track_id),
+        )
+
+    async def set_analysis_failed(self, track_id: str, error: str) -> None:
+        await self._conn.execute(
+            "UPDATE tracks SET analysis_state = 'failed', analysis_error = ?, updated_at = ?"
+            " WHERE id = ?", (error, utc_now(), track_id))
+
+    async def pending_analysis(self) -> builtins.list[Track]:  # `list` is a method here
+        async with self._conn.execute(
+            "SELECT * FROM tracks WHERE analysis_state = 'pending' ORDER BY created_at"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_track(row) for row in rows]

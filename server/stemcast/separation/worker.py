@@ -26,10 +26,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
 from stemcast.separation.worker_messages import (
     CancelTask,
     Reprioritize,
@@ -41,22 +42,23 @@ from stemcast.separation.worker_messages import (
     TaskFailed,
     TaskProgress,
     WorkerConfig,
-    WorkerModelUnavailable,
     WorkerReady,
 )
 
 if TYPE_CHECKING:
-    from stemcast.separation.demucs_engine import DemucsEngine
-    from stemcast.separation.streaming import Region, StreamingSeparation
+    from stemcast.separation.engine import SeparationEngine
+    from stemcast.separation.engines import EngineSet
+    from stemcast.separation.streaming import Region
 
 log = logging.getLogger("stemcast.worker")
 
 STEMS_JSON = "stems.json"
-RAW_SUFFIX = ".s16.partial"  # 16-bit interleaved PCM, exactly the WAV's data chunk
+WAVEFORMS_JSON = "waveforms.json"
 
 
-def raw_stem_path(output_dir: str | Path, stem: str) -> Path:
-    return Path(output_dir) / "stems" / f"{stem}{RAW_SUFFIX}"
+def raw_stem_path(output_dir: str | Path, stem: str, layout: PcmLayout = S16) -> Path:
+    """Interleaved samples in `layout`, exactly the WAV's data chunk, while a job runs."""
+    return Path(output_dir) / "stems" / f"{stem}{layout.raw_suffix}"
 
 
 def final_stem_path(output_dir: str | Path, stem: str) -> Path:
@@ -74,12 +76,15 @@ def _exit_with_parent(parent_pid: int) -> None:
 @dataclass
 class _ActiveJob:
     task: SeparateTask
+    engine: SeparationEngine
+    layout: PcmLayout
     rank: int
     started: float
-    duration: float
-    separation: StreamingSeparation | None  # None when shifts > 0 (done in one go)
+    duration: float = 0.0
+    separation: object | None = None  # the engine's; None when shifts > 0 (done in one go)
     raw_files: dict[str, IO[bytes]] = field(default_factory=dict)
     frames_written: int = 0
+    mix: np.ndarray | None = None  # the prepared input, for the mix's waveform
 
     @property
     def order(self) -> tuple[int, int]:
@@ -87,9 +92,9 @@ class _ActiveJob:
 
 
 class _Worker:
-    def __init__(self, conn: Connection, engine: DemucsEngine) -> None:
+    def __init__(self, conn: Connection, engines: EngineSet) -> None:
         self.conn = conn
-        self.engine = engine
+        self.engines = engines
         self.active: dict[str, _ActiveJob] = {}
         # Messages read while a segment ran (to decide whether it gives way), not yet handled.
         self._pending: deque[ServerToWorker | None] = deque()
@@ -188,82 +193,97 @@ class _Worker:
     def _begin(self, task: SeparateTask) -> None:
         from stemcast.audio import decode, resample, to_channels
 
-        job = _ActiveJob(task, task.priority_rank, time.monotonic(), 0.0, None)
+        model = str(task.options.get("model") or self.engines.default or "")
+        engine = self.engines.engines.get(model)
+        if engine is None:
+            self.conn.send(TaskFailed(task.job_id, "MODEL_UNAVAILABLE",
+                                      self.engines.unavailable(model)))
+            return
+        layout = layout_for(str(task.options.get("subtype") or S16.wav_subtype))
+        job = _ActiveJob(task, engine, layout, task.priority_rank, time.monotonic())
         self.active[task.job_id] = job
 
         def prepare(job: _ActiveJob) -> None:
             self.conn.send(TaskProgress(task.job_id, "decoding", 0.0))
             audio = decode(task.input_path)
             job.duration = audio.duration_seconds
-            info = self.engine.info
+            info = engine.info
             prepared = to_channels(resample(audio, info.sample_rate), info.channels).samples
+            job.mix = prepared
             # A retried job starts from a clean folder: nothing of an earlier attempt stays.
             shutil.rmtree(task.output_dir, ignore_errors=True)
             (Path(task.output_dir) / "stems").mkdir(parents=True)
-            job.raw_files = {name: raw_stem_path(task.output_dir, name).open("wb")
+            job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
             shifts = int(task.options.get("shifts", 0) or 0)
             self.conn.send(TaskProgress(task.job_id, "separating", 0.0))
             if shifts > 0:
-                stems = self.engine.separate(prepared, shifts=shifts, seed=task.seed)
+                stems = engine.separate(prepared, shifts=shifts, seed=task.seed)
                 from stemcast.separation.streaming import Region
 
                 self._write_region(job, Region(0, np.stack([stems[n] for n in info.sources])))
                 self._finish(job)
             else:
-                job.separation = self.engine.start(prepared)
+                job.separation = engine.start(prepared)
 
         self._guarded(job, prepare)
 
     def _advance(self, job: _ActiveJob) -> None:
         from stemcast.separation.streaming import SegmentInterrupted
 
-        assert job.separation is not None
+        separation: Any = job.separation
+        assert separation is not None
         try:
-            region = self.engine.step(job.separation, lambda: self._urgent_arrived(job))
+            region = job.engine.step(separation, lambda: self._urgent_arrived(job))
         except SegmentInterrupted:
             return  # its state is untouched: the segment runs again when the job resumes
         if region is not None:
             self._write_region(job, region)
-        self.conn.send(TaskProgress(job.task.job_id, "separating", job.separation.progress))
-        if job.separation.done:
+        self.conn.send(TaskProgress(job.task.job_id, "separating", float(separation.progress)))
+        if separation.done:
             self._finish(job)
 
     def _write_region(self, job: _ActiveJob, region: Region) -> None:
-        from stemcast.audio import pcm16_bytes
-
-        for index, name in enumerate(self.engine.info.sources):
+        for index, name in enumerate(job.engine.info.sources):
             handle = job.raw_files[name]
-            handle.write(pcm16_bytes(region.stems[index]))
+            handle.write(job.layout.encode(region.stems[index]))
             handle.flush()  # on disk (page cache) before the server is told
         job.frames_written = region.start + region.frames
         self.conn.send(TaskChunk(job.task.job_id, region.start, region.frames))
 
     def _finish(self, job: _ActiveJob) -> None:
-        """WAV files from the raw data (the same bytes), renamed into place, then stems.json."""
+        """WAV files from the raw data (the same bytes), renamed into place, the waveform
+        peaks, then stems.json."""
         import soundfile as sf
 
         task = job.task
-        info = self.engine.info
+        info = job.engine.info
+        layout = job.layout
         self.conn.send(TaskProgress(task.job_id, "writing", 0.0))
         self._close(job)
         paths: dict[str, str] = {}
+        peaks_input: dict[str, np.ndarray] = {}
+        if job.mix is not None:
+            peaks_input["mix"] = job.mix
         for index, name in enumerate(info.sources):
-            raw = raw_stem_path(task.output_dir, name)
+            raw = raw_stem_path(task.output_dir, name, layout)
             final = final_stem_path(task.output_dir, name)
             partial = final.with_name(final.name + ".partial")
-            data = np.fromfile(raw, dtype="<i2").reshape(-1, info.channels)
+            data = np.fromfile(raw, dtype=layout.dtype).reshape(-1, info.channels)
             with open(partial, "wb") as handle:
-                sf.write(handle, data, info.sample_rate, subtype="PCM_16", format="WAV")
+                sf.write(handle, data, info.sample_rate, subtype=layout.wav_subtype,
+                         format="WAV")
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, final)
             raw.unlink()
             paths[name] = str(final.resolve())
+            peaks_input[name] = data.T
             self.conn.send(TaskProgress(task.job_id, "writing", (index + 1) / len(info.sources)))
+        _write_waveforms(Path(task.output_dir), peaks_input, info.sample_rate)
         processing_time = time.monotonic() - job.started
         _write_stems_json(Path(task.output_dir), task, paths, info.sample_rate,
-                          processing_time, job.duration, info.name)
+                          processing_time, job.duration, info.name, layout)
         self.active.pop(task.job_id, None)
         self.conn.send(TaskDone(task.job_id, paths, job.duration, processing_time,
                                 info.sample_rate))
@@ -276,51 +296,44 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     # Imported here so the server process never pays for torch.
     import torch
 
-    from stemcast.separation.demucs_engine import DemucsEngine
-    from stemcast.separation.errors import DeviceUnavailableError, ModelUnavailableError
+    from stemcast.separation.engines import load_engines
 
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    try:
-        engine = DemucsEngine.load(
-            config.model, config.model_repo, device=config.device,
-            fetch_timeout=config.fetch_timeout, precision=config.precision,
-            batch_size=config.batch_size,
-        )
+    engines = load_engines(config)
+    for engine in engines.engines.values():
         info = engine.info
-        # The first forward pass pays one-off costs (allocator, kernels: ~3 s on a CPU);
+        # The first pass pays one-off costs (allocator, kernels: ~3 s for Demucs on a CPU);
         # pay them now, so the first track a DJ loads does not.
         engine.separate(np.zeros((info.channels, info.sample_rate), dtype=np.float32))
-        conn.send(WorkerReady(config.model, tuple(info.sources), info.sample_rate, info.device,
-                              os.getpid(), info.channels, info.precision, info.segment_seconds))
-    except (ModelUnavailableError, DeviceUnavailableError, ValueError) as exc:
-        conn.send(WorkerModelUnavailable(config.model, str(exc), os.getpid()))
-        _serve_without_model(conn, str(exc))
-        return
-    _Worker(conn, engine).run()
+    conn.send(WorkerReady(requested_model=config.model, default_model=engines.default,
+                          models=engines.describe(), pid=os.getpid(), choice=engines.choice,
+                          default_error=engines.default_error))
+    _Worker(conn, engines).run()
 
 
-def _serve_without_model(conn: Connection, reason: str) -> None:
-    """Answer every task at once with the reason, instead of hanging or crashing."""
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if isinstance(message, Shutdown):
-            return
-        if isinstance(message, SeparateTask):
-            conn.send(TaskFailed(message.job_id, "MODEL_UNAVAILABLE", reason))
+def _write_waveforms(output_dir: Path, audio: dict[str, np.ndarray], sample_rate: int) -> None:
+    """Peaks of the mix and each stem at every zoom level (seed 004's `waveforms`)."""
+    from stemcast.analysis.waveform import waveform_entries
+
+    scaled = {name: (samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16
+                     else samples) for name, samples in audio.items()}
+    target = output_dir / WAVEFORMS_JSON
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps(waveform_entries(scaled, sample_rate),
+                                  separators=(",", ":")))
+    os.replace(partial, target)
 
 
 def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str],
                       sample_rate: int, processing_time: float, duration: float,
-                      model: str) -> None:
+                      model: str, layout: PcmLayout) -> None:
     """stems.json beside the stems, as in seed 000's job folder."""
     document = {
         "job_id": task.job_id,
         "model": model,
         "format": "wav",
+        "subtype": layout.wav_subtype,
         "sample_rate": sample_rate,
         "duration_seconds": duration,
         "processing_time": processing_time,

@@ -57,22 +57,32 @@ class Shutdown:
 
 
 @dataclass(frozen=True)
-class WorkerReady:
-    model: str
+class ModelDescription:
+    """One engine a worker holds, loaded and warmed up."""
+
+    name: str
     sources: tuple[str, ...]
     sample_rate: int
+    channels: int
     device: str
-    pid: int
-    channels: int = 2
-    precision: str = "fp32"
-    segment_seconds: float = 0.0
+    precision: str
+    segment_seconds: float
+    kind: str  # "demucs" or "dsp"
 
 
 @dataclass(frozen=True)
-class WorkerModelUnavailable:
-    model: str
-    message: str
+class WorkerReady:
+    """The worker's engines. `default_model` is what a request that names no model gets:
+    the configured model, or what `auto` chose (`choice` says which and why). When an
+    explicitly named model could not be loaded, `default_model` is None and
+    `default_error` says why and how to fix it; the other engines still work."""
+
+    requested_model: str
+    default_model: str | None
+    models: tuple[ModelDescription, ...]
     pid: int
+    choice: str = ""
+    default_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,5 +119,4 @@ class TaskFailed:
 
 
 ServerToWorker = SeparateTask | Reprioritize | CancelTask | Shutdown
-WorkerToServer = (WorkerReady | WorkerModelUnavailable | TaskProgress | TaskChunk | TaskDone
-                  | TaskFailed)
+WorkerToServer = WorkerReady | TaskProgress | TaskChunk | TaskDone | TaskFailed

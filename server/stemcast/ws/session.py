@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -20,8 +21,9 @@ from stemcast import __version__
 from stemcast.apijobs.service import TrackTooLongError, check_duration
 from stemcast.app.services import Services
 from stemcast.audio import AudioError
+from stemcast.delivery.outputs import plan_outputs
 from stemcast.jobs.models import SeparationOptions
-from stemcast.jobs.scheduler import StemRequest
+from stemcast.jobs.scheduler import ModelChoiceError, StemRequest
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
 from stemcast.ws.subscription import RequestSubscription
@@ -32,7 +34,9 @@ from stemcast_protocol import (
     FrameFormat,
     GetTrackInfo,
     Hello,
+    OptionError,
     Ping,
+    Priority,
     ProtocolError,
     cancelled_message,
     decode_frame,
@@ -42,6 +46,7 @@ from stemcast_protocol import (
     parse_command,
     pong_message,
     progress_message,
+    track_analysis_message,
     track_info_message,
 )
 
@@ -73,6 +78,8 @@ class ClientSession:
         self._closing = False
         self._subscriptions: list[RequestSubscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # (requestId, remover) of trackAnalysis listeners: removed on cancel and at the end.
+        self._analysis_waits: list[tuple[Any, Callable[[], None]]] = []
         self.dropped_progress = 0
 
     # ---- connection ----------------------------------------------------------------
@@ -100,6 +107,8 @@ class ClientSession:
                 self._drop_subscription(subscription)
             for task in list(self._tasks):
                 task.cancel()
+            for _request_id, remove in self._analysis_waits:
+                remove()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
@@ -191,11 +200,17 @@ class ClientSession:
             sources=list(model.sources),
             model_status=model.state,
             model_error=model.error,
+            model_choice=model.choice,
+            models=[{"name": m.name, "kind": m.kind, "sources": list(m.sources),
+                     "sampleRate": m.sample_rate, "device": m.device,
+                     "precision": m.precision, "default": m.name == model.name}
+                    for m in model.models],
         )
 
     def _cancel(self, command: Cancel) -> None:
         matching = [s for s in self._subscriptions if s.request_id == command.request_id]
-        if not matching:
+        waits = [w for w in self._analysis_waits if w[0] == command.request_id]
+        if not matching and not waits:
             raise ProtocolError(
                 ErrorCode.REQUEST_NOT_FOUND,
                 f"no running request with requestId {command.request_id!r} on this connection",
@@ -204,6 +219,9 @@ class ClientSession:
         for subscription in matching:
             subscription.finished = True
             self._drop_subscription(subscription)
+        for wait in waits:
+            wait[1]()
+            self._analysis_waits.remove(wait)
         self.push(cancelled_message(request_id=command.request_id))
 
     async def _resolve_track(self, command: GetTrackInfo) -> Track:
@@ -234,7 +252,9 @@ class ClientSession:
 
     async def _get_track_info(self, command: GetTrackInfo) -> None:
         track = await self._resolve_track(command)
-        cached = await self._stems_cached(track)
+        cached = await self._stems_cached(track, command)
+        analysis = track.analysis_api()
+        pool_model = self.services.scheduler.pool.model
         self.push(track_info_message(
             request_id=command.request_id,
             track_id=track.id,
@@ -247,13 +267,21 @@ class ClientSession:
             channels=track.channels,
             title=track.title,
             stems_cached=cached,
-            model=self.services.settings.model,
+            model=command.model or (pool_model.name if pool_model.state != "loading"
+                                    else self.services.settings.model),
+            key_name=analysis["keyName"],
+            camelot=analysis["camelot"],
+            analysis=track.analysis_state,
         ))
+        if track.analysis_state == "pending":
+            self._follow_analysis(track, command.request_id)
         if command.stems:
             delivery = command.delivery or self.delivery
             subscription = RequestSubscription(
                 request_id=command.request_id, track_id=track.id, push=self.push,
                 on_finished=self._drop_subscription,
+                deliverers=self.services.deliverers,
+                output=command.output, drums=command.drums,
                 # JSON has no binary type: a JSON client gets paths (PROTOCOL.md 4.9).
                 binary=delivery == Delivery.BINARY and self.format == FrameFormat.MSGPACK,
                 wait_for_room=self.wait_for_room,
@@ -262,18 +290,39 @@ class ClientSession:
             # Hashing and queueing run beside the receive loop: the client may send more.
             self._spawn(self._request_stems(track, command, subscription))
 
-    async def _stems_cached(self, track: Track) -> bool:
+    def _follow_analysis(self, track: Track, request_id: Any) -> None:
+        """The DJ is waiting at the deck: analyse the track first, push the result."""
+        analysis = self.services.analysis
+
+        def done(finished: Track) -> None:
+            self._analysis_waits[:] = [w for w in self._analysis_waits if w[0] != request_id
+                                       or w[1] is not remove]
+            self.push(track_analysis_message(
+                request_id=request_id, track_id=finished.id,
+                analysis=finished.analysis_api(), bpm=finished.bpm,
+                key=finished.musical_key, mode=finished.mode))
+
+        remove = analysis.when_done(track.id, done)
+        self._analysis_waits.append((request_id, remove))
+        analysis.request(track, Priority.HIGH)
+
+    async def _stems_cached(self, track: Track, command: GetTrackInfo) -> bool:
         if not track.pcm_hash:
             return False
-        from stemcast.jobs.models import cache_key
-
-        key = cache_key(track.pcm_hash, self.services.settings.model, SeparationOptions())
-        return await self.services.jobs.completed_for_key(key) is not None
+        subtype = "FLOAT" if command.output.wants_float_master else "PCM_16"
+        key = self.services.scheduler.cached_key(track.pcm_hash, command.model, subtype)
+        return key is not None and await self.services.jobs.completed_for_key(key) is not None
 
     async def _request_stems(self, track: Track, command: GetTrackInfo,
                              subscription: RequestSubscription) -> None:
+        scheduler = self.services.scheduler
         try:
             check_duration(track, self.services.settings)
+            # The model and the output options are checked before any work is queued.
+            model = await scheduler.resolve_model(command.model)
+            described = scheduler.pool.model.find(model)
+            if described is not None:
+                plan_outputs(command.output, described.sources)
             if not track.pcm_hash:
                 self.push(progress_message(
                     request_id=command.request_id, track_id=track.id, job_id=None,
@@ -284,17 +333,24 @@ class ClientSession:
                 return  # cancelled while hashing
             # Shielded: a client that disconnects mid-submit must not leave a job
             # half-made (in the database but not in the queue).
-            submission = await asyncio.shield(self.services.scheduler.submit(
+            subtype = "FLOAT" if command.output.wants_float_master else "PCM_16"
+            submission = await asyncio.shield(scheduler.submit(
                 StemRequest(
                     pcm_hash=digest,
                     input_path=track.path,
                     track_id=track.id,
                     duration_seconds=track.duration_seconds,
                     priority=command.priority,
+                    options=SeparationOptions(subtype=subtype),
+                    model=model,
                 ),
                 subscription,
             ))
             subscription.job_id = submission.job_id
+        except ModelChoiceError as exc:
+            subscription.fail(exc.code, str(exc))
+        except OptionError as exc:
+            subscription.fail(ErrorCode.INVALID_FIELD.value, str(exc))
         except AudioError as exc:
             subscription.fail(exc.code.value, str(exc))
         except TrackTooLongError as exc:

@@ -4,6 +4,10 @@ With binary delivery the stems also go out as stemChunk frames. Their audio is r
 the job's files (raw while it runs, WAV once done), never held per client: a pump task
 sends what is final, as fast as the client takes it, so a slow client lags without
 growing the server's memory, and a late joiner simply starts reading from frame 0.
+
+When the job is done the request's output options (format, rate, variant, subset) are
+applied by the Renditions service, then `stemsReady` goes out; a request that asked for
+`drums` then gets `drumsReady` (or `drumsFailed`) last.
 """
 
 from __future__ import annotations
@@ -16,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile as sf
 
+from stemcast.analysis.drum_service import DrumTranscriber
+from stemcast.audio.raw_pcm import PcmLayout, layout_for
+from stemcast.delivery.outputs import combine, plan_outputs
+from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.jobs.events import JobChunk, JobCompleted, JobEvent, JobFailed, JobProgress
-from stemcast.separation.worker import RAW_SUFFIX
 from stemcast_protocol import (
+    ErrorCode,
+    OptionError,
+    OutputRequest,
+    drums_failed_message,
+    drums_ready_message,
     progress_message,
     stem_chunk_message,
     stems_failed_message,
@@ -33,21 +46,43 @@ log = logging.getLogger(__name__)
 CHUNK_FRAMES = 5 * 44100
 
 
-def read_frames(stems_dir: str, stem: str, start: int, frames: int, channels: int) -> bytes:
-    """Interleaved 16-bit frames [start, start + frames) of a stem, from its raw file while
-    the job runs or from its WAV once complete (the same bytes either way)."""
-    raw = Path(stems_dir) / f"{stem}{RAW_SUFFIX}"
+def read_frames(stems_dir: str, stem: str, start: int, frames: int, channels: int,
+                layout: PcmLayout) -> bytes:
+    """Interleaved frames [start, start + frames) of a stem, from its raw file while the
+    job runs or from its WAV once complete (the same bytes either way)."""
+    frame_bytes = layout.frame_bytes(channels)
+    raw = Path(stems_dir) / f"{stem}{layout.raw_suffix}"
     try:
         with raw.open("rb") as handle:
-            handle.seek(start * channels * 2)
-            data = handle.read(frames * channels * 2)
-        if len(data) == frames * channels * 2:
+            handle.seek(start * frame_bytes)
+            data = handle.read(frames * frame_bytes)
+        if len(data) == frames * frame_bytes:
             return data
     except FileNotFoundError:
         pass  # renamed into the final WAV meanwhile
+    dtype = "int16" if layout.dtype == "<i2" else "float32"
     samples, _ = sf.read(Path(stems_dir) / f"{stem}.wav", start=start, frames=frames,
-                         dtype="int16", always_2d=True)
-    return bytes(samples.astype("<i2").tobytes())
+                         dtype=dtype, always_2d=True)
+    return bytes(samples.astype(layout.dtype).tobytes())
+
+
+def read_output_frames(stems_dir: str, parts: tuple[str, ...], start: int, frames: int,
+                       channels: int, layout: PcmLayout) -> bytes:
+    """One output stem's frames: a master stem, or the sum of several (outputs.combine)."""
+    if len(parts) == 1:
+        return read_frames(stems_dir, parts[0], start, frames, channels, layout)
+    blocks = [np.frombuffer(read_frames(stems_dir, part, start, frames, channels, layout),
+                            dtype=layout.dtype) for part in parts]
+    return bytes(combine(blocks).astype(layout.dtype).tobytes())
+
+
+@dataclass
+class Deliverers:
+    """What finishing a request needs from the server."""
+
+    renditions: Renditions
+    drums: DrumTranscriber
+    bpm_of: Callable[[str], Awaitable[float | None]]  # track id -> its bpm, if analysed
 
 
 @dataclass(eq=False)
@@ -58,6 +93,9 @@ class RequestSubscription:
     track_id: str
     push: Callable[[dict[str, Any], bool], None]
     on_finished: Callable[[RequestSubscription], None]
+    deliverers: Deliverers | None = None
+    output: OutputRequest = field(default_factory=OutputRequest)
+    drums: bool = False
     binary: bool = False
     wait_for_room: Callable[[], Awaitable[None]] | None = None
     job_id: str | None = None
@@ -70,6 +108,7 @@ class RequestSubscription:
     _total: int | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _pump: asyncio.Task[None] | None = None
+    _finishing: asyncio.Task[None] | None = None
 
     def deliver(self, event: JobEvent) -> None:
         if self.finished:
@@ -101,22 +140,71 @@ class RequestSubscription:
         elif isinstance(event, JobFailed):
             self.fail(event.code, event.message, event.job_id)
 
+    # ---- the end of a request ----------------------------------------------------------
+
     def _ready(self, event: JobCompleted) -> None:
+        if self._finishing is None:
+            self._finishing = asyncio.get_running_loop().create_task(self._finish(event))
+
+    async def _finish(self, event: JobCompleted) -> None:
+        try:
+            message = await self._stems_ready(event)
+        except OptionError as exc:
+            self.fail(ErrorCode.INVALID_FIELD.value, str(exc), event.job_id)
+            return
+        except Exception as exc:  # disk full while rendering, files removed under us, ...
+            log.exception("could not deliver the stems of job %s", event.job_id)
+            self.fail(ErrorCode.SEPARATION_FAILED.value,
+                      f"the stems were separated but could not be delivered as asked: "
+                      f"{type(exc).__name__}: {exc}", event.job_id)
+            return
+        if self.finished:
+            return
+        self.push(message, True)
+        if self.drums:
+            self.push(await self._drums_message(event), True)
         self.finished = True
-        self.push(
-            stems_ready_message(
-                request_id=self.request_id,
-                track_id=self.track_id,
-                job_id=event.job_id,
-                stems=event.stems,
-                model=event.model,
-                sample_rate=event.sample_rate,
-                cached=event.cached,
-                processing_time=event.processing_time,
-            ),
-            True,
-        )
         self.on_finished(self)
+
+    async def _stems_ready(self, event: JobCompleted) -> dict[str, Any]:
+        stems = event.stems
+        spec_info: dict[str, Any] = {"format": "wav", "sampleRate": event.sample_rate,
+                                     "bitDepth": 16, "bitrate": None, "variant": None}
+        waveforms: list[dict[str, Any]] = []
+        if self.deliverers is not None:
+            delivered = await self.deliverers.renditions.deliver(
+                event, spec_for(self.output, event))
+            stems, spec_info, waveforms = (delivered.stems, delivered.spec.describe(),
+                                           delivered.waveforms_at())
+        return stems_ready_message(
+            request_id=self.request_id, track_id=self.track_id, job_id=event.job_id,
+            stems=stems, model=event.model, sample_rate=int(spec_info["sampleRate"]),
+            cached=event.cached, processing_time=event.processing_time,
+            format=str(spec_info["format"]), bit_depth=spec_info["bitDepth"],
+            bitrate=spec_info["bitrate"], variant=spec_info["variant"], waveforms=waveforms)
+
+    async def _drums_message(self, event: JobCompleted) -> dict[str, Any]:
+        assert self.deliverers is not None
+        try:
+            bpm = await self.deliverers.bpm_of(self.track_id)
+            summary = await self.deliverers.drums.transcribe(event, bpm)
+        except OptionError as exc:
+            return drums_failed_message(request_id=self.request_id, track_id=self.track_id,
+                                        job_id=event.job_id, code=ErrorCode.INVALID_FIELD,
+                                        message=str(exc))
+        except Exception as exc:
+            log.exception("drum transcription of job %s failed", event.job_id)
+            return drums_failed_message(request_id=self.request_id, track_id=self.track_id,
+                                        job_id=event.job_id,
+                                        code=ErrorCode.TRANSCRIPTION_FAILED,
+                                        message=f"drum transcription failed: "
+                                                f"{type(exc).__name__}: {exc}")
+        base = f"/api/tracks/{self.track_id}"
+        return drums_ready_message(
+            request_id=self.request_id, track_id=self.track_id, job_id=event.job_id,
+            onsets=summary["onsets"], midi=summary["midi"], onsets_url=f"{base}/onsets.json",
+            midi_url=f"{base}/drums.mid", onset_count=summary["onsetCount"],
+            lanes=summary["lanes"])
 
     def fail(self, code: str, message: str, job_id: str | None = None) -> None:
         if self.finished:
@@ -136,8 +224,10 @@ class RequestSubscription:
         self.on_finished(self)
 
     def close(self) -> None:
-        if self._pump is not None and self._pump is not asyncio.current_task():
-            self._pump.cancel()
+        current = asyncio.current_task()
+        for task in (self._pump, self._finishing):
+            if task is not None and task is not current:
+                task.cancel()
 
     # ---- binary delivery -------------------------------------------------------------
 
@@ -158,6 +248,8 @@ class RequestSubscription:
                     return
         except asyncio.CancelledError:
             raise
+        except OptionError as exc:
+            self.fail(ErrorCode.INVALID_FIELD.value, str(exc))
         except Exception as exc:  # e.g. the files were removed under us
             log.exception("streaming stems to a client failed")
             with contextlib.suppress(Exception):
@@ -169,17 +261,22 @@ class RequestSubscription:
         end = self._total if self._total is not None else self._available
         layout = self._layout
         assert layout is not None or end == 0
-        while layout is not None and self._cursor < end and not self.finished:
+        if layout is None:
+            return
+        pcm = layout_for(layout.subtype)
+        plan = plan_outputs(self.output, layout.sources)
+        while self._cursor < end and not self.finished:
             frames = min(CHUNK_FRAMES, end - self._cursor)
-            for stem in layout.sources:
+            for stem, parts in plan.items():
                 if self.wait_for_room is not None:
                     await self.wait_for_room()
-                data = await asyncio.to_thread(read_frames, layout.stems_dir, stem,
-                                               self._cursor, frames, layout.channels)
+                data = await asyncio.to_thread(read_output_frames, layout.stems_dir, parts,
+                                               self._cursor, frames, layout.channels, pcm)
                 self.push(stem_chunk_message(
                     request_id=self.request_id, track_id=self.track_id,
                     job_id=layout.job_id, stem=stem, start_frame=self._cursor, frames=frames,
-                    sample_rate=layout.sample_rate, channels=layout.channels, data=data), True)
+                    sample_rate=layout.sample_rate, channels=layout.channels, data=data,
+                    encoding=pcm.encoding), True)
             self._cursor += frames
             end = self._total if self._total is not None else self._available
 
@@ -191,4 +288,5 @@ class RequestSubscription:
         self._layout = JobChunk(
             job_id=done.job_id, start_frame=0, frames=int(info.frames),
             stems_dir=str(Path(first).parent), sources=tuple(done.stems),
-            sample_rate=int(info.samplerate), channels=int(info.channels))
+            sample_rate=int(info.samplerate), channels=int(info.channels),
+            subtype=done.subtype)

@@ -1,0 +1,69 @@
+"""The analysis work itself, as plain functions of file paths: they run in the CPU pool's
+process (stemcast.cpu_pool), so they take and return only picklable values."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ONSETS_JSON = "onsets.json"
+DRUMS_MIDI = "drums.mid"
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, separators=(",", ":")))
+    os.replace(partial, path)
+
+
+def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
+    """Basic features of a track, and its mix's waveform peaks written to waveform_path."""
+    from stemcast.analysis.features import analyze
+    from stemcast.analysis.waveform import waveform_entries
+    from stemcast.audio import decode
+
+    audio = decode(audio_path)
+    features = analyze(audio.samples, audio.sample_rate)
+    _write_json(Path(waveform_path), waveform_entries({"mix": audio.samples},
+                                                      audio.sample_rate))
+    return features.to_dict()
+
+
+def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:
+    """Seed 002's transcription of an isolated drum stem: onsets.json and drums.mid in
+    out_dir (written under temporary names, then renamed). Returns a summary."""
+    from stemcast.analysis.drums import onsets_document, transcribe
+    from stemcast.analysis.midi import write_midi
+    from stemcast.audio import decode
+
+    audio = decode(drums_path)
+    onsets = transcribe(audio.samples, audio.sample_rate)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    document = onsets_document(onsets, bpm=bpm, duration_seconds=audio.duration_seconds)
+    write_midi(onsets, folder / DRUMS_MIDI, bpm=bpm)
+    _write_json(folder / ONSETS_JSON, document)
+    counts: dict[str, int] = {}
+    for onset in onsets:
+        counts[onset.type] = counts.get(onset.type, 0) + 1
+    return {"onsets": str((folder / ONSETS_JSON).resolve()),
+            "midi": str((folder / DRUMS_MIDI).resolve()),
+            "onsetCount": len(onsets), "lanes": counts}
+
+
+def warm_up() -> None:
+    """Pay the one-off costs of a fresh process (imports, numba compiling librosa's beat
+    tracker: 4-5 s) before the first track needs them."""
+    import numpy as np
+
+    from stemcast.analysis.drums import transcribe
+    from stemcast.analysis.features import analyze
+
+    rate = 22050
+    clicks = np.zeros((1, 4 * rate), dtype=np.float32)
+    clicks[0, :: rate // 2] = 1.0
+    analyze(clicks, rate)
+    transcribe(clicks, rate)

@@ -1,0 +1,66 @@
+"""CPU work the event loop must not do: analysis, drum transcription, stem renditions.
+
+One spawned process (a ProcessPoolExecutor of one) takes these jobs in order, so they
+run beside the event loop and beside the separation workers, not inside either. A crash
+of that process (BrokenProcessPool) is survived: the pool is made anew and the job tried
+once more before its error is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class CpuPool:
+    def __init__(self, workers: int = 1) -> None:
+        self._workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self.restarts = 0
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(self._workers,
+                                                 mp_context=mp.get_context("spawn"))
+        return self._executor
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in the pool process; fn and args must be picklable."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool()
+            try:
+                return await loop.run_in_executor(pool, fn, *args)
+            except BrokenProcessPool:
+                if self._executor is pool:
+                    self._executor = None
+                    self.restarts += 1
+                    pool.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise
+                log.warning("the CPU worker process died during %s; starting a new one",
+                            getattr(fn, "__name__", fn))
+        raise AssertionError("unreachable")
+
+    def warm(self, fn: Callable[[], object]) -> None:
+        """Start the process now and run fn in it, in the background (no one waits)."""
+        self._pool().submit(fn).add_done_callback(_log_failure)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _log_failure(future: Future[object]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("CPU pool warm-up failed: %s", future.exception())

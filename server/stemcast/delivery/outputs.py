@@ -1,0 +1,213 @@
+"""Stems as the client asked for them, made from one separation ("the master").
+
+A separation job writes its model's stems once, as WAV at the model's rate (16-bit, or
+32-bit float when a client asked for more than 16 bits). Everything else a client may
+ask for is derived from those files, without separating again:
+
+- a stem variant: 2stems (vocals + accompaniment), 2stems-drums (drums + nodrums),
+  4stems from a 6-stem model (other = other + guitar + piano): sums of master stems;
+- a subset of the variant's stems;
+- another format (flac, mp3), sample rate (44100, 48000) or bit depth.
+
+`plan_outputs` checks a request against the model's stems; `render_outputs` (blocking,
+CPU-heavy: run it in the CPU pool) writes the files, each under a temporary name renamed
+when complete. Sums are taken on the master's own samples (int16 added in int32 and
+clipped), so a 16-bit WAV variant is byte for byte the sum of the streamed chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stemcast_protocol.options import DEFAULT_MP3_BITRATE, OptionError, OutputRequest
+
+FOUR = ("drums", "bass", "other", "vocals")
+SIX_EXTRA = ("guitar", "piano")
+
+
+def variant_plan(variant: str | None, sources: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Output stem name -> the master stems summed to make it."""
+    sources = tuple(sources)
+    if variant is None:
+        return {name: (name,) for name in sources}
+    if variant == "6stems":
+        if not all(name in sources for name in SIX_EXTRA):
+            raise OptionError("variant", f"6stems needs a 6-stem model such as htdemucs_6s; "
+                                         f"this model makes {len(sources)} stems "
+                                         f"({', '.join(sources)}). Start the server with "
+                                         "--model htdemucs_6s, or ask for 4stems or 2stems")
+        return {name: (name,) for name in sources}
+    if variant == "4stems":
+        if not all(name in sources for name in FOUR):
+            raise OptionError("variant", f"4stems needs drums, bass, other and vocals; this "
+                                         f"model makes {', '.join(sources)}")
+        rest = tuple(n for n in sources if n not in ("drums", "bass", "vocals"))
+        return {"drums": ("drums",), "bass": ("bass",), "other": rest, "vocals": ("vocals",)}
+    lead, rest_name = ("vocals", "accompaniment") if variant == "2stems-vocals" \
+        else ("drums", "nodrums")
+    if lead not in sources:
+        raise OptionError("variant", f"{variant} needs a '{lead}' stem; this model makes "
+                                     f"{', '.join(sources)}")
+    return {lead: (lead,), rest_name: tuple(n for n in sources if n != lead)}
+
+
+def plan_outputs(request: OutputRequest, sources: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The variant's stems, narrowed to the subset asked for (in the variant's order)."""
+    plan = variant_plan(request.variant, sources)
+    if request.stems is None:
+        return plan
+    unknown = [name for name in request.stems if name not in plan]
+    if unknown:
+        raise OptionError("stems", f"names {', '.join(repr(n) for n in unknown)}, which "
+                                   f"{'this variant' if request.variant else 'this model'} "
+                                   f"does not make; it makes {', '.join(plan)}")
+    return {name: parts for name, parts in plan.items() if name in request.stems}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A request resolved against one separation: what files to deliver."""
+
+    plan: dict[str, tuple[str, ...]]
+    format: str
+    sample_rate: int
+    bit_depth: int
+    bitrate: int | None
+    variant: str | None
+
+    @property
+    def extension(self) -> str:
+        return self.format
+
+    def key(self) -> str:
+        """Names this rendition among a job's others (its folder under out/)."""
+        payload = json.dumps({"plan": self.plan, "format": self.format,
+                              "rate": self.sample_rate, "bits": self.bit_depth,
+                              "bitrate": self.bitrate}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def is_master(self, master_rate: int, master_float: bool) -> bool:
+        """The master's own files already are this (perhaps fewer of them)."""
+        return (self.format == "wav" and self.sample_rate == master_rate
+                and self.bit_depth == (32 if master_float else 16)
+                and all(parts == (name,) for name, parts in self.plan.items()))
+
+    def describe(self) -> dict[str, object]:
+        return {"format": self.format, "sampleRate": self.sample_rate,
+                "bitDepth": self.bit_depth if self.format != "mp3" else None,
+                "bitrate": self.bitrate, "variant": self.variant}
+
+
+def resolve(request: OutputRequest, sources: Sequence[str], master_rate: int) -> OutputSpec:
+    return OutputSpec(
+        plan=plan_outputs(request, sources), format=request.format,
+        sample_rate=request.sample_rate or master_rate, bit_depth=request.bit_depth,
+        bitrate=(request.bitrate or DEFAULT_MP3_BITRATE) if request.format == "mp3" else None,
+        variant=request.variant)
+
+
+def combine(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Sum stems sample by sample: int16 in int32, clipped back to int16; float in float32.
+
+    Used for the files and for streamed chunks alike, so both agree bit for bit."""
+    if len(blocks) == 1:
+        return blocks[0]
+    if blocks[0].dtype == np.int16:
+        total = np.sum([b.astype(np.int32) for b in blocks], axis=0)
+        return np.asarray(np.clip(total, -32768, 32767), dtype=np.int16)
+    return np.asarray(np.sum([b.astype(np.float32) for b in blocks], axis=0), dtype=np.float32)
+
+
+def _read_master(path: str) -> tuple[np.ndarray, int]:
+    """(frames, channels) int16 for a 16-bit master, float32 for a float one."""
+    import soundfile as sf
+
+    info = sf.info(path)
+    dtype = "int16" if info.subtype == "PCM_16" else "float32"
+    data, rate = sf.read(path, dtype=dtype, always_2d=True)
+    return data, int(rate)
+
+
+def _to_float(data: np.ndarray) -> np.ndarray:
+    return data.astype(np.float32) / 32768.0 if data.dtype == np.int16 else data
+
+
+def _write_atomic(path: Path, write: object) -> None:
+    partial = path.with_name(path.name + ".partial")
+    try:
+        assert callable(write)
+        write(partial)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _encode(path: Path, data: np.ndarray, rate: int, spec: OutputSpec) -> None:
+    import soundfile as sf
+
+    if spec.format == "mp3":
+        import lameenc
+
+        pcm = data if data.dtype == np.int16 else \
+            np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
+        encoder = lameenc.Encoder()
+        encoder.set_bit_rate(int(spec.bitrate or DEFAULT_MP3_BITRATE))
+        encoder.set_in_sample_rate(rate)
+        encoder.set_channels(int(pcm.shape[1]))
+        encoder.set_quality(2)  # 2 = high quality, the usual choice for music
+        encoded = bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes()))
+        encoded += bytes(encoder.flush())
+        _write_atomic(path, lambda p: Path(p).write_bytes(encoded))
+        return
+    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[spec.bit_depth]
+    if subtype == "PCM_16" and data.dtype != np.int16:
+        data = np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
+    container = "FLAC" if spec.format == "flac" else "WAV"
+    _write_atomic(path, lambda p: sf.write(str(p), data, rate, subtype=subtype,
+                                           format=container))
+
+
+def render_outputs(master: Mapping[str, str], spec: OutputSpec,
+                   out_dir: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Write the requested stems into out_dir. Returns name -> absolute path, and the
+    waveform peaks of the stems that are sums (the others' are in the job's waveforms).
+
+    Blocking and CPU-heavy (resampling, mp3 encoding): run it in the CPU pool."""
+    import soxr
+
+    from stemcast.analysis.waveform import waveform_entries
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    summed: dict[str, np.ndarray] = {}
+    master_rate = 0
+    for name, parts in spec.plan.items():
+        blocks = []
+        rate = 0
+        for part in parts:
+            data, rate = _read_master(master[part])
+            blocks.append(data)
+        master_rate = rate
+        data = combine(blocks)
+        if len(parts) > 1:
+            summed[name] = _to_float(data).T
+        if spec.sample_rate != rate:
+            data = soxr.resample(_to_float(data), rate, spec.sample_rate, quality="HQ")
+            data = np.asarray(data, dtype=np.float32)
+        target = folder / f"{name}.{spec.extension}"
+        _encode(target, data, spec.sample_rate, spec)
+        paths[name] = str(target.resolve())
+    waveforms = waveform_entries(summed, master_rate) if summed else []
+    return paths, waveforms

@@ -1,0 +1,80 @@
+"""Delivering a finished separation as a request asked for it (see delivery/outputs.py).
+
+The master's own files are handed out as they are when they already are what was asked
+(perhaps fewer of them). Anything else is rendered once per job and options into
+`JOB/out/KEY/` (a FolderCache entry) and served from there afterwards: each combination
+is its own cache entry inside the job's folder, so the pruner removes it with the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stemcast.cpu_pool import CpuPool
+from stemcast.delivery.folder_cache import FolderCache, Manifest
+from stemcast.delivery.outputs import OutputSpec, render_outputs, resolve
+from stemcast.jobs.events import JobCompleted
+from stemcast.jobs.store import JobStore
+from stemcast.separation.worker import WAVEFORMS_JSON
+from stemcast_protocol.options import OutputRequest
+
+log = logging.getLogger(__name__)
+
+PUSHED_ZOOM_LEVEL = 1  # the overview pushed with the stems; every level is served by HTTP
+
+
+@dataclass(frozen=True)
+class Delivered:
+    stems: dict[str, str]  # output stem name -> absolute path
+    spec: OutputSpec
+    waveforms: list[dict[str, Any]] = field(default_factory=list)  # all zoom levels
+
+    def waveforms_at(self, level: int = PUSHED_ZOOM_LEVEL) -> list[dict[str, Any]]:
+        return [entry for entry in self.waveforms if entry.get("zoom_level") == level]
+
+
+def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
+    """Raises OptionError (naming the field) when the job's model cannot give it."""
+    return resolve(request, tuple(completed.stems), completed.sample_rate)
+
+
+def job_waveforms(output_dir: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The peaks the worker wrote for the mix and the master stems (blocking read)."""
+    try:
+        entries: list[dict[str, Any]] = json.loads(
+            (Path(output_dir) / WAVEFORMS_JSON).read_text())
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if names is None or e.get("stem_type") in names]
+
+
+class Renditions:
+    def __init__(self, pool: CpuPool, jobs: JobStore) -> None:
+        self.pool = pool
+        self.jobs = jobs
+        self._cache = FolderCache()
+        self.rendered = 0
+
+    async def deliver(self, completed: JobCompleted, spec: OutputSpec) -> Delivered:
+        waveforms = await asyncio.to_thread(job_waveforms, completed.output_dir,
+                                            ["mix", *spec.plan])
+        if spec.is_master(completed.sample_rate, completed.subtype == "FLOAT"):
+            return Delivered({name: completed.stems[name] for name in spec.plan}, spec,
+                             waveforms)
+        folder = Path(completed.output_dir) / "out" / spec.key()
+
+        async def make() -> Manifest:
+            stems, summed = await self.pool.run(render_outputs, dict(completed.stems), spec,
+                                                str(folder))
+            await self.jobs.set_size(completed.job_id, None)  # measured again by the pruner
+            self.rendered += 1
+            log.info("job %s: rendered %s", completed.job_id, spec.describe())
+            return {"files": stems, "waveforms": summed, "output": spec.describe()}
+
+        manifest = await self._cache.get(folder, make)
+        return Delivered(dict(manifest["files"]), spec, waveforms + manifest["waveforms"])

@@ -1,0 +1,235 @@
+"""Output options, stem variants, per-request models, analysis and drums on a real server.
+
+One server with the tiny random-weight Demucs model (and the DSP engine every server
+offers) plays every combination back through real decoders.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stemcast.audio import decode
+from stemcast_protocol import FrameFormat, StemcastClient
+from tests.conftest import TINY_MODEL
+from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.callback_receiver import CallbackReceiver
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+FOUR = ["drums", "bass", "other", "vocals"]
+END = ("stemsReady", "stemsFailed", "drumsReady", "drumsFailed")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("outputs-music")
+    return write_audio(folder / "groove.wav", make_music_like_signal(6.0, seed=11), 44100)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path,
+           clip: Path) -> Any:
+    proc = ServerProcess(tmp_path_factory.mktemp("outputs") / "data", args=[
+        "--model", TINY_MODEL, "--model-repo", str(tiny_model_repo),
+        "--allow-path-prefix", str(clip.parent), "--callback-retry-delay", "0.2",
+    ]).start()
+    assert proc.health()["model"]["state"] == "ready", proc.log()
+    yield proc
+    proc.stop()
+
+
+async def request(server: ServerProcess, clip: Path, request_id: str, *,
+                  until: tuple[str, ...] = ("stemsReady", "stemsFailed"),
+                  fmt: FrameFormat = FrameFormat.JSON, timeout: float = 90,
+                  **fields: Any) -> list[dict[str, Any]]:
+    """Messages of one getTrackInfo request, up to the first of `until`."""
+    messages: list[dict[str, Any]] = []
+    async with StemcastClient.connect(server.ws_url, fmt=fmt) as client:
+        await client.send({"command": "getTrackInfo", "filePath": str(clip), "stems": True,
+                           "requestId": request_id, **fields})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = await client.receive(timeout=deadline - time.monotonic())
+            if message.get("requestId") != request_id:
+                continue
+            messages.append(message)
+            if message["type"] in until or message["type"] == "error":
+                return messages
+    raise AssertionError(f"{request_id}: nothing of {until} within {timeout} s: {messages}")
+
+
+def pcm(path: str) -> np.ndarray:
+    data, _ = sf.read(path, dtype="int16", always_2d=True)
+    return data
+
+
+async def test_hello_offers_the_model_and_the_dsp_engine(server: ServerProcess) -> None:
+    async with StemcastClient.connect(server.ws_url) as client:
+        await client.send({"command": "hello", "protocolVersion": 1})
+        hello = await client.receive()
+    names = {m["name"]: m for m in hello["models"]}
+    assert set(names) == {TINY_MODEL, "dsp"}
+    assert names[TINY_MODEL]["default"] is True and names["dsp"]["kind"] == "dsp"
+    assert names["dsp"]["sources"] == FOUR
+    assert TINY_MODEL in hello["modelChoice"]
+    assert hello["outputs"]["formats"] == ["wav", "flac", "mp3"]
+    health = server.health()
+    assert {m["name"] for m in health["models"]} == {TINY_MODEL, "dsp"}
+    assert health["model"]["requested"] == TINY_MODEL
+
+
+async def test_formats_rates_and_depths_decode_back(server: ServerProcess, clip: Path) -> None:
+    frames = decode(clip).frames
+    master = (await request(server, clip, "master"))[-1]
+    assert master["format"] == "wav" and master["bitDepth"] == 16
+    cases = [
+        ({"format": "flac"}, "FLAC", "PCM_16", 44100),
+        ({"format": "flac", "bitDepth": 24, "sampleRate": 48000}, "FLAC", "PCM_24", 48000),
+        ({"format": "wav", "bitDepth": 24}, "WAV", "PCM_24", 44100),
+        ({"format": "wav", "bitDepth": 32}, "WAV", "FLOAT", 44100),
+        ({"format": "wav", "sampleRate": 48000}, "WAV", "PCM_16", 48000),
+        ({"format": "mp3", "bitrate": 192}, "MP3", None, 44100),
+    ]
+    for index, (options, container, subtype, rate) in enumerate(cases):
+        ready = (await request(server, clip, f"fmt{index}", **options))[-1]
+        assert ready["type"] == "stemsReady", ready
+        assert ready["format"] == options["format"] and ready["sampleRate"] == rate
+        assert set(ready["stems"]) == set(FOUR)
+        for path in ready["stems"].values():
+            assert path.endswith("." + options["format"]) and Path(path).is_absolute()
+            info = sf.info(path)
+            assert info.format == container and info.samplerate == rate
+            assert info.channels == 2
+            if subtype:
+                assert info.subtype == subtype
+            expected = round(frames * rate / 44100)
+            # mp3 adds encoder delay and padding (about 1-2 frames of 1152 samples).
+            slack = 3000 if container == "MP3" else 1
+            assert abs(info.frames - expected) <= slack, (options, info.frames, expected)
+        if options == {"format": "flac"}:
+            # Lossless: the very samples of the 16-bit master.
+            for name, path in ready["stems"].items():
+                assert np.array_equal(pcm(path), pcm(master["stems"][name]))
+        # One separation served every request: the same job.
+        assert ready["jobId"] in (master["jobId"], ready["jobId"])
+    # 16-bit outputs come from the 16-bit separation, deeper ones from a float one.
+    assert (await request(server, clip, "again", format="mp3", bitrate=192))[-1]["cached"]
+
+
+async def test_variants_are_sums_of_the_four_stems(server: ServerProcess, clip: Path) -> None:
+    master = (await request(server, clip, "v-master"))[-1]
+    four = {name: pcm(path).astype(np.int32) for name, path in master["stems"].items()}
+    two = (await request(server, clip, "v-2", variant="2stems"))[-1]
+    assert two["variant"] == "2stems-vocals" and set(two["stems"]) == {"vocals",
+                                                                      "accompaniment"}
+    assert two["jobId"] == master["jobId"], "a variant must not separate again"
+    accompaniment = np.clip(four["drums"] + four["bass"] + four["other"], -32768, 32767)
+    assert np.array_equal(pcm(two["stems"]["accompaniment"]), accompaniment)
+    assert np.array_equal(pcm(two["stems"]["vocals"]), four["vocals"])
+    drums = (await request(server, clip, "v-d", variant="2stems-drums"))[-1]
+    assert set(drums["stems"]) == {"drums", "nodrums"}
+    nodrums = np.clip(four["bass"] + four["other"] + four["vocals"], -32768, 32767)
+    assert np.array_equal(pcm(drums["stems"]["nodrums"]), nodrums)
+    subset = (await request(server, clip, "v-sub", stems=["vocals", "drums"]))[-1]
+    assert set(subset["stems"]) == {"drums", "vocals"} and subset["cached"] is True
+    assert subset["stems"]["drums"] == master["stems"]["drums"]
+    six = (await request(server, clip, "v-6", variant="6stems"))[-1]
+    assert six["type"] == "stemsFailed" and six["error"]["code"] == "INVALID_FIELD"
+    assert "variant" in six["error"]["message"] and "htdemucs_6s" in six["error"]["message"]
+    wrong = (await request(server, clip, "v-x", stems=["guitar"]))[-1]
+    assert wrong["type"] == "stemsFailed" and "guitar" in wrong["error"]["message"]
+    bad = (await request(server, clip, "v-bad", format="ogg"))[-1]
+    assert bad["type"] == "error" and "format" in bad["error"]["message"]
+
+
+async def test_binary_chunks_of_a_variant_equal_its_files(server: ServerProcess,
+                                                          clip: Path) -> None:
+    messages = await request(server, clip, "bin2", fmt=FrameFormat.MSGPACK, delivery="binary",
+                             variant="2stems")
+    ready = messages[-1]
+    chunks: dict[str, list[bytes]] = {}
+    for message in messages:
+        if message["type"] == "stemChunk":
+            chunks.setdefault(message["stem"], []).append(message["data"])
+    assert set(chunks) == {"vocals", "accompaniment"}
+    for name, parts in chunks.items():
+        assert b"".join(parts) == pcm(ready["stems"][name]).tobytes()
+
+
+async def test_a_model_chosen_per_request(server: ServerProcess, clip: Path) -> None:
+    ready = (await request(server, clip, "dsp", model="dsp"))[-1]
+    assert ready["type"] == "stemsReady" and ready["model"] == "dsp"
+    mix = pcm(str(clip)).astype(np.int32)
+    total = sum(pcm(path).astype(np.int32) for path in ready["stems"].values())
+    # The DSP engine's stems sum to the mix; each 16-bit stem rounds by half a step.
+    assert np.max(np.abs(total - mix)) <= 2
+    unknown = (await request(server, clip, "nope", model="no-such-model"))[-1]
+    assert unknown["type"] == "stemsFailed" and unknown["error"]["code"] == "INVALID_FIELD"
+    assert "dsp" in unknown["error"]["message"]
+
+
+async def test_analysis_and_drums(server: ServerProcess, clip: Path) -> None:
+    messages = await request(server, clip, "drums", until=("drumsReady", "drumsFailed"),
+                             drums=True)
+    kinds = [m["type"] for m in messages]
+    assert kinds.index("stemsReady") < kinds.index("drumsReady"), kinds
+    drums = messages[-1]
+    assert drums["onsetCount"] >= 0 and Path(drums["midi"]).is_file()
+    track_id = drums["trackId"]
+    midi = httpx.get(f"{server.http_url}{drums['midiUrl']}")
+    assert midi.status_code == 200
+    parsed = mido.MidiFile(file=io.BytesIO(midi.content))
+    notes = [m for m in parsed if m.type == "note_on" and m.velocity > 0]
+    assert len(notes) == drums["onsetCount"] and all(m.channel == 9 for m in notes)
+    onsets = httpx.get(f"{server.http_url}/api/tracks/{track_id}/onsets.json").json()
+    assert onsets["onset_count"] == drums["onsetCount"]
+    for onset in onsets["onsets"]:
+        assert set(onset) >= {"time", "lane", "type", "confidence"}
+        assert 0 <= onset["lane"] <= 7
+    analysis = httpx.get(f"{server.http_url}/api/tracks/{track_id}/analysis?wait=1",
+                         timeout=90).json()
+    assert analysis["state"] == "done", analysis
+    assert analysis["camelot"] is None or analysis["camelot"][-1] in "AB"
+    assert [w["stem_type"] for w in analysis["waveforms"] if w["zoom_level"] == 1] == ["mix"]
+    # trackInfo now carries the analysis; stemsReady carries overview peaks.
+    info = (await request(server, clip, "info2"))
+    assert info[0]["analysis"] == "done" and info[0]["bpm"] == analysis["bpm"]
+    peaks = {w["stem_type"] for w in info[-1]["waveforms"]}
+    assert peaks == {"mix", *FOUR}
+
+
+def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path) -> None:
+    with CallbackReceiver() as receiver:
+        response = httpx.post(f"{server.http_url}/jobs", json={
+            "file_path": str(clip), "track_hash": "out-1", "callback_url": receiver.url,
+            "options": {"stems": True, "basic_features": True, "drums": True,
+                        "format": "flac", "variant": "2stems"}}, timeout=30)
+        assert response.status_code == 200, response.text
+        done = receiver.wait_for("job_completed", timeout=120)
+        stages = [r.body["stage"] for r in receiver.received]
+    assert stages == ["basic_features", "stems", "drums", "job_completed"], stages
+    features = receiver.received[0].body["data"]
+    assert {"bpm", "key", "mode", "camelot", "beats"} <= set(features)
+    stems = receiver.received[1].body["data"]
+    assert stems["format"] == "flac" and set(stems["stems"]) == {"vocals", "accompaniment"}
+    assert stems["waveforms"] and done.body["status"] == "completed"
+    zipped = httpx.get(f"{server.http_url}/jobs/out-1/stems.zip")
+    assert zipped.status_code == 200 and b"accompaniment.flac" in zipped.content
+    job = httpx.get(f"{server.http_url}/jobs/out-1").json()
+    mp3 = httpx.get(f"{server.http_url}/api/stems/{job['separation_job_id']}/vocals.mp3",
+                    params={"format": "mp3"}, timeout=60)
+    assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+    assert mp3.content[:3] == b"ID3" or mp3.content[0] == 0xFF
+    bad = httpx.post(f"{server.http_url}/jobs", json={
+        "file_path": str(clip), "options": {"format": "flac", "bitrate": 128}})
+    assert bad.status_code == 422 and "bitrate" in bad.json()["error"]["message"]
