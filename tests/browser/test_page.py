@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
+import time
 import wave
 import zipfile
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgpack
 import pytest
 import soundfile as sf
 
@@ -86,6 +89,53 @@ def page(browser: Any) -> Iterator[Any]:
     assert not [m for m in messages if m.startswith("pageerror")], messages
 
 
+class HoldStemsReady:
+    """Passes the page's WebSocket through Playwright, holding `stemsReady` back until
+    released: the page is then seen with streamed audio only, its job not yet done."""
+
+    def __init__(self) -> None:
+        self.holding = True
+        self.held: list[bytes | str] = []
+        self.route: Any = None
+
+    def __call__(self, route: Any) -> None:
+        self.route = route
+        server = route.connect_to_server()
+
+        def from_server(message: bytes | str) -> None:
+            if self.holding and isinstance(message, bytes) \
+                    and msgpack.unpackb(message).get("type") == "stemsReady":
+                self.held.append(message)
+            else:
+                route.send(message)
+
+        server.on_message(from_server)
+        route.on_message(server.send)
+
+    def wait_held(self, page: Any, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.held:
+            assert time.monotonic() < deadline, "no stemsReady came"
+            page.wait_for_timeout(100)
+
+    def release(self) -> None:
+        self.holding = False
+        for message in self.held:
+            self.route.send(message)
+        self.held.clear()
+
+
+def stats(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate("() => ({...window.stemcastStats})")
+    return result
+
+
+def option_values(page: Any, selector: str) -> list[str]:
+    values: list[str] = page.locator(f"{selector} option").evaluate_all(
+        "options => options.map(o => o.value)")
+    return values
+
+
 def gains(page: Any) -> dict[str, float]:
     result: dict[str, float] = page.evaluate(
         "() => Object.fromEntries(Object.entries(window.stemcastMixer.gains)"
@@ -94,6 +144,8 @@ def gains(page: Any) -> dict[str, float]:
 
 
 def test_upload_separate_mix_and_download(page: Any, server: ServerProcess, clip: Path) -> None:
+    held = HoldStemsReady()
+    page.route_web_socket(re.compile(r"/ws(\?.*)?$"), held)
     page.goto(server.http_url + "/")
     sync_api.expect(page.locator("#conn")).to_have_text("Connected")
     sync_api.expect(page.locator("#model-select")).to_contain_text(TINY_MODEL)
@@ -109,8 +161,33 @@ def test_upload_separate_mix_and_download(page: Any, server: ServerProcess, clip
     }""")
     page.get_by_role("button", name="Separate").click()
 
+    # The stems stream (msgpack stemChunk frames) while they separate, and what has come
+    # plays at once: stemsReady is held back here, so this is streamed audio only.
+    page.wait_for_function("() => window.stemcastStats.chunks > 0", timeout=120_000)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("() => window.stemcastMixer.position() > 0.3")
+    streaming = page.evaluate("""() => ({complete: window.stemcastMixer.complete,
+        origin: window.stemcastMixer.origin,
+        sources: Object.keys(window.stemcastMixer.sources).length,
+        seconds: window.stemcastMixer.availableSeconds()})""")
+    assert streaming["complete"] is False and streaming["origin"] == "stream", streaming
+    assert streaming["sources"] == 4 and streaming["seconds"] > 0.3, streaming
+    sync_api.expect(page.locator(".stem canvas[data-drawn=partial], "
+                                 ".stem canvas[data-drawn=true]")).to_have_count(4)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page-streaming.png"), full_page=True)
+    page.get_by_role("button", name="Pause").click()
+    held.wait_held(page)
+    assert stats(page)["playsWhileStreaming"] >= 1
+    held.release()
+
     job = page.locator("#job")
     sync_api.expect(job).to_have_attribute("data-stage", "complete", timeout=120_000)
+    streamed = stats(page)
+    assert streamed["transport"] == "msgpack", streamed
+    assert streamed["chunksBeforeReady"] >= len(STEMS), streamed
+    # The whole audio came as chunks: nothing fetched again for playback.
+    assert streamed["readyAfterChunks"] == 1 and streamed["fetchedStems"] == 0, streamed
     assert page.locator("#job-progress").evaluate("el => el.value") == 1
     sync_api.expect(page.locator("#job-percent")).to_have_text("100%")
     sync_api.expect(page.locator("#job-track")).to_contain_text("Page Song")
@@ -161,6 +238,13 @@ def test_upload_separate_mix_and_download(page: Any, server: ServerProcess, clip
         assert reader.getsampwidth() == 2 and reader.getnframes() == 4 * 44100
     samples, rate = sf.read(io.BytesIO(data))
     assert rate == 44100 and samples.shape == (4 * 44100, 2)
+    # What played is what the server wrote: the streamed chunks, sample for sample.
+    step = 37
+    played = page.evaluate(f"""() => window.stemcastMixer.stems.bass.channels
+        .map(c => Array.from(c.filter((_, i) => i % {step} === 0)))""")
+    assert len(played) == 2
+    for channel, values in enumerate(played):
+        assert values == samples[::step, channel].tolist(), f"channel {channel} differs"
 
     # The zip of all stems.
     href = page.locator("#zip").get_attribute("href")
@@ -170,8 +254,49 @@ def test_upload_separate_mix_and_download(page: Any, server: ServerProcess, clip
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert sorted(archive.namelist()) == sorted(f"{s}.wav" for s in STEMS)
 
+    # Tempo, key and Camelot code once the server's background analysis is done: on the
+    # job card, the player and in the library, as the server has them.
+    bpm = page.locator("#job-track .bpm")
+    sync_api.expect(bpm).to_have_text(re.compile(r"^\d+ BPM$"), timeout=30_000)
+    track_id = page.evaluate("() => window.stemcastMixer.trackId")
+    analysis = httpx.get(f"{server.http_url}/api/tracks/{track_id}/analysis", timeout=10).json()
+    assert analysis["state"] == "done", analysis
+    sync_api.expect(bpm).to_have_text(f"{round(analysis['bpm'])} BPM")
+    sync_api.expect(page.locator("#job-track .key")).to_have_text(analysis["keyName"])
+    sync_api.expect(page.locator("#job-track .camelot")).to_have_text(analysis["camelot"])
+    assert re.fullmatch(r"(1[0-2]|[1-9])[AB]", analysis["camelot"]), analysis
+    sync_api.expect(page.locator("#player-track .camelot")).to_have_text(analysis["camelot"])
+    row = page.locator(f"#library tr[data-track-id='{track_id}']")
+    sync_api.expect(row.locator(".bpm")).to_have_text(str(round(analysis["bpm"])))
+    sync_api.expect(row.locator(".key")).to_contain_text(analysis["keyName"])
+    sync_api.expect(row.locator(".camelot")).to_have_text(analysis["camelot"])
+
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+
+
+def test_model_and_variant_choices(page: Any, server: ServerProcess) -> None:
+    page.goto(server.http_url + "/")
+    sync_api.expect(page.locator("#conn")).to_have_text("Connected")
+    # Every model on offer, the server's default chosen; the weightless dsp always there.
+    sync_api.expect(page.locator("#model-select option")).to_have_count(2)
+    assert option_values(page, "#model-select") == [TINY_MODEL, "dsp"]
+    sync_api.expect(page.locator("#model-select")).to_have_value(TINY_MODEL)
+    sync_api.expect(page.locator("#model-select option[value=dsp]")).to_contain_text("DSP")
+    # The top line says which engine runs and why, in the server's words.
+    choice = server.health()["model"]["choice"]
+    assert choice
+    sync_api.expect(page.locator("#model-line")).to_contain_text(f"model {TINY_MODEL}")
+    sync_api.expect(page.locator("#model-line")).to_contain_text(choice)
+    # Four-stem models: no 6stems; 4 stems first.
+    assert option_values(page, "#variant-select") == ["4stems", "2stems", "2stems-drums"]
+    sync_api.expect(page.locator("#variant-select")).to_have_value("4stems")
+    page.locator("#variant-select").select_option("2stems-drums")
+    page.locator("#model-select").select_option("dsp")
+    assert option_values(page, "#variant-select") == ["4stems", "2stems", "2stems-drums"]
+    sync_api.expect(page.locator("#variant-select")).to_have_value("2stems-drums")
+    # Download formats the server renders.
+    assert option_values(page, "#format-select") == ["wav16", "wav24", "wav32", "flac", "mp3"]
 
 
 def test_library_lists_the_track_and_opens_it_again(page: Any, server: ServerProcess,
@@ -225,6 +350,91 @@ def test_a_pasted_url_is_fetched_by_the_server(page: Any, server: ServerProcess,
     assert "drums" in titles
 
 
+def test_two_stem_variant_streams_vocals_and_accompaniment(page: Any, server: ServerProcess,
+                                                           clip: Path) -> None:
+    page.goto(server.http_url + "/")
+    sync_api.expect(page.locator("#conn")).to_have_text("Connected")
+    page.set_input_files("#file-input", str(clip))
+    page.locator("#variant-select").select_option("2stems")
+    page.get_by_role("button", name="Separate").click()
+    sync_api.expect(page.locator("#job")).to_have_attribute("data-stage", "complete",
+                                                            timeout=120_000)
+    sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(2)
+    names = page.locator(".stem").evaluate_all("rows => rows.map(r => r.dataset.stem)")
+    assert names == ["vocals", "accompaniment"]
+    # Separated before (same audio, same model): streamed again from the server's disk.
+    seen = stats(page)
+    assert seen["chunksBeforeReady"] >= 2 and seen["fetchedStems"] == 0, seen
+    assert gains(page) == {"vocals": 1.0, "accompaniment": 1.0}
+    page.get_by_role("button", name="Solo accompaniment").click()
+    assert gains(page) == {"vocals": 0.0, "accompaniment": 1.0}
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("() => window.stemcastMixer.position() > 0.2")
+    page.get_by_role("button", name="Pause").click()
+
+    # Downloads in that variant: one stem, and the zip of both.
+    link = page.get_by_role("link", name="Download accompaniment as WAV")
+    href = link.get_attribute("href")
+    assert href and "variant=2stems" in href, href
+    response = httpx.get(server.http_url + href, timeout=30)
+    assert response.status_code == 200 and response.content[:4] == b"RIFF"
+    samples, rate = sf.read(io.BytesIO(response.content))
+    assert rate == 44100 and samples.shape == (4 * 44100, 2)
+    zip_href = page.locator("#zip").get_attribute("href")
+    assert zip_href and "variant=2stems" in zip_href, zip_href
+    response = httpx.get(server.http_url + zip_href, timeout=30)
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert sorted(archive.namelist()) == ["accompaniment.wav", "vocals.wav"]
+
+
+def test_without_msgpack_the_page_speaks_json_and_fetches_the_stems(
+        page: Any, server: ServerProcess, clip: Path) -> None:
+    # As a browser would be if the vendored msgpack could not load: JSON frames, no
+    # streaming, the finished stems fetched as WAV files (in the variant asked for).
+    page.route("**/vendor/msgpack/**", lambda route: route.abort())
+    page.goto(server.http_url + "/")
+    sync_api.expect(page.locator("#conn")).to_have_text("Connected")
+    assert stats(page)["transport"] == "json"
+    page.set_input_files("#file-input", str(clip))
+    page.locator("#variant-select").select_option("2stems-drums")
+    page.get_by_role("button", name="Separate").click()
+    sync_api.expect(page.locator("#job")).to_have_attribute("data-stage", "complete",
+                                                            timeout=120_000)
+    sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(2)
+    names = page.locator(".stem").evaluate_all("rows => rows.map(r => r.dataset.stem)")
+    assert names == ["drums", "nodrums"]
+    seen = stats(page)
+    assert seen["chunks"] == 0 and seen["fetchedStems"] == 2, seen
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("() => window.stemcastMixer.position() > 0.2")
+    assert page.evaluate("() => window.stemcastMixer.origin") == "fetch"
+
+
+def test_download_format_mp3(page: Any, server: ServerProcess, clip: Path) -> None:
+    page.goto(server.http_url + "/")
+    row = page.locator("#library tr", has_text="Page Song")
+    row.first.get_by_role("button").click()
+    sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
+    page.get_by_label("Download as").select_option("mp3")
+    link = page.get_by_role("link", name="Download bass as MP3")
+    sync_api.expect(link).to_have_attribute("href", re.compile(r"format=mp3"))
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert "format=mp3" in download.url, download.url
+    assert download.suggested_filename == "bass.mp3"
+    data = Path(download.path()).read_bytes()
+    assert data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0), data[:8]
+    zip_href = page.locator("#zip").get_attribute("href")
+    assert zip_href and "format=mp3" in zip_href, zip_href
+    response = httpx.get(server.http_url + zip_href, timeout=60)
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert sorted(archive.namelist()) == sorted(f"{s}.mp3" for s in STEMS)
+    # The choice is remembered for the next visit.
+    page.reload()
+    sync_api.expect(page.get_by_label("Download as")).to_have_value("mp3")
+
+
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A server with a token and no model weights at all."""
@@ -253,6 +463,9 @@ def test_token_from_the_url_and_a_server_without_weights(page: Any, token_server
     model_error = page.locator("#errors .error[data-code=MODEL_UNAVAILABLE]")
     sync_api.expect(model_error).to_be_visible()
     sync_api.expect(model_error).to_contain_text("no model weights")
+    # The configured model stays the choice (and fails below); dsp is offered beside it.
+    sync_api.expect(page.locator("#model-select")).to_have_value("htdemucs")
+    sync_api.expect(page.locator("#model-select option[value=dsp]")).to_have_count(1)
 
     page.set_input_files("#file-input", str(clip))
     page.get_by_role("button", name="Separate").click()
