@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -21,16 +23,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _use_numba_cache(folder: str) -> None:
+    """Runs first in each pool process, before librosa imports numba.
+
+    numba caches compiled functions beside their source (librosa's, in site-packages),
+    and that cache is not safe for two processes writing at once: a race leaves files
+    that crash the next process to load them (a segfault in librosa's beat tracker). Each
+    pool therefore compiles into a folder of its own under the data dir."""
+    os.environ["NUMBA_CACHE_DIR"] = folder
+
+
 class CpuPool:
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, numba_cache: Path, workers: int = 1) -> None:
         self._workers = workers
+        self._numba_cache = numba_cache
         self._executor: ProcessPoolExecutor | None = None
         self.restarts = 0
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(self._workers,
-                                                 mp_context=mp.get_context("spawn"))
+            self._numba_cache.mkdir(parents=True, exist_ok=True)
+            self._executor = ProcessPoolExecutor(
+                self._workers, mp_context=mp.get_context("spawn"),
+                initializer=_use_numba_cache, initargs=(str(self._numba_cache),))
         return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

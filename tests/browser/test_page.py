@@ -257,7 +257,7 @@ def test_upload_separate_mix_and_download(page: Any, server: ServerProcess, clip
     # Tempo, key and Camelot code once the server's background analysis is done: on the
     # job card, the player and in the library, as the server has them.
     bpm = page.locator("#job-track .bpm")
-    sync_api.expect(bpm).to_have_text(re.compile(r"^\d+ BPM$"), timeout=30_000)
+    sync_api.expect(bpm).to_have_text(re.compile(r"^\d+ BPM$"), timeout=90_000)
     track_id = page.evaluate("() => window.stemcastMixer.trackId")
     analysis = httpx.get(f"{server.http_url}/api/tracks/{track_id}/analysis", timeout=10).json()
     assert analysis["state"] == "done", analysis

@@ -54,16 +54,27 @@ def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[st
             "onsetCount": len(onsets), "lanes": counts}
 
 
-def warm_up() -> None:
-    """Pay the one-off costs of a fresh process (imports, numba compiling librosa's beat
-    tracker: 4-5 s) before the first track needs them."""
+def _clicks(rate: int = 22050) -> Any:
     import numpy as np
 
-    from stemcast.analysis.drums import transcribe
-    from stemcast.analysis.features import analyze
-
-    rate = 22050
     clicks = np.zeros((1, 4 * rate), dtype=np.float32)
     clicks[0, :: rate // 2] = 1.0
-    analyze(clicks, rate)
-    transcribe(clicks, rate)
+    return clicks
+
+
+def warm_up_analysis() -> None:
+    """Pay a fresh process's one-off costs (imports, numba compiling librosa's beat
+    tracker: 4-5 s) before the first track needs them."""
+    from stemcast.analysis.features import analyze
+
+    analyze(_clicks(), 22050)
+
+
+def warm_up_delivery() -> None:
+    """The same for renditions and drum transcription (imports, FFT plans)."""
+    import lameenc  # noqa: F401  (imported for its load time)
+    import soxr  # noqa: F401
+
+    from stemcast.analysis.drums import transcribe
+
+    transcribe(_clicks(), 22050)

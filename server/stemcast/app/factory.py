@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.analysis.service import AnalysisService
-from stemcast.analysis.tasks import warm_up
+from stemcast.analysis.tasks import warm_up_analysis, warm_up_delivery
 from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.services import Services
@@ -85,9 +85,10 @@ def create_app(settings: Settings) -> Starlette:
         jobs = JobStore(db)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
-        analysis_pool, delivery_pool = CpuPool(), CpuPool()
-        for pool in (analysis_pool, delivery_pool):
-            pool.warm(warm_up)
+        analysis_pool = CpuPool(settings.data_dir / "cache" / "numba-analysis")
+        delivery_pool = CpuPool(settings.data_dir / "cache" / "numba-delivery")
+        analysis_pool.warm(warm_up_analysis)
+        delivery_pool.warm(warm_up_delivery)
         analysis = AnalysisService(library.store, analysis_pool, settings.analysis_dir)
         library.listeners.append(analysis.request)
         await analysis.start()
