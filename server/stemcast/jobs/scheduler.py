@@ -118,6 +118,7 @@ class Scheduler:
                 fetch_timeout=settings.model_fetch_timeout,
                 precision=settings.precision,
                 batch_size=settings.batch_size,
+                numba_cache=str(settings.data_dir / "cache" / "numba-worker"),
             ),
             on_task_message=self._on_worker_message,
             on_worker_lost=lambda job_id: self._inbox.put_nowait(_WorkerLost(job_id)),

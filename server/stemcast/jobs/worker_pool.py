@@ -12,7 +12,7 @@ import logging
 import multiprocessing as mp
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -92,6 +92,8 @@ class WorkerHandle:
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._conn: Connection = parent_conn
+        if config.numba_cache:  # one cache per worker slot: numba's is not multi-writer
+            config = replace(config, numba_cache=f"{config.numba_cache}-{index}")
         self.process: BaseProcess = ctx.Process(
             target=worker_main, args=(child_conn, config), name=f"stemcast-worker-{index}",
             daemon=True,

@@ -293,6 +293,9 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="parent-watch").start()
+    if config.numba_cache:
+        # Before librosa (the DSP engine) imports numba: see stemcast.cpu_pool.
+        os.environ["NUMBA_CACHE_DIR"] = config.numba_cache
     # Imported here so the server process never pays for torch.
     import torch
 

@@ -20,6 +20,7 @@ class WorkerConfig:
     torch_threads: int | None = None
     precision: str = "auto"
     batch_size: int | None = None
+    numba_cache: str | None = None  # this worker's own numba cache (see cpu_pool.py)
 
 
 # server -> worker
