@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,29 @@ from stemcast.separation.random_model import build_htdemucs, save_to_repo
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 
 TINY_MODEL = "tiny"
+
+# One numba cache for the whole run (this process, every server and CLI it starts),
+# filled once before any server starts (prewarmed_numba_cache), so that the servers only
+# read it: numba's cache is not safe for two processes writing at once, and compiling it
+# anew for each of the run's ~20 servers would cost minutes. Set before numba is imported.
+NUMBA_CACHE = Path(tempfile.mkdtemp(prefix="stemcast-test-numba-"))
+os.environ["STEMCAST_NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
+os.environ["NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
+
+_PREWARM = """
+import numpy as np
+from stemcast.analysis.tasks import warm_up_analysis, warm_up_delivery
+from stemcast.separation.dsp_engine import DspEngine
+warm_up_analysis()
+warm_up_delivery()
+DspEngine().separate(np.zeros((2, 44100), dtype=np.float32))
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prewarmed_numba_cache() -> Path:
+    subprocess.run([sys.executable, "-c", _PREWARM], check=True, timeout=600)
+    return NUMBA_CACHE
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,18 @@ class Settings:
     cache_max_gb: float | None = None  # None: no size limit
     min_keep_minutes: float = 10.0
     prune_interval_s: float = 300.0
+    # numba's compiled-code cache for the server's processes. None: one folder per process
+    # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
+    # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
+    numba_cache_dir: Path | None = field(
+        default_factory=lambda: Path(os.environ["STEMCAST_NUMBA_CACHE_DIR"])
+        if os.environ.get("STEMCAST_NUMBA_CACHE_DIR") else None)
+
+    def numba_cache(self, process: str) -> Path:
+        """The numba cache folder of one of the server's processes."""
+        if self.numba_cache_dir is not None:
+            return self.numba_cache_dir
+        return self.data_dir / "cache" / f"numba-{process}"
 
     @property
     def db_path(self) -> Path:

@@ -85,8 +85,8 @@ def create_app(settings: Settings) -> Starlette:
         jobs = JobStore(db)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
-        analysis_pool = CpuPool(settings.data_dir / "cache" / "numba-analysis")
-        delivery_pool = CpuPool(settings.data_dir / "cache" / "numba-delivery")
+        analysis_pool = CpuPool(settings.numba_cache("analysis"))
+        delivery_pool = CpuPool(settings.numba_cache("delivery"))
         analysis_pool.warm(warm_up_analysis)
         delivery_pool.warm(warm_up_delivery)
         analysis = AnalysisService(library.store, analysis_pool, settings.analysis_dir)

@@ -92,7 +92,8 @@ class WorkerHandle:
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._conn: Connection = parent_conn
-        if config.numba_cache:  # one cache per worker slot: numba's is not multi-writer
+        if config.numba_cache and config.numba_cache_per_worker:
+            # One cache per worker slot: numba's cache is not safe for two writers.
             config = replace(config, numba_cache=f"{config.numba_cache}-{index}")
         self.process: BaseProcess = ctx.Process(
             target=worker_main, args=(child_conn, config), name=f"stemcast-worker-{index}",

@@ -20,7 +20,8 @@ class WorkerConfig:
     torch_threads: int | None = None
     precision: str = "auto"
     batch_size: int | None = None
-    numba_cache: str | None = None  # this worker's own numba cache (see cpu_pool.py)
+    numba_cache: str | None = None  # numba's cache folder (see cpu_pool.py)
+    numba_cache_per_worker: bool = False  # suffix the folder with the worker's index
 
 
 # server -> worker
