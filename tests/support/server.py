@@ -45,7 +45,11 @@ class ServerProcess:
         command = [sys.executable, "-m", "stemcast.cli", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready(wait_model=wait_model, timeout=timeout)
+        try:
+            self.wait_ready(wait_model=wait_model, timeout=timeout)
+        except BaseException:
+            self.kill()  # a server that never got ready must not outlive the test
+            raise
         return self
 
     def health(self) -> dict[str, Any]:

@@ -162,7 +162,10 @@ class RequestSubscription:
             return
         self.push(message, True)
         if self.drums:
-            self.push(await self._drums_message(event), True)
+            drums = await self._drums_message(event)
+            if self.finished:
+                return  # cancelled while transcribing
+            self.push(drums, True)
         self.finished = True
         self.on_finished(self)
 
