@@ -233,3 +233,14 @@ def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path) -> None
     bad = httpx.post(f"{server.http_url}/jobs", json={
         "file_path": str(clip), "options": {"format": "flac", "bitrate": 128}})
     assert bad.status_code == 422 and "bitrate" in bad.json()["error"]["message"]
+
+
+def test_metrics_count_the_derived_work(server: ServerProcess) -> None:
+    """Runs after the tests above on the same server: renditions, drums and analyses."""
+    text = httpx.get(f"{server.http_url}/metrics").text
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("stemcast_") and " " in line}
+    assert values["stemcast_renditions"] >= 6  # flac, flac 24/48k, wav 24, mp3, 48k, 2stems...
+    assert values["stemcast_drum_transcriptions"] >= 1
+    assert values['stemcast_tracks_analysed{result="done"}'] >= 1
+    assert values["stemcast_cpu_pool_restarts"] == 0

@@ -78,6 +78,17 @@ class Metrics(JobObserver):
         self.model_ready = Gauge("stemcast_model_ready", "1 when the model is loaded",
                                  registry=r)
         self.uptime = Gauge("stemcast_uptime_seconds", "Seconds since start", registry=r)
+        self.tracks_analysed = Gauge("stemcast_tracks_analysed",
+                                     "Track analyses since start, by result", ["result"],
+                                     registry=r)
+        self.renditions = Gauge("stemcast_renditions",
+                                "Stem outputs rendered (formats, variants) since start",
+                                registry=r)
+        self.drum_transcriptions = Gauge("stemcast_drum_transcriptions",
+                                         "Drum transcriptions made since start", registry=r)
+        self.cpu_pool_restarts = Gauge("stemcast_cpu_pool_restarts",
+                                       "CPU processes (analysis, renditions) restarted after "
+                                       "dying", registry=r)
         for result in ("hit", "joined", "miss"):
             self.cache_requests.labels(result)
 
@@ -123,6 +134,12 @@ class Metrics(JobObserver):
         self.cache_readers.set(len(services.leases.active()))
         self.model_ready.set(1 if services.scheduler.pool.model.state == "ready" else 0)
         self.uptime.set(time.time() - services.started_at)
+        self.tracks_analysed.labels("done").set(services.analysis.analysed)
+        self.tracks_analysed.labels("failed").set(services.analysis.failed)
+        self.renditions.set(services.renditions.rendered)
+        self.drum_transcriptions.set(services.drums.transcribed)
+        self.cpu_pool_restarts.set(services.analysis.pool.restarts
+                                   + services.renditions.pool.restarts)
 
 
 def _number(value: object) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from stemcast.separation.device import resolve_device
-from stemcast.separation.engine import EngineInfo, ProgressCallback
+from stemcast.separation.engine import EngineInfo, ProgressCallback, SegmentedEngine
 from stemcast.separation.model_loading import load_model
 from stemcast.separation.streaming import (
     OVERLAP,
@@ -40,7 +40,7 @@ def _sub_models(model: DemucsModel) -> list[Model]:
     return [model]
 
 
-class DemucsEngine:
+class DemucsEngine(SegmentedEngine):
     """One loaded model (or bag of models) on one device, kept in memory between jobs."""
 
     def __init__(self, model: DemucsModel, name: str = "demucs",
@@ -77,17 +77,9 @@ class DemucsEngine:
         """How many segments a track of `frames` is cut into (per model of a bag)."""
         return segment_count(frames, self.info.sample_rate, self.info.segment_seconds)
 
-    def _check(self, audio: np.ndarray) -> None:
-        if audio.ndim != 2 or audio.shape[0] != self.info.channels:
-            raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
-        if audio.shape[1] == 0:
-            raise ValueError("cannot separate empty audio (0 frames)")
-        if not np.isfinite(audio).all():
-            raise ValueError("audio contains NaN or infinite samples")
-
     def start(self, audio: np.ndarray) -> StreamingSeparation:
         """A separation to advance with `step`, one segment batch at a time."""
-        self._check(audio)
+        self.check_audio(audio)
         return StreamingSeparation(self.model, audio, device=self.device,
                                    autocast_dtype=self.autocast_dtype)
 
@@ -107,14 +99,6 @@ class DemucsEngine:
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
 
-    def regions(self, audio: np.ndarray) -> Iterator[tuple[float, Region]]:
-        """(progress, final region) pairs as the separation advances."""
-        separation = self.start(audio)
-        while not separation.done:
-            region = self.step(separation)
-            if region is not None:
-                yield separation.progress, region
-
     def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
                  *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
         """Stems of `audio` (float32, (channels, frames)), each as long as the input.
@@ -124,20 +108,13 @@ class DemucsEngine:
         """
         if shifts > 0:
             return self._separate_shifted(audio, shifts, seed, on_progress)
-        parts = []
-        for progress, region in self.regions(audio):
-            parts.append(region.stems)
-            if on_progress is not None:
-                on_progress(progress)
-        stems = np.concatenate(parts, axis=-1)
-        return {name: np.ascontiguousarray(stems[index])
-                for index, name in enumerate(self.info.sources)}
+        return self.separate_streamed(audio, on_progress)
 
     def _separate_shifted(self, audio: np.ndarray, shifts: int, seed: str,
                           on_progress: ProgressCallback | None) -> dict[str, np.ndarray]:
         from demucs.apply import apply_model
 
-        self._check(audio)
+        self.check_audio(audio)
         wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
         ref = wav.mean(0)
         mean = ref.mean()

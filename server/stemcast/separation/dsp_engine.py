@@ -21,12 +21,12 @@ is no seam, and memory is bounded by the block size.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stemcast.separation.engine import EngineInfo, ProgressCallback
+from stemcast.separation.engine import EngineInfo, ProgressCallback, SegmentedEngine
 
 if TYPE_CHECKING:
     from stemcast.separation.streaming import Region
@@ -256,7 +256,7 @@ class DspSeparation:
         return np.stack([by_name[name] for name in SOURCES])
 
 
-class DspEngine:
+class DspEngine(SegmentedEngine):
     """Weightless stems for servers without Demucs: the same interface as DemucsEngine."""
 
     def __init__(self, block_seconds: float = BLOCK_SECONDS) -> None:
@@ -278,17 +278,9 @@ class DspEngine:
         """How many blocks (steps) a track of `frames` is cut into."""
         return math.ceil(frames / self.block_frames)
 
-    def _check(self, audio: np.ndarray) -> None:
-        if audio.ndim != 2 or audio.shape[0] != self.info.channels:
-            raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
-        if audio.shape[1] == 0:
-            raise ValueError("cannot separate empty audio (0 frames)")
-        if not np.isfinite(audio).all():
-            raise ValueError("audio contains NaN or infinite samples")
-
     def start(self, audio: np.ndarray) -> DspSeparation:
         """A separation to advance with `step`, one block at a time."""
-        self._check(audio)
+        self.check_audio(audio)
         return DspSeparation(audio, self.block_frames, self.context_frames)
 
     def step(self, separation: DspSeparation,
@@ -296,25 +288,10 @@ class DspEngine:
         """One block (see DspSeparation.step)."""
         return separation.step(1, should_yield)
 
-    def regions(self, audio: np.ndarray) -> Iterator[tuple[float, Region]]:
-        """(progress, final region) pairs as the separation advances."""
-        separation = self.start(audio)
-        while not separation.done:
-            region = self.step(separation)
-            if region is not None:
-                yield separation.progress, region
-
     def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
                  *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
         """Stems of `audio` (float32, (2, frames)), each as long as the input.
 
         shifts and seed are accepted for DemucsEngine's interface and ignored: this
         method is deterministic and has no random time shifts to average over."""
-        parts = []
-        for progress, region in self.regions(audio):
-            parts.append(region.stems)
-            if on_progress is not None:
-                on_progress(progress)
-        stems = np.concatenate(parts, axis=-1)
-        return {name: np.ascontiguousarray(stems[index])
-                for index, name in enumerate(self.info.sources)}
+        return self.separate_streamed(audio, on_progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,3 +48,46 @@ class SeparationEngine(Protocol):
                  shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
         """One float32 (channels, frames) array per source, as long as the input."""
         ...
+
+
+class SegmentedEngine:
+    """What the segment-wise engines share: checking input, stepping, collecting.
+
+    A subclass sets `info` and implements start() and step()."""
+
+    info: EngineInfo
+
+    def start(self, audio: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def step(self, separation: Any,
+             should_yield: Callable[[], bool] | None = None) -> Region | None:
+        raise NotImplementedError
+
+    def check_audio(self, audio: np.ndarray) -> None:
+        if audio.ndim != 2 or audio.shape[0] != self.info.channels:
+            raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
+        if audio.shape[1] == 0:
+            raise ValueError("cannot separate empty audio (0 frames)")
+        if not np.isfinite(audio).all():
+            raise ValueError("audio contains NaN or infinite samples")
+
+    def regions(self, audio: np.ndarray) -> Iterator[tuple[float, Region]]:
+        """(progress, final region) pairs as the separation advances."""
+        separation = self.start(audio)
+        while not separation.done:
+            region = self.step(separation)
+            if region is not None:
+                yield separation.progress, region
+
+    def separate_streamed(self, audio: np.ndarray,
+                          on_progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """Every region, concatenated: one float32 (channels, frames) array per source."""
+        parts = []
+        for progress, region in self.regions(audio):
+            parts.append(region.stems)
+            if on_progress is not None:
+                on_progress(progress)
+        stems = np.concatenate(parts, axis=-1)
+        return {name: np.ascontiguousarray(stems[index])
+                for index, name in enumerate(self.info.sources)}

@@ -67,8 +67,11 @@ def _dsp() -> SeparationEngine:
     return DspEngine()
 
 
-def load_engines(config: WorkerConfig) -> EngineSet:
-    """Load what the configuration asks for; never raises for a missing model."""
+def load_engines(config: WorkerConfig, *, offer_dsp: bool = True) -> EngineSet:
+    """Load what the configuration asks for; never raises for a missing model.
+
+    offer_dsp: also hold the DSP engine when it is not the default (a server offers it to
+    every request; `stemcast separate` needs only the one it runs)."""
     requested = config.model
     found = EngineSet(requested=requested)
     if requested == DSP_MODEL:
@@ -93,7 +96,8 @@ def load_engines(config: WorkerConfig) -> EngineSet:
         except (ModelUnavailableError, DeviceUnavailableError, ValueError) as exc:
             found.default_error = f"{exc} ({DSP_OFFER})"
             found.choice = f"{requested} was asked for and is not available"
-    found.engines[DSP_MODEL] = _dsp()
     if found.default is None and found.default_error is None:
         found.default = DSP_MODEL
+    if offer_dsp or found.default == DSP_MODEL:
+        found.engines[DSP_MODEL] = _dsp()
     return found
