@@ -222,7 +222,9 @@ def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path) -> None
     assert {"bpm", "key", "mode", "camelot", "beats"} <= set(features)
     stems = receiver.received[1].body["data"]
     assert stems["format"] == "flac" and set(stems["stems"]) == {"vocals", "accompaniment"}
-    assert stems["waveforms"] and done.body["status"] == "completed"
+    assert {w["zoom_level"] for w in stems["waveforms"]} == {1, 2}
+    assert {w["stem_type"] for w in stems["waveforms"]} == {"mix", "vocals", "accompaniment"}
+    assert done.body["status"] == "completed"
     zipped = httpx.get(f"{server.http_url}/jobs/out-1/stems.zip")
     assert zipped.status_code == 200 and b"accompaniment.flac" in zipped.content
     job = httpx.get(f"{server.http_url}/jobs/out-1").json()
@@ -233,6 +235,25 @@ def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path) -> None
     bad = httpx.post(f"{server.http_url}/jobs", json={
         "file_path": str(clip), "options": {"format": "flac", "bitrate": 128}})
     assert bad.status_code == 422 and "bitrate" in bad.json()["error"]["message"]
+
+
+async def test_waveforms_by_zoom_level(server: ServerProcess, clip: Path) -> None:
+    ready = (await request(server, clip, "peaks"))[-1]
+    assert {w["zoom_level"] for w in ready["waveforms"]} == {1}  # the overview only
+    url = f"{server.http_url}/api/stems/{ready['jobId']}/waveforms"
+    every = httpx.get(url).json()["waveforms"]
+    assert sorted((w["zoom_level"], w["stem_type"]) for w in every) == sorted(
+        (level, name) for level in (1, 2, 3) for name in ("mix", *FOUR))
+    for entry in every:
+        assert len(entry["data"]) == 2 * entry["length"]
+        assert entry["length"] == pytest.approx(6.0 * entry["pairs_per_second"], abs=1)
+        assert all(lo <= hi for lo, hi in zip(entry["data"][::2], entry["data"][1::2],
+                                              strict=True))
+    fine = httpx.get(url, params={"zoom": 3}).json()["waveforms"]
+    assert {w["zoom_level"] for w in fine} == {3} and len(fine) == 5
+    two = httpx.get(url, params={"variant": "2stems", "zoom": 1}).json()["waveforms"]
+    assert {w["stem_type"] for w in two} == {"mix", "vocals", "accompaniment"}
+    assert httpx.get(url, params={"zoom": 9}).status_code == 422
 
 
 def test_metrics_count_the_derived_work(server: ServerProcess) -> None:

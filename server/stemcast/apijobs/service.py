@@ -23,7 +23,7 @@ from stemcast.config import Settings
 from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
-from stemcast.delivery.stems_payload import stems_data
+from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
 from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
 from stemcast.jobs.models import SeparationOptions
 from stemcast.jobs.scheduler import ModelChoiceError, Scheduler, StemRequest
@@ -206,8 +206,8 @@ class ApiJobService:
 
     async def _deliver(self, api_job_id: str, job: ApiJob, event: JobCompleted) -> None:
         try:
-            delivered = await self.renditions.deliver(event, spec_for(job.options.output,
-                                                                      event))
+            delivered = await self.renditions.deliver(
+                event, spec_for(job.options.output, event), levels=CALLBACK_ZOOM_LEVELS)
         except OptionError as exc:
             await self._fail(api_job_id, "INVALID_FIELD", f"options: {exc}")
             return

@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 PUSHED_ZOOM_LEVEL = 1  # the overview pushed with the stems; every level is served by HTTP
 
 
+ALL_ZOOM_LEVELS = (1, 2, 3)
+
+
 @dataclass(frozen=True)
 class Delivered:
     stems: dict[str, str]  # output stem name -> absolute path
     spec: OutputSpec
-    waveforms: list[dict[str, Any]] = field(default_factory=list)  # all zoom levels
-
-    def waveforms_at(self, level: int = PUSHED_ZOOM_LEVEL) -> list[dict[str, Any]]:
-        return [entry for entry in self.waveforms if entry.get("zoom_level") == level]
+    waveforms: list[dict[str, Any]] = field(default_factory=list)  # at the levels asked
 
 
 def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
@@ -43,14 +43,18 @@ def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
     return resolve(request, tuple(completed.stems), completed.sample_rate)
 
 
-def job_waveforms(output_dir: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+def job_waveforms(output_dir: str, names: list[str],
+                  levels: tuple[int, ...]) -> list[dict[str, Any]]:
     """The peaks the worker wrote for the mix and the master stems (blocking read)."""
-    try:
-        entries: list[dict[str, Any]] = json.loads(
-            (Path(output_dir) / WAVEFORMS_JSON).read_text())
-    except (OSError, ValueError):
-        return []
-    return [e for e in entries if names is None or e.get("stem_type") in names]
+    found: list[dict[str, Any]] = []
+    for level in levels:
+        try:
+            entries = json.loads((Path(output_dir) / WAVEFORMS_JSON.format(level=level))
+                                 .read_text())
+        except (OSError, ValueError):
+            continue
+        found.extend(e for e in entries if e.get("stem_type") in names)
+    return found
 
 
 class Renditions:
@@ -60,9 +64,11 @@ class Renditions:
         self._cache = FolderCache()
         self.rendered = 0
 
-    async def deliver(self, completed: JobCompleted, spec: OutputSpec) -> Delivered:
+    async def deliver(self, completed: JobCompleted, spec: OutputSpec,
+                      levels: tuple[int, ...] = ()) -> Delivered:
+        """The files of `spec`, and the waveform peaks at the zoom `levels` asked for."""
         waveforms = await asyncio.to_thread(job_waveforms, completed.output_dir,
-                                            ["mix", *spec.plan])
+                                            ["mix", *spec.plan], levels) if levels else []
         if spec.is_master(completed.sample_rate, completed.subtype == "FLOAT"):
             return Delivered({name: completed.stems[name] for name in spec.plan}, spec,
                              waveforms)
@@ -77,4 +83,5 @@ class Renditions:
             return {"files": stems, "waveforms": summed, "output": spec.describe()}
 
         manifest = await self._cache.get(folder, make)
-        return Delivered(dict(manifest["files"]), spec, waveforms + manifest["waveforms"])
+        summed = [w for w in manifest["waveforms"] if w.get("zoom_level") in levels]
+        return Delivered(dict(manifest["files"]), spec, waveforms + summed)

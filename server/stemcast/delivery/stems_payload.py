@@ -28,8 +28,7 @@ def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, mod
         "bit_depth": output["bitDepth"],
         "bitrate": output["bitrate"],
         "variant": output["variant"],
-        "waveforms": [w for w in delivered.waveforms
-                      if w.get("zoom_level") in CALLBACK_ZOOM_LEVELS],
+        "waveforms": delivered.waveforms,  # delivered at CALLBACK_ZOOM_LEVELS
     }
     if mode == DeliveryMode.CALLBACK:
         data["encoding"] = "base64"

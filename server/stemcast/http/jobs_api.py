@@ -25,7 +25,7 @@ from stemcast.apijobs.service import TrackTooLongError
 from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import Delivered, spec_for
-from stemcast.delivery.stems_payload import inline_audio, stems_data
+from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, inline_audio, stems_data
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES
@@ -190,7 +190,8 @@ async def get_job(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _finished_stems(services: Services, job: ApiJob) -> tuple[Delivered, Any]:
+async def _finished_stems(services: Services, job: ApiJob,
+                          levels: tuple[int, ...] = ()) -> tuple[Delivered, Any]:
     """The stems of a completed job as its options ask (checking the files are there)."""
     if job.status.is_live:
         raise HTTPProblem(409, "NOT_READY", f"job '{job.id}' is {job.status.value} "
@@ -208,14 +209,14 @@ async def _finished_stems(services: Services, job: ApiJob) -> tuple[Delivered, A
         spec = spec_for(job.options.output, completed)
     except OptionError as exc:
         raise HTTPProblem(409, "INVALID_FIELD", f"options: {exc}") from exc
-    return await services.renditions.deliver(completed, spec), separation
+    return await services.renditions.deliver(completed, spec, levels), separation
 
 
 async def get_stems(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
     try:
-        result, separation = await _finished_stems(services, job)
+        result, separation = await _finished_stems(services, job, CALLBACK_ZOOM_LEVELS)
     except HTTPProblem as problem:
         if problem.code != "NOT_READY":
             raise

@@ -24,7 +24,7 @@ from stemcast.analysis.tasks import DRUMS_MIDI, ONSETS_JSON
 from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.folder_cache import read_manifest
-from stemcast.delivery.renditions import Delivered, spec_for
+from stemcast.delivery.renditions import ALL_ZOOM_LEVELS, Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.tracks import services_of
@@ -59,15 +59,17 @@ def stem_urls(job: Job) -> dict[str, str]:
     return {name: f"/api/stems/{job.id}/{quote(name)}.wav" for name in job.stems}
 
 
-async def delivered(request: Request, services: Services, job: Job) -> Delivered:
-    """The job's stems in the output the query asks for (rendered once, then cached)."""
+async def delivered(request: Request, services: Services, job: Job,
+                    levels: tuple[int, ...] = ()) -> Delivered:
+    """The job's stems in the output the query asks for (rendered once, then cached),
+    with their waveform peaks at `levels`."""
     query = request.query_params
     try:
         output = parse_output_options(query.get, camel=True)
         spec = spec_for(output, completed_event(job, cached=True))
     except OptionError as exc:
         raise HTTPProblem(422, "INVALID_FIELD", f"query {exc}") from exc
-    return await services.renditions.deliver(completed_event(job, cached=True), spec)
+    return await services.renditions.deliver(completed_event(job, cached=True), spec, levels)
 
 
 async def get_job_stem(request: Request) -> Response:
@@ -93,13 +95,13 @@ async def get_job_waveforms(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _completed_job(services, request.path_params["job_id"])
     zoom = request.query_params.get("zoom")
-    result = await delivered(request, services, job)
-    entries = result.waveforms
+    levels: tuple[int, ...] = ALL_ZOOM_LEVELS
     if zoom is not None:
-        if not zoom.isdigit():
+        if not zoom.isdigit() or int(zoom) not in ALL_ZOOM_LEVELS:
             raise HTTPProblem(422, "INVALID_FIELD", "query 'zoom' must be a zoom level (1, 2, 3)")
-        entries = [e for e in entries if e["zoom_level"] == int(zoom)]
-    return JSONResponse({"jobId": job.id, "waveforms": entries})
+        levels = (int(zoom),)
+    result = await delivered(request, services, job, levels)
+    return JSONResponse({"jobId": job.id, "waveforms": result.waveforms})
 
 
 async def get_job_stems_zip(request: Request) -> Response:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("stemcast.worker")
 
 STEMS_JSON = "stems.json"
-WAVEFORMS_JSON = "waveforms.json"
+WAVEFORMS_JSON = "waveforms-{level}.json"  # one file per zoom level: read only what is sent
 
 
 def raw_stem_path(output_dir: str | Path, stem: str, layout: PcmLayout = S16) -> Path:
@@ -321,11 +321,13 @@ def _write_waveforms(output_dir: Path, audio: dict[str, np.ndarray], sample_rate
 
     scaled = {name: (samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16
                      else samples) for name, samples in audio.items()}
-    target = output_dir / WAVEFORMS_JSON
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps(waveform_entries(scaled, sample_rate),
-                                  separators=(",", ":")))
-    os.replace(partial, target)
+    entries = waveform_entries(scaled, sample_rate)
+    for level in sorted({entry["zoom_level"] for entry in entries}):
+        target = output_dir / WAVEFORMS_JSON.format(level=level)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(json.dumps([e for e in entries if e["zoom_level"] == level],
+                                      separators=(",", ":")))
+        os.replace(partial, target)
 
 
 def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str],

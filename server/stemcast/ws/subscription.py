@@ -26,7 +26,7 @@ import soundfile as sf
 from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.audio.raw_pcm import PcmLayout, layout_for
 from stemcast.delivery.outputs import combine, plan_outputs
-from stemcast.delivery.renditions import Renditions, spec_for
+from stemcast.delivery.renditions import PUSHED_ZOOM_LEVEL, Renditions, spec_for
 from stemcast.jobs.events import JobChunk, JobCompleted, JobEvent, JobFailed, JobProgress
 from stemcast_protocol import (
     ErrorCode,
@@ -176,9 +176,9 @@ class RequestSubscription:
         waveforms: list[dict[str, Any]] = []
         if self.deliverers is not None:
             delivered = await self.deliverers.renditions.deliver(
-                event, spec_for(self.output, event))
+                event, spec_for(self.output, event), levels=(PUSHED_ZOOM_LEVEL,))
             stems, spec_info, waveforms = (delivered.stems, delivered.spec.describe(),
-                                           delivered.waveforms_at())
+                                           delivered.waveforms)
         return stems_ready_message(
             request_id=self.request_id, track_id=self.track_id, job_id=event.job_id,
             stems=stems, model=event.model, sample_rate=int(spec_info["sampleRate"]),
