@@ -90,7 +90,12 @@ async def test_hello_offers_the_model_and_the_dsp_engine(server: ServerProcess) 
 
 async def test_formats_rates_and_depths_decode_back(server: ServerProcess, clip: Path) -> None:
     frames = decode(clip).frames
-    master = (await request(server, clip, "master"))[-1]
+    messages = await request(server, clip, "master")
+    master = messages[-1]
+    # Estimates come from the measured speed: a number once a segment has run.
+    etas = [m["etaSeconds"] for m in messages
+            if m["type"] == "progress" and m["stage"] == "separating" and m["progress"] > 0.1]
+    assert etas and all(isinstance(e, int | float) and e >= 0 for e in etas), messages
     assert master["format"] == "wav" and master["bitDepth"] == 16
     cases = [
         ({"format": "flac"}, "FLAC", "PCM_16", 44100),
@@ -265,3 +270,6 @@ def test_metrics_count_the_derived_work(server: ServerProcess) -> None:
     assert values["stemcast_drum_transcriptions"] >= 1
     assert values['stemcast_tracks_analysed{result="done"}'] >= 1
     assert values["stemcast_cpu_pool_restarts"] == 0
+    # ETAs are learned per model: the DSP engine and Demucs run at very different speeds.
+    factors = server.health()["queue"]["realtimeFactors"]
+    assert set(factors) == {TINY_MODEL, "dsp"} and all(f > 0 for f in factors.values())

@@ -132,7 +132,8 @@ class Scheduler:
         self._inbox: asyncio.Queue[WorkerToServer | _WorkerLost] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         # Seconds of compute per second of audio, learned from finished jobs (for ETAs).
-        self.realtime_factor: float | None = None
+        # Per model: the DSP engine and Demucs differ by 20x and more.
+        self.realtime_factors: dict[str, float] = {}
         self.observer = JobObserver()  # metrics replace it (stemcast.http.metrics)
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -373,8 +374,10 @@ class Scheduler:
                 message.sample_rate)
             if message.duration_seconds > 0:
                 rtf = message.processing_time / message.duration_seconds
-                self.realtime_factor = rtf if self.realtime_factor is None else (
-                    0.5 * self.realtime_factor + 0.5 * rtf)
+                job_model = self._running[message.job_id].job.model
+                known = self.realtime_factors.get(job_model)
+                self.realtime_factors[job_model] = rtf if known is None else (
+                    0.5 * known + 0.5 * rtf)
             job = await self.store.get(message.job_id)
             self._running.pop(message.job_id, None)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
@@ -449,13 +452,20 @@ class Scheduler:
             return max(spent / running.stage_fraction * (1 - running.stage_fraction), 0.0)
         if running.stage == Stage.WRITING.value:
             return 0.5
-        if self.realtime_factor is not None and running.job.duration_seconds:
-            expected = self.realtime_factor * running.job.duration_seconds
+        rtf = self.realtime_factors.get(running.job.model)
+        if rtf is not None and running.job.duration_seconds:
+            expected = rtf * running.job.duration_seconds
             return max(expected - (now - running.started), 0.0)
         return None
 
+    def _expected(self, job: Job) -> float | None:
+        """Seconds this job should take, from the speed measured for its model."""
+        rtf = self.realtime_factors.get(job.model)
+        return None if rtf is None else rtf * (job.duration_seconds or 0.0)
+
     def _eta_queued(self, job: Job) -> float | None:
-        if self.realtime_factor is None:
+        own = self._expected(job)
+        if own is None:
             return None
         workers = max(self.pool.size, 1)
         ahead = 0.0
@@ -465,8 +475,7 @@ class Scheduler:
         for other in self._queued:
             if other.id == job.id:
                 break
-            ahead += self.realtime_factor * (other.duration_seconds or 0.0)
-        own = self.realtime_factor * (job.duration_seconds or 0.0)
+            ahead += self._expected(other) or 0.0
         return ahead / workers + own
 
     def _progress_event(self, job_id: str) -> JobProgress:
@@ -490,7 +499,9 @@ class Scheduler:
             "queued": len(self._queued),
             "running": len(self._running),
             "maxConcurrentJobs": self.pool.size,
-            "realtimeFactor": _round(self.realtime_factor),
+            "realtimeFactor": _round(self.realtime_factors.get(self.pool.model.name)),
+            "realtimeFactors": {name: _round(rtf) for name, rtf in
+                                self.realtime_factors.items()},
             "workerRestarts": self.pool.restarts,
             "workers": self.pool.describe(),
         }
