@@ -21,7 +21,6 @@ from stemcast.apijobs.store import ApiJobStore
 from stemcast.audio import AudioError
 from stemcast.config import Settings
 from stemcast.delivery.callbacks import CallbackDispatcher
-from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
 from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
@@ -138,21 +137,18 @@ class ApiJobService:
                 await self._complete(job.id)
                 return
             options = job.options
-            model = await self.scheduler.resolve_model(options.model)
-            described = self.scheduler.pool.model.find(model)
-            if described is not None:
-                plan_outputs(options.output, described.sources)
+            model = await self.scheduler.check_request(options.model, options.output)
             digest = await self.library.ensure_pcm_hash(track)
             current = await self.store.get(job.id)
             if current is None or not current.status.is_live:
                 return  # cancelled while the audio was being read
             subscriber = _ApiSubscriber(job.id, self._inbox)
             self._subscribers[job.id] = subscriber
-            subtype = "FLOAT" if options.output.wants_float_master else "PCM_16"
             submission = await asyncio.shield(self.scheduler.submit(
                 StemRequest(pcm_hash=digest, input_path=track.path, track_id=track.id,
                             duration_seconds=track.duration_seconds, priority=job.priority,
-                            options=SeparationOptions(subtype=subtype), model=model),
+                            options=SeparationOptions.for_output(options.output),
+                            model=model),
                 subscriber,
             ))
             await self.store.update(job.id, separation_job_id=submission.job_id)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from stemcast_protocol import Priority
+from stemcast_protocol import OutputRequest, Priority
 
 PRIORITY_RANK = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
 
@@ -41,6 +41,11 @@ class SeparationOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_output(cls, output: OutputRequest) -> SeparationOptions:
+        """The master a request's output is made from: float when it wants > 16 bits."""
+        return cls(subtype="FLOAT" if output.wants_float_master else "PCM_16")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeparationOptions:

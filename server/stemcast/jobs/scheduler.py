@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from stemcast.config import Settings
+from stemcast.delivery.outputs import plan_outputs
 from stemcast.jobs.events import (
     EventBus,
     JobChunk,
@@ -38,7 +39,7 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerToServer,
 )
-from stemcast_protocol import Priority, Stage
+from stemcast_protocol import OutputRequest, Priority, Stage
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,16 @@ class Scheduler:
             self._kick()
             return Submission(job.id, cached=False, joined=False)
 
+    async def check_request(self, requested: str | None, output: OutputRequest) -> str:
+        """The model a request gets; raises ModelChoiceError for a model not on offer and
+        OptionError for output options that model cannot give (before any work is queued).
+        A configured model that could not be loaded passes: its job fails fast saying why."""
+        model = await self.resolve_model(requested)
+        described = self.pool.model.find(model)
+        if described is not None:
+            plan_outputs(output, described.sources)
+        return model
+
     async def resolve_model(self, requested: str | None) -> str:
         """The model a request gets: the one it names (if offered), else the default."""
         try:
@@ -235,7 +246,8 @@ class Scheduler:
         shifts = self.settings.shifts if described is None or described.kind != "dsp" else 0
         return replace(options, precision=precision, shifts=shifts)
 
-    def cached_key(self, pcm_hash: str, requested: str | None, subtype: str) -> str | None:
+    def cached_key(self, pcm_hash: str, requested: str | None,
+                   output: OutputRequest) -> str | None:
         """The cache key a request would have, or None while the models are unknown."""
         if not self.pool.resolved.is_set():
             return None
@@ -243,7 +255,7 @@ class Scheduler:
             model = self.model_for(requested)
         except ModelChoiceError:
             return None
-        options = self.effective_options(SeparationOptions(subtype=subtype), model)
+        options = self.effective_options(SeparationOptions.for_output(output), model)
         return cache_key(pcm_hash, model, options)
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:

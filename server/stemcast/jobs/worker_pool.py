@@ -72,6 +72,12 @@ class ModelStatus:
     def names(self) -> list[str]:
         return [m.name for m in self.models]
 
+    def offer(self) -> list[dict[str, object]]:
+        """Every model on offer, as `hello.models` and `/health` list them."""
+        return [{"name": m.name, "kind": m.kind, "sources": list(m.sources),
+                 "sampleRate": m.sample_rate, "device": m.device, "precision": m.precision,
+                 "default": m.name == self.name} for m in self.models]
+
 
 class WorkerHandle:
     def __init__(

@@ -21,7 +21,6 @@ from stemcast import __version__
 from stemcast.apijobs.service import TrackTooLongError, check_duration
 from stemcast.app.services import Services
 from stemcast.audio import AudioError
-from stemcast.delivery.outputs import plan_outputs
 from stemcast.jobs.models import SeparationOptions
 from stemcast.jobs.scheduler import ModelChoiceError, StemRequest
 from stemcast.library.paths import PathNotAllowedError
@@ -201,10 +200,7 @@ class ClientSession:
             model_status=model.state,
             model_error=model.error,
             model_choice=model.choice,
-            models=[{"name": m.name, "kind": m.kind, "sources": list(m.sources),
-                     "sampleRate": m.sample_rate, "device": m.device,
-                     "precision": m.precision, "default": m.name == model.name}
-                    for m in model.models],
+            models=model.offer(),
         )
 
     def _cancel(self, command: Cancel) -> None:
@@ -295,8 +291,7 @@ class ClientSession:
         analysis = self.services.analysis
 
         def done(finished: Track) -> None:
-            self._analysis_waits[:] = [w for w in self._analysis_waits if w[0] != request_id
-                                       or w[1] is not remove]
+            self._analysis_waits[:] = [w for w in self._analysis_waits if w[1] is not remove]
             self.push(track_analysis_message(
                 request_id=request_id, track_id=finished.id,
                 analysis=finished.analysis_api(), bpm=finished.bpm,
@@ -309,8 +304,8 @@ class ClientSession:
     async def _stems_cached(self, track: Track, command: GetTrackInfo) -> bool:
         if not track.pcm_hash:
             return False
-        subtype = "FLOAT" if command.output.wants_float_master else "PCM_16"
-        key = self.services.scheduler.cached_key(track.pcm_hash, command.model, subtype)
+        key = self.services.scheduler.cached_key(track.pcm_hash, command.model,
+                                                 command.output)
         return key is not None and await self.services.jobs.completed_for_key(key) is not None
 
     async def _request_stems(self, track: Track, command: GetTrackInfo,
@@ -318,11 +313,7 @@ class ClientSession:
         scheduler = self.services.scheduler
         try:
             check_duration(track, self.services.settings)
-            # The model and the output options are checked before any work is queued.
-            model = await scheduler.resolve_model(command.model)
-            described = scheduler.pool.model.find(model)
-            if described is not None:
-                plan_outputs(command.output, described.sources)
+            model = await scheduler.check_request(command.model, command.output)
             if not track.pcm_hash:
                 self.push(progress_message(
                     request_id=command.request_id, track_id=track.id, job_id=None,
@@ -333,7 +324,6 @@ class ClientSession:
                 return  # cancelled while hashing
             # Shielded: a client that disconnects mid-submit must not leave a job
             # half-made (in the database but not in the queue).
-            subtype = "FLOAT" if command.output.wants_float_master else "PCM_16"
             submission = await asyncio.shield(scheduler.submit(
                 StemRequest(
                     pcm_hash=digest,
@@ -341,7 +331,7 @@ class ClientSession:
                     track_id=track.id,
                     duration_seconds=track.duration_seconds,
                     priority=command.priority,
-                    options=SeparationOptions(subtype=subtype),
+                    options=SeparationOptions.for_output(command.output),
                     model=model,
                 ),
                 subscription,
