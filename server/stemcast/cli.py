@@ -183,37 +183,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# `stemcast serve` flags that are Settings fields of the same name, taken as given.
+_SETTINGS_FROM_FLAGS = (
+    "host", "port", "data_dir", "model", "model_repo", "model_fetch_timeout", "device",
+    "precision", "shifts", "batch_size", "max_concurrent_jobs", "max_upload_mb",
+    "max_duration_s", "callback_retries", "callback_retry_delay", "callback_timeout",
+    "log_level", "log_json", "retention_hours", "cache_max_gb", "min_keep_minutes",
+    "prune_interval_s",
+)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from stemcast.app import create_app
 
     settings = Settings(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        model=args.model,
-        model_repo=args.model_repo,
-        model_fetch_timeout=args.model_fetch_timeout,
-        device=args.device,
-        precision=args.precision,
-        shifts=args.shifts,
-        batch_size=args.batch_size,
-        max_concurrent_jobs=args.max_concurrent_jobs,
+        **{name: getattr(args, name) for name in _SETTINGS_FROM_FLAGS},
         library_dirs=[p.resolve() for p in args.library],
         allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
-        max_upload_mb=args.max_upload_mb,
-        max_duration_s=args.max_duration_s,
-        callback_retries=args.callback_retries,
-        callback_retry_delay=args.callback_retry_delay,
-        callback_timeout=args.callback_timeout,
         token=args.token or None,
-        log_level=args.log_level,
-        log_json=args.log_json,
-        retention_hours=args.retention_hours,
-        cache_max_gb=args.cache_max_gb,
-        min_keep_minutes=args.min_keep_minutes,
-        prune_interval_s=args.prune_interval_s,
     )
     try:
         settings.validate()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stemcast.analysis.keys import camelot, key_name, open_key
-from stemcast.analysis.waveform import ZOOM_LEVELS, peaks, waveform_entries
+from stemcast.audio.waveform import ZOOM_LEVELS, peaks, waveform_entries
 
 if TYPE_CHECKING:
     from stemcast.analysis.features import BasicFeatures, analyze

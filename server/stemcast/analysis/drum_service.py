@@ -8,19 +8,40 @@ track is answered from those files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stemcast.cpu_pool import CpuPool
-from stemcast.delivery.folder_cache import FolderCache, Manifest
 from stemcast.jobs.events import JobCompleted
+from stemcast.storage.folder_cache import FolderCache, Manifest
+from stemcast.storage.job_folder import JobFolder
 from stemcast_protocol.options import OptionError
 
-DRUMS_DIR = "drums"
+
+@dataclass(frozen=True)
+class DrumSummary:
+    """One transcription's files and counts; kept as JSON in the folder's manifest."""
+
+    onsets: str  # absolute path of onsets.json
+    midi: str  # absolute path of drums.mid
+    onset_count: int
+    lanes: dict[str, int]  # onsets per lane type
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onsets": self.onsets, "midi": self.midi, "onsetCount": self.onset_count,
+                "lanes": dict(self.lanes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DrumSummary:
+        return cls(onsets=str(data["onsets"]), midi=str(data["midi"]),
+                   onset_count=int(data["onsetCount"]),
+                   lanes={str(k): int(v) for k, v in dict(data["lanes"]).items()})
 
 
 def drums_folder(output_dir: str) -> Path:
-    return Path(output_dir) / DRUMS_DIR
+    return JobFolder.of(output_dir).drums_dir
 
 
 class DrumTranscriber:
@@ -29,8 +50,8 @@ class DrumTranscriber:
         self._cache = FolderCache()
         self.transcribed = 0
 
-    async def transcribe(self, completed: JobCompleted, bpm: float | None) -> dict[str, Any]:
-        """{"onsets": path, "midi": path, "onsetCount": n, "lanes": {type: n}}."""
+    async def transcribe(self, completed: JobCompleted, bpm: float | None) -> DrumSummary:
+        """The transcription of the job's drum stem (made once, then read back)."""
         from stemcast.analysis.tasks import transcribe_file
 
         drums = completed.stems.get("drums")
@@ -40,11 +61,11 @@ class DrumTranscriber:
         folder = drums_folder(completed.output_dir)
 
         async def make() -> Manifest:
-            summary = await self.pool.run(transcribe_file, drums, str(folder), bpm)
+            made = DrumSummary.from_dict(
+                await self.pool.run(transcribe_file, drums, str(folder), bpm))
             self.transcribed += 1
-            return {"files": {"onsets": summary["onsets"], "midi": summary["midi"]},
-                    "summary": summary}
+            return {"files": {"onsets": made.onsets, "midi": made.midi},
+                    "summary": made.to_dict()}
 
         manifest = await self._cache.get(folder, make)
-        summary: dict[str, Any] = manifest["summary"]
-        return summary
+        return DrumSummary.from_dict(manifest["summary"])

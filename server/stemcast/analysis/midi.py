@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import mido
 
 from stemcast.analysis.drums import LANES, Onset
+from stemcast.storage.atomic import atomic_target
 
 TICKS_PER_BEAT = 480
 DEFAULT_BPM = 120.0
@@ -55,7 +55,5 @@ def write_midi(onsets: Sequence[Onset], path: Path, *, bpm: float | None) -> Non
     midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(track)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as file:
+    with atomic_target(path) as partial, partial.open("wb") as file:
         midi.save(file=file)
-    os.replace(partial, path)

@@ -4,9 +4,10 @@ process (stemcast.cpu_pool), so they take and return only picklable values."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from stemcast.storage.atomic import write_text_atomic
 
 ONSETS_JSON = "onsets.json"
 DRUMS_MIDI = "drums.mid"
@@ -14,16 +15,14 @@ DRUMS_MIDI = "drums.mid"
 
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, separators=(",", ":")))
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(document, separators=(",", ":")))
 
 
 def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
     """Basic features of a track, and its mix's waveform peaks written to waveform_path."""
     from stemcast.analysis.features import analyze
-    from stemcast.analysis.waveform import waveform_entries
     from stemcast.audio import decode
+    from stemcast.audio.waveform import waveform_entries
 
     audio = decode(audio_path)
     features = analyze(audio.samples, audio.sample_rate)

@@ -14,21 +14,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.analysis.service import AnalysisService
+from stemcast.apijobs.callbacks import CallbackDispatcher
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
+from stemcast.apijobs.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
 from stemcast.apijobs.store import ApiJobStore
-from stemcast.audio import AudioError
-from stemcast.config import Settings
-from stemcast.delivery.callbacks import CallbackDispatcher
-from stemcast.delivery.renditions import Renditions, spec_for
-from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
 from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
-from stemcast.jobs.models import SeparationOptions
-from stemcast.jobs.scheduler import ModelChoiceError, Scheduler, StemRequest
+from stemcast.jobs.scheduler import Scheduler
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import Track
-from stemcast_protocol import OptionError, Priority, Stage
+from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline, failure_for
+from stemcast_protocol import Priority, Stage
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +38,6 @@ class _ApiSubscriber:
 
     def deliver(self, event: JobEvent) -> None:
         self.inbox.put_nowait((self.api_job_id, event))
-
-
-class TrackTooLongError(ValueError):
-    pass
-
-
-def check_duration(track: Track, settings: Settings) -> None:
-    if track.duration_seconds > settings.max_duration_s:
-        raise TrackTooLongError(
-            f"'{track.title or track.path}' is {track.duration_seconds / 60:.1f} minutes long; "
-            f"this server separates tracks up to {settings.max_duration_s / 60:.0f} minutes "
-            "(--max-duration-s)")
 
 
 def basic_features_data(track: Track) -> dict[str, Any]:
@@ -71,17 +55,15 @@ def basic_features_data(track: Track) -> dict[str, Any]:
 
 
 class ApiJobService:
-    def __init__(self, store: ApiJobStore, library: TrackLibrary, scheduler: Scheduler,
-                 settings: Settings, callbacks: CallbackDispatcher, *,
-                 analysis: AnalysisService, renditions: Renditions,
-                 drums: DrumTranscriber) -> None:
+    def __init__(self, store: ApiJobStore, library: TrackLibrary, pipeline: StemsPipeline,
+                 scheduler: Scheduler, callbacks: CallbackDispatcher, *,
+                 analysis: AnalysisService) -> None:
+        """`pipeline` admits and finishes the stems; `scheduler` only for cancelling."""
         self.store = store
         self.analysis = analysis
-        self.renditions = renditions
-        self.drums = drums
+        self.pipeline = pipeline
         self.library = library
         self.scheduler = scheduler
-        self.settings = settings
         self.callbacks = callbacks
         self._inbox: asyncio.Queue[tuple[str, JobEvent]] = asyncio.Queue()
         self._subscribers: dict[str, _ApiSubscriber] = {}
@@ -121,7 +103,7 @@ class ApiJobService:
         if existing is not None and existing.status.is_live:
             return existing  # the same request again while it runs: one job
         if options.stems:
-            check_duration(track, self.settings)
+            self.pipeline.check_duration(track)  # said in the POST's answer, not later
         job = await self.store.create(job_id=job_id, track_id=track.id, track_hash=track_hash,
                                       options=options, priority=priority,
                                       callback_url=callback_url, delivery_mode=mode)
@@ -133,37 +115,33 @@ class ApiJobService:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
                 await self._stage_done(job.id, "basic_features", basic_features_data(analysed))
-            if not job.options.stems:
-                await self._complete(job.id)
-                return
-            options = job.options
-            model = await self.scheduler.check_request(options.model, options.output)
-            digest = await self.library.ensure_pcm_hash(track)
-            current = await self.store.get(job.id)
-            if current is None or not current.status.is_live:
-                return  # cancelled while the audio was being read
-            subscriber = _ApiSubscriber(job.id, self._inbox)
-            self._subscribers[job.id] = subscriber
-            submission = await asyncio.shield(self.scheduler.submit(
-                StemRequest(pcm_hash=digest, input_path=track.path, track_id=track.id,
-                            duration_seconds=track.duration_seconds, priority=job.priority,
-                            options=SeparationOptions.for_output(options.output),
-                            model=model),
-                subscriber,
-            ))
-            await self.store.update(job.id, separation_job_id=submission.job_id)
-        except ModelChoiceError as exc:
-            await self._fail(job.id, exc.code, str(exc))
-        except OptionError as exc:
-            await self._fail(job.id, "INVALID_FIELD", f"options: {exc}")
         except TimeoutError:
             await self._fail(job.id, "ANALYSIS_FAILED", "the track's analysis did not finish "
                                                         "in time; see the server log")
-        except AudioError as exc:
-            await self._fail(job.id, exc.code.value, str(exc))
+            return
         except Exception as exc:
-            log.exception("API job %s could not start", job.id)
-            await self._fail(job.id, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            failed = failure_for(exc)
+            await self._fail(job.id, failed.code, failed.message)
+            return
+        if not job.options.stems:
+            await self._complete(job.id)
+            return
+        subscriber = _ApiSubscriber(job.id, self._inbox)
+        self._subscribers[job.id] = subscriber
+
+        async def still_wanted() -> bool:
+            current = await self.store.get(job.id)
+            return current is not None and current.status.is_live  # not cancelled meanwhile
+
+        options = job.options
+        admitted = await self.pipeline.admit(
+            StemsAsk(track=track, model=options.model, output=options.output,
+                     priority=job.priority), subscriber, still_wanted=still_wanted)
+        if isinstance(admitted, RequestFailed):
+            self._subscribers.pop(job.id, None)
+            await self._fail(job.id, admitted.code, admitted.message)
+        elif admitted is not None:
+            await self.store.update(job.id, separation_job_id=admitted.job_id)
 
     # ---- events ----------------------------------------------------------------------
 
@@ -201,35 +179,26 @@ class ApiJobService:
             await self._fail(api_job_id, event.code, event.message)
 
     async def _deliver(self, api_job_id: str, job: ApiJob, event: JobCompleted) -> None:
-        try:
-            delivered = await self.renditions.deliver(
-                event, spec_for(job.options.output, event), levels=CALLBACK_ZOOM_LEVELS)
-        except OptionError as exc:
-            await self._fail(api_job_id, "INVALID_FIELD", f"options: {exc}")
-            return
-        except Exception as exc:
-            log.exception("API job %s: could not deliver its stems", api_job_id)
-            await self._fail(api_job_id, "SEPARATION_FAILED", "the stems were separated but "
-                             f"could not be delivered as asked: {type(exc).__name__}: {exc}")
+        stems = await self.pipeline.finish(event, job.options.output, CALLBACK_ZOOM_LEVELS)
+        if isinstance(stems, RequestFailed):
+            await self._fail(api_job_id, stems.code, stems.message)
             return
         await self._stage_done(api_job_id, "stems", stems_data(
-            mode=job.delivery_mode, api_job_id=api_job_id, delivered=delivered,
+            mode=job.delivery_mode, api_job_id=api_job_id, delivered=stems.delivered,
             model=event.model, processing_time=event.processing_time))
-        if job.options.drums:
-            track = await self.library.get(job.track_id) if job.track_id else None
-            try:
-                summary = await self.drums.transcribe(event, track.bpm if track else None)
-            except Exception as exc:
-                log.warning("API job %s: drum transcription failed: %s", api_job_id, exc)
-                await self._fail(api_job_id, "TRANSCRIPTION_FAILED",
-                                 f"drum transcription failed: {type(exc).__name__}: {exc}")
-                return
-            await self._stage_done(api_job_id, "drums", {
-                "onsets": summary["onsets"], "midi": summary["midi"],
-                "onset_count": summary["onsetCount"], "lanes": summary["lanes"],
-                "onsets_url": f"/api/tracks/{job.track_id}/onsets.json",
-                "midi_url": f"/api/tracks/{job.track_id}/drums.mid"})
-        await self._complete(api_job_id)
+        drums_error: RequestFailed | None = None
+        if job.options.drums and job.track_id:
+            drums = await self.pipeline.transcribe_drums(event, job.track_id)
+            if isinstance(drums, RequestFailed):
+                # The stems were delivered: the job completes, its drums stage failed.
+                drums_error = drums
+                await self._notify(job, "drums", "failed", _error_data(drums))
+            else:
+                await self._stage_done(api_job_id, "drums", {
+                    "onsets": drums.onsets, "midi": drums.midi,
+                    "onset_count": drums.onset_count, "lanes": drums.lanes,
+                    "onsets_url": drums.onsets_url, "midi_url": drums.midi_url})
+        await self._complete(api_job_id, drums_error)
 
     async def _stage_done(self, api_job_id: str, stage: str, data: dict[str, Any]) -> None:
         job = await self.store.get(api_job_id)
@@ -237,11 +206,14 @@ class ApiJobService:
         await self.store.update(api_job_id, stages_completed=[*job.stages_completed, stage])
         await self._notify(job, stage, "completed", data)
 
-    async def _complete(self, api_job_id: str) -> None:
+    async def _complete(self, api_job_id: str, error: RequestFailed | None = None) -> None:
+        """`error`: a stage after the stems failed (the drums); it stays on the record."""
         job = await self.store.get(api_job_id)
         assert job is not None
         await self.store.update(api_job_id, status=ApiJobStatus.COMPLETED,
-                                stage=Stage.COMPLETE.value, progress=1.0)
+                                stage=Stage.COMPLETE.value, progress=1.0,
+                                **({"error_code": error.code, "error_message": error.message}
+                                   if error is not None else {}))
         await self._notify(job, "job_completed", "completed", {
             "stages_completed": job.stages_completed, "processing_time": job.processing_time,
         })
@@ -253,7 +225,7 @@ class ApiJobService:
         status = ApiJobStatus.CANCELLED if code == "CANCELLED" else ApiJobStatus.FAILED
         await self.store.update(api_job_id, status=status, error_code=code,
                                 error_message=message)
-        error = {"error": {"code": code, "message": message}}
+        error = _error_data(RequestFailed(code, message))
         if job.options.stems and "stems" not in job.stages_completed:
             await self._notify(job, "stems", "failed", error)
         await self._notify(job, "job_failed", "failed", error)
@@ -282,3 +254,8 @@ class ApiJobService:
         if separation_id is not None:
             await self.scheduler.forget(separation_id)
         return await self.store.get(api_job_id)
+
+
+def _error_data(failed: RequestFailed) -> dict[str, Any]:
+    """A failed stage's callback data (seed 000 reads `error` at the top level too)."""
+    return {"error": {"code": failed.code, "message": failed.message}}

@@ -20,44 +20,27 @@ from starlette.websockets import WebSocket
 from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.analysis.service import AnalysisService
 from stemcast.analysis.tasks import warm_up_analysis, warm_up_delivery
+from stemcast.apijobs.callbacks import CallbackDispatcher
 from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
+from stemcast.app.metrics import Metrics, metrics_endpoint
 from stemcast.app.services import Services
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
 from stemcast.cpu_pool import CpuPool
 from stemcast.db.database import open_database
-from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.delivery.renditions import Renditions
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
-from stemcast.http.jobs_api import (
-    delete_job,
-    get_job,
-    get_stem_file,
-    get_stems,
-    get_stems_zip,
-    stats,
-    submit_job,
-)
-from stemcast.http.metrics import Metrics, metrics_endpoint
-from stemcast.http.status import health, queue
-from stemcast.http.stem_files import (
-    get_job_stem,
-    get_job_stems_zip,
-    get_job_waveforms,
-    get_track_drums,
-    get_track_stems,
-)
-from stemcast.http.tracks import add_track, get_track, get_track_analysis, list_tracks
-from stemcast.http.url_fetch import fetch_track
+from stemcast.http.routes import http_routes
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
+from stemcast.requests import StemsPipeline
 from stemcast.ws.session import ClientSession
 
 log = logging.getLogger(__name__)
@@ -68,7 +51,7 @@ def web_root() -> Path:
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    await ClientSession(websocket, websocket.app.state.services).run()
+    await ClientSession(websocket, websocket.app.state.sessions).run()
 
 
 async def handle_problem(_request: Request, exc: Exception) -> Response:
@@ -103,8 +86,10 @@ def create_app(settings: Settings) -> Starlette:
                                        retry_delay=settings.callback_retry_delay,
                                        timeout=settings.callback_timeout)
         callbacks.start()
-        api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks,
-                                 analysis=analysis, renditions=renditions, drums=drums)
+        pipeline = StemsPipeline(scheduler, library, renditions, drums,
+                                 max_duration_s=settings.max_duration_s)
+        api_jobs = ApiJobService(api_store, library, pipeline, scheduler, callbacks,
+                                 analysis=analysis)
         await api_jobs.start()
         leases = ReaderLeases()
         pruner = CachePruner(jobs, Limits(settings.retention_hours, settings.cache_max_gb,
@@ -114,8 +99,11 @@ def create_app(settings: Settings) -> Starlette:
         services = Services(settings=settings, db=db, library=library, jobs=jobs, bus=bus,
                             scheduler=scheduler, api_jobs=api_jobs, callbacks=callbacks,
                             analysis=analysis, renditions=renditions, drums=drums,
+                            pipeline=pipeline,
                             leases=leases, pruner=pruner, metrics=metrics)
-        app.state.services = services
+        app.state.services = services  # the app's own: /metrics, shutdown
+        app.state.http = services.for_http()
+        app.state.sessions = services.for_sessions()
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
                  settings.port, settings.data_dir, settings.model)
@@ -140,28 +128,8 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         WebSocketRoute("/ws", websocket_endpoint),
-        Route("/health", health),
-        Route("/queue", queue),
         Route("/metrics", metrics_endpoint),
-        Route("/api/tracks", add_track, methods=["POST"]),
-        Route("/api/tracks", list_tracks, methods=["GET"]),
-        # The browser page: fetch by URL, stems by separation job id, a track's last stems.
-        Route("/api/tracks/fetch", fetch_track, methods=["POST"]),
-        Route("/api/tracks/{track_id}/stems", get_track_stems),
-        Route("/api/tracks/{track_id}/analysis", get_track_analysis),
-        Route("/api/tracks/{track_id}/drums.mid", get_track_drums),
-        Route("/api/tracks/{track_id}/onsets.json", get_track_drums),
-        Route("/api/stems/{job_id}.zip", get_job_stems_zip),
-        Route("/api/stems/{job_id}/waveforms", get_job_waveforms),
-        Route("/api/stems/{job_id}/{stem}", get_job_stem),
-        Route("/api/tracks/{track_id}", get_track),
-        Route("/stats", stats),
-        Route("/jobs", submit_job, methods=["POST"]),
-        Route("/jobs/{job_id}", get_job, methods=["GET"]),
-        Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
-        Route("/jobs/{job_id}/stems", get_stems),
-        Route("/jobs/{job_id}/stems.zip", get_stems_zip),
-        Route("/jobs/{job_id}/stems/{stem}", get_stem_file),
+        *http_routes(),
         Mount("/", StaticFiles(directory=web_root(), html=True), name="web"),
     ]
     middleware = [Middleware(TokenAuthMiddleware, token=settings.token)] if settings.token \

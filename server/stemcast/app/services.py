@@ -1,4 +1,5 @@
-"""The long-lived parts of a running server, built in the lifespan and shared by routes."""
+"""The long-lived parts of a running server, built in the lifespan; each front door gets
+only the parts it uses (HttpDeps, SessionDeps), never this whole bundle."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import aiosqlite
 
 from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.analysis.service import AnalysisService
+from stemcast.apijobs.callbacks import CallbackDispatcher
 from stemcast.apijobs.service import ApiJobService
+from stemcast.app.metrics import Metrics
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner
 from stemcast.config import Settings
-from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.delivery.renditions import Renditions
-from stemcast.http.metrics import Metrics
+from stemcast.http.deps import HttpDeps
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
-from stemcast.ws.subscription import Deliverers
+from stemcast.requests import StemsPipeline
+from stemcast.ws.session import ConnectedClients, SessionDeps
 
 
 @dataclass
@@ -36,16 +39,25 @@ class Services:
     analysis: AnalysisService
     renditions: Renditions
     drums: DrumTranscriber
+    pipeline: StemsPipeline
     started_at: float = field(default_factory=time.time)
-    connected_clients: int = 0
+    clients: ConnectedClients = field(default_factory=ConnectedClients)
     leases: ReaderLeases = field(default_factory=ReaderLeases)
     pruner: CachePruner | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
     @property
-    def deliverers(self) -> Deliverers:
-        return Deliverers(self.renditions, self.drums, self._bpm_of)
+    def connected_clients(self) -> int:
+        return self.clients.count
 
-    async def _bpm_of(self, track_id: str) -> float | None:
-        track = await self.library.get(track_id)
-        return track.bpm if track else None
+    def for_http(self) -> HttpDeps:
+        return HttpDeps(settings=self.settings, library=self.library, jobs=self.jobs,
+                        scheduler=self.scheduler, api_jobs=self.api_jobs, callbacks=self.callbacks,
+                        analysis=self.analysis, renditions=self.renditions,
+                        leases=self.leases, clients=lambda: self.clients.count,
+                        started_at=self.started_at)
+
+    def for_sessions(self) -> SessionDeps:
+        return SessionDeps(library=self.library, analysis=self.analysis,
+                           pipeline=self.pipeline, configured_model=self.settings.model,
+                           clients=self.clients)

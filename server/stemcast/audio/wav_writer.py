@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from stemcast.storage.atomic import atomic_target
 
 
 def float_to_pcm16(samples: np.ndarray) -> np.ndarray:
@@ -37,20 +38,12 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int,
     `<name>.partial` in the same folder (so the rename stays on one filesystem), is fsynced,
     then renamed over `path`. On any failure the partial file is removed.
     """
-    partial = path.with_name(path.name + ".partial")
-    try:
-        if subtype == "PCM_16":
-            # int16 in, so libsndfile writes our integers rather than rescaling on its own.
-            data = float_to_pcm16(samples)
-        else:
-            if samples.ndim != 2:
-                raise ValueError(f"samples must be (channels, frames), got {samples.shape}")
-            data = np.ascontiguousarray(samples.T, dtype=np.float32)
-        with open(partial, "wb") as handle:
-            sf.write(handle, data, sample_rate, subtype=subtype, format="WAV")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    if subtype == "PCM_16":
+        # int16 in, so libsndfile writes our integers rather than rescaling on its own.
+        data = float_to_pcm16(samples)
+    else:
+        if samples.ndim != 2:
+            raise ValueError(f"samples must be (channels, frames), got {samples.shape}")
+        data = np.ascontiguousarray(samples.T, dtype=np.float32)
+    with atomic_target(path) as partial:
+        sf.write(partial, data, sample_rate, subtype=subtype, format="WAV")

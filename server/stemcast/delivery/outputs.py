@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from stemcast.storage.atomic import atomic_target
 from stemcast_protocol.options import DEFAULT_MP3_BITRATE, OptionError, OutputRequest
 
 FOUR = ("drums", "bass", "other", "vocals")
@@ -100,9 +100,14 @@ class OutputSpec:
                 and self.bit_depth == (32 if master_float else 16)
                 and all(parts == (name,) for name, parts in self.plan.items()))
 
+    @property
+    def stated_bit_depth(self) -> int | None:
+        """The bit depth as messages state it: none for mp3 (it has a bitrate)."""
+        return self.bit_depth if self.format != "mp3" else None
+
     def describe(self) -> dict[str, object]:
         return {"format": self.format, "sampleRate": self.sample_rate,
-                "bitDepth": self.bit_depth if self.format != "mp3" else None,
+                "bitDepth": self.stated_bit_depth,
                 "bitrate": self.bitrate, "variant": self.variant}
 
 
@@ -141,16 +146,9 @@ def _to_float(data: np.ndarray) -> np.ndarray:
 
 
 def _write_atomic(path: Path, write: object) -> None:
-    partial = path.with_name(path.name + ".partial")
-    try:
-        assert callable(write)
+    assert callable(write)
+    with atomic_target(path) as partial:
         write(partial)
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _encode(path: Path, data: np.ndarray, rate: int, spec: OutputSpec) -> None:
@@ -186,7 +184,7 @@ def render_outputs(master: Mapping[str, str], spec: OutputSpec,
     Blocking and CPU-heavy (resampling, mp3 encoding): run it in the CPU pool."""
     import soxr
 
-    from stemcast.analysis.waveform import waveform_entries
+    from stemcast.audio.waveform import waveform_entries
 
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,15 +12,14 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from stemcast.cpu_pool import CpuPool
-from stemcast.delivery.folder_cache import FolderCache, Manifest
 from stemcast.delivery.outputs import OutputSpec, render_outputs, resolve
 from stemcast.jobs.events import JobCompleted
 from stemcast.jobs.store import JobStore
-from stemcast.separation.worker import WAVEFORMS_JSON
+from stemcast.storage.folder_cache import FolderCache, Manifest
+from stemcast.storage.job_folder import JobFolder
 from stemcast_protocol.options import OutputRequest
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,7 @@ def job_waveforms(output_dir: str, names: list[str],
     found: list[dict[str, Any]] = []
     for level in levels:
         try:
-            entries = json.loads((Path(output_dir) / WAVEFORMS_JSON.format(level=level))
-                                 .read_text())
+            entries = json.loads(JobFolder.of(output_dir).waveforms(level).read_text())
         except (OSError, ValueError):
             continue
         found.extend(e for e in entries if e.get("stem_type") in names)
@@ -72,7 +70,7 @@ class Renditions:
         if spec.is_master(completed.sample_rate, completed.subtype == "FLOAT"):
             return Delivered({name: completed.stems[name] for name in spec.plan}, spec,
                              waveforms)
-        folder = Path(completed.output_dir) / "out" / spec.key()
+        folder = JobFolder.of(completed.output_dir).rendition(spec.key())
 
         async def make() -> Manifest:
             stems, summed = await self.pool.run(render_outputs, dict(completed.stems), spec,

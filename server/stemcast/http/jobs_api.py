@@ -21,12 +21,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
-from stemcast.apijobs.service import TrackTooLongError
-from stemcast.app.services import Services
+from stemcast.apijobs.stems_payload import CALLBACK_ZOOM_LEVELS, inline_audio, stems_data
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import Delivered, spec_for
-from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, inline_audio, stems_data
 from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES
 from stemcast.http.tracks import (
@@ -36,6 +35,7 @@ from stemcast.http.tracks import (
     track_from_upload,
 )
 from stemcast.jobs.scheduler import completed_event
+from stemcast.requests import TrackTooLongError
 from stemcast_protocol import OptionError, Priority, parse_output_options
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -271,7 +271,7 @@ async def stats(request: Request) -> JSONResponse:
         "callbacks": await services.api_jobs.store.callback_counts(),
         "callback_attempts": services.callbacks.attempts,
         "callback_failures": services.callbacks.failures,
-        "tracks": len(await services.library.store.list(limit=1_000_000)),
+        "tracks": await services.library.store.count(),
         "queue": services.scheduler.snapshot(),
         "connected_clients": services.connected_clients,
         "uptime_seconds": round(time.time() - services.started_at, 1),

@@ -8,16 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast import __version__
-from stemcast.http.tracks import services_of
+from stemcast.http.deps import services_of
+from stemcast.jobs.worker_pool import ModelState
 
 
 async def health(request: Request) -> JSONResponse:
     services = services_of(request)
-    model = services.scheduler.pool.model
+    model = services.scheduler.catalog.status
     return JSONResponse({
         "status": "ok",
         "version": __version__,
-        "ready": model.state == "ready",
+        "ready": model.state == ModelState.READY,
         "model": {
             "name": model.name,
             "requested": model.requested,

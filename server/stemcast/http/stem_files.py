@@ -21,15 +21,15 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 
 from stemcast.analysis.drum_service import drums_folder
 from stemcast.analysis.tasks import DRUMS_MIDI, ONSETS_JSON
-from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
-from stemcast.delivery.folder_cache import read_manifest
 from stemcast.delivery.renditions import ALL_ZOOM_LEVELS, Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.deps import HttpDeps as Services
+from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
-from stemcast.http.tracks import services_of
 from stemcast.jobs.models import Job, JobState
 from stemcast.jobs.scheduler import completed_event
+from stemcast.storage.folder_cache import read_manifest
 from stemcast_protocol import OptionError, parse_output_options
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}

@@ -15,19 +15,15 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from stemcast.app.services import Services
 from stemcast.audio import AudioError
+from stemcast.http.deps import HttpDeps as Services
+from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import TrackSource
 from stemcast_protocol import Priority
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def add_track(request: Request) -> JSONResponse:

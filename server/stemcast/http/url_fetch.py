@@ -15,7 +15,7 @@ import time
 import uuid
 from email.message import Message
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -24,11 +24,9 @@ from starlette.responses import JSONResponse
 
 from stemcast import __version__
 from stemcast.audio import AudioError
+from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.tracks import TrackSource
-
-if TYPE_CHECKING:  # the app imports this module: no runtime import back into it
-    from stemcast.app.services import Services
 
 FETCH_TIMEOUT = 30.0
 MAX_URL_LENGTH = 4096
@@ -141,7 +139,7 @@ def _too_large(limit_bytes: int) -> FetchError:
 
 
 async def fetch_track(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
+    services = services_of(request)
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -7,13 +7,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
+from stemcast_protocol import Stage
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class JobProgress:
     job_id: str
-    stage: str
+    stage: Stage  # a str enum: equal to its wire spelling
     progress: float
     eta_seconds: float | None
     queue_position: int | None

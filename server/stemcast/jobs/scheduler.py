@@ -13,10 +13,11 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from stemcast.config import Settings
-from stemcast.delivery.outputs import plan_outputs
+from stemcast.jobs.catalog import ModelCatalog
+from stemcast.jobs.eta import EtaEstimator, RunningJob, rounded
 from stemcast.jobs.events import (
     EventBus,
     JobChunk,
@@ -28,6 +29,7 @@ from stemcast.jobs.events import (
 from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
 from stemcast.jobs.observer import JobObserver
 from stemcast.jobs.queue import JobQueue
+from stemcast.jobs.status import queue_rows, queue_snapshot
 from stemcast.jobs.store import JobStore
 from stemcast.jobs.worker_pool import WorkerPool
 from stemcast.separation.worker_messages import (
@@ -35,11 +37,13 @@ from stemcast.separation.worker_messages import (
     TaskChunk,
     TaskDone,
     TaskFailed,
+    TaskOptions,
     TaskProgress,
     WorkerConfig,
     WorkerToServer,
 )
-from stemcast_protocol import OutputRequest, Priority, Stage
+from stemcast.storage.job_folder import JobFolder
+from stemcast_protocol import Priority, Stage
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +51,6 @@ log = logging.getLogger(__name__)
 # worker twice would otherwise crash-loop it forever.
 MAX_ATTEMPTS = 2
 TICK_SECONDS = 1.0
-# Share of the whole job each stage stands for, for one 0..1 progress figure.
-STAGE_SPANS = {
-    Stage.DECODING.value: (0.0, 0.05),
-    Stage.SEPARATING.value: (0.05, 0.95),
-    Stage.WRITING.value: (0.95, 1.0),
-}
-
-
-# How long a stems request waits for the workers to say which models they hold (they
-# load and warm up at start; `auto` may try a download for --model-fetch-timeout).
-MODEL_WAIT_S = 180.0
-
-
-class ModelChoiceError(ValueError):
-    """A request named a model this server does not offer (or none is known yet)."""
-
-    def __init__(self, message: str, code: str = "INVALID_FIELD") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -75,8 +60,8 @@ class StemRequest:
     track_id: str | None
     duration_seconds: float | None
     priority: Priority
+    model: str  # resolved once by the request pipeline (requests/pipeline.py)
     options: SeparationOptions = field(default_factory=SeparationOptions)
-    model: str | None = None  # None: the server's default model
 
 
 @dataclass(frozen=True)
@@ -84,20 +69,6 @@ class Submission:
     job_id: str
     cached: bool  # the stems existed: JobCompleted was delivered already
     joined: bool  # another client had asked for the same work: now shared
-
-
-@dataclass
-class _Running:
-    job: Job
-    started: float
-    stage: str = Stage.DECODING.value
-    stage_fraction: float = 0.0
-    separating_started: float | None = None
-
-    @property
-    def progress(self) -> float:
-        low, high = STAGE_SPANS.get(self.stage, (0.0, 1.0))
-        return low + (high - low) * self.stage_fraction
 
 
 @dataclass(frozen=True)
@@ -127,15 +98,14 @@ class Scheduler:
             on_change=self._kick,
         )
         self._queued = JobQueue()
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, RunningJob] = {}
         self._submit_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._inbox: asyncio.Queue[WorkerToServer | _WorkerLost] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        # Seconds of compute per second of audio, learned from finished jobs (for ETAs).
-        # Per model: the DSP engine and Demucs differ by 20x and more.
-        self.realtime_factors: dict[str, float] = {}
-        self.observer = JobObserver()  # metrics replace it (stemcast.http.metrics)
+        self.catalog = ModelCatalog(self.pool, settings)
+        self.eta = EtaEstimator()
+        self.observer = JobObserver()  # metrics replace it (stemcast.app.metrics)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -167,8 +137,8 @@ class Scheduler:
 
     async def submit(self, request: StemRequest, subscriber: Subscriber) -> Submission:
         """Answer from the cache, join the live job for the same work, or queue a new one."""
-        model = await self.resolve_model(request.model)
-        options = self.effective_options(request.options, model)
+        model = request.model
+        options = self.catalog.effective_options(request.options, model)
         key = cache_key(request.pcm_hash, model, options)
         # One submission at a time: two clients asking at once must end in one job.
         async with self._submit_lock:
@@ -206,57 +176,6 @@ class Scheduler:
             subscriber.deliver(self._progress_event(job.id))
             self._kick()
             return Submission(job.id, cached=False, joined=False)
-
-    async def check_request(self, requested: str | None, output: OutputRequest) -> str:
-        """The model a request gets; raises ModelChoiceError for a model not on offer and
-        OptionError for output options that model cannot give (before any work is queued).
-        A configured model that could not be loaded passes: its job fails fast saying why."""
-        model = await self.resolve_model(requested)
-        described = self.pool.model.find(model)
-        if described is not None:
-            plan_outputs(output, described.sources)
-        return model
-
-    async def resolve_model(self, requested: str | None) -> str:
-        """The model a request gets: the one it names (if offered), else the default."""
-        try:
-            await asyncio.wait_for(self.pool.resolved.wait(), MODEL_WAIT_S)
-        except TimeoutError:
-            raise ModelChoiceError(
-                f"the separation workers have not said which models they hold within "
-                f"{MODEL_WAIT_S:.0f} s of starting; see the server log",
-                code="MODEL_UNAVAILABLE") from None
-        return self.model_for(requested)
-
-    def model_for(self, requested: str | None) -> str:
-        status = self.pool.model
-        if requested is None or requested == status.name:
-            return status.name
-        if requested in status.names or requested == status.requested:
-            return requested
-        raise ModelChoiceError(
-            f"field 'model': this server does not offer {requested!r}; it offers "
-            f"{', '.join(status.names)} (the default is {status.name})")
-
-    def effective_options(self, options: SeparationOptions, model: str) -> SeparationOptions:
-        """What really changes the stems: the precision the model runs in (auto resolved
-        once the workers are up), the server's shifts (Demucs only)."""
-        described = self.pool.model.find(model)
-        precision = described.precision if described else self.settings.precision
-        shifts = self.settings.shifts if described is None or described.kind != "dsp" else 0
-        return replace(options, precision=precision, shifts=shifts)
-
-    def cached_key(self, pcm_hash: str, requested: str | None,
-                   output: OutputRequest) -> str | None:
-        """The cache key a request would have, or None while the models are unknown."""
-        if not self.pool.resolved.is_set():
-            return None
-        try:
-            model = self.model_for(requested)
-        except ModelChoiceError:
-            return None
-        options = self.effective_options(SeparationOptions.for_output(output), model)
-        return cache_key(pcm_hash, model, options)
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
@@ -324,11 +243,12 @@ class Scheduler:
                 job = self._queued.pop()
                 await self.store.mark_running(job.id)
                 job.state = JobState.RUNNING
-                self._running[job.id] = _Running(job, started=time.monotonic())
+                self._running[job.id] = RunningJob(job, started=time.monotonic())
                 self.pool.assign(
                     worker,
                     SeparateTask(job.id, job.input_path, job.output_dir,
-                                 {**job.options.to_dict(), "model": job.model},
+                                 TaskOptions(model=job.model, subtype=job.options.subtype,
+                                             shifts=job.options.shifts),
                                  priority_rank=rank, seq=job.seq, seed=job.cache_key),
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
@@ -358,11 +278,12 @@ class Scheduler:
             running = self._running.get(message.job_id)
             if running is None:
                 return
-            if message.stage != running.stage:
-                running.stage = message.stage
-                if message.stage == Stage.SEPARATING.value:
+            stage = Stage(message.stage)
+            if stage != running.stage:
+                running.stage = stage
+                if stage == Stage.SEPARATING:
                     running.separating_started = time.monotonic()
-                await self.store.set_progress(message.job_id, message.stage, running.progress)
+                await self.store.set_progress(message.job_id, stage.value, running.progress)
             running.stage_fraction = message.fraction
             self.bus.publish(self._progress_event(message.job_id))
         elif isinstance(message, TaskChunk):
@@ -373,8 +294,8 @@ class Scheduler:
             assert model is not None  # the worker separates only models it described
             self.bus.publish(JobChunk(
                 job_id=message.job_id, start_frame=message.start_frame, frames=message.frames,
-                stems_dir=f"{running.job.output_dir}/stems", sources=model.sources,
-                sample_rate=model.sample_rate, channels=model.channels,
+                stems_dir=str(JobFolder.of(running.job.output_dir).stems_dir),
+                sources=model.sources, sample_rate=model.sample_rate, channels=model.channels,
                 subtype=running.job.options.subtype))
         elif isinstance(message, TaskDone | TaskFailed) and message.job_id not in self._running:
             return  # a cancelled job's last word: it is no longer ours to finish
@@ -384,12 +305,8 @@ class Scheduler:
             await self.store.mark_completed(
                 message.job_id, message.stems, message.processing_time, message.duration_seconds,
                 message.sample_rate)
-            if message.duration_seconds > 0:
-                rtf = message.processing_time / message.duration_seconds
-                job_model = self._running[message.job_id].job.model
-                known = self.realtime_factors.get(job_model)
-                self.realtime_factors[job_model] = rtf if known is None else (
-                    0.5 * known + 0.5 * rtf)
+            self.eta.learn(self._running[message.job_id].job.model, message.processing_time,
+                           message.duration_seconds)
             job = await self.store.get(message.job_id)
             self._running.pop(message.job_id, None)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
@@ -456,75 +373,28 @@ class Scheduler:
             return 0
         return self._queued.position(job_id)
 
-    def _eta_running(self, running: _Running) -> float | None:
-        now = time.monotonic()
-        if running.stage == Stage.SEPARATING.value and running.separating_started is not None \
-                and running.stage_fraction > 0.02:
-            spent = now - running.separating_started
-            return max(spent / running.stage_fraction * (1 - running.stage_fraction), 0.0)
-        if running.stage == Stage.WRITING.value:
-            return 0.5
-        rtf = self.realtime_factors.get(running.job.model)
-        if rtf is not None and running.job.duration_seconds:
-            expected = rtf * running.job.duration_seconds
-            return max(expected - (now - running.started), 0.0)
-        return None
-
-    def _expected(self, job: Job) -> float | None:
-        """Seconds this job should take, from the speed measured for its model."""
-        rtf = self.realtime_factors.get(job.model)
-        return None if rtf is None else rtf * (job.duration_seconds or 0.0)
-
-    def _eta_queued(self, job: Job) -> float | None:
-        own = self._expected(job)
-        if own is None:
-            return None
-        workers = max(self.pool.size, 1)
-        ahead = 0.0
-        for running in self._running.values():
-            eta = self._eta_running(running)
-            ahead += eta if eta is not None else 0.0
-        for other in self._queued:
-            if other.id == job.id:
-                break
-            ahead += self._expected(other) or 0.0
-        return ahead / workers + own
-
     def _progress_event(self, job_id: str) -> JobProgress:
         running = self._running.get(job_id)
         if running is not None:
             return JobProgress(job_id, running.stage, round(running.progress, 4),
-                               _round(self._eta_running(running)), 0)
+                               rounded(self.eta.running(running)), 0)
         job = self._queued.find(job_id)
         if job is not None:
-            return JobProgress(job_id, Stage.QUEUED.value, 0.0,
-                               _round(self._eta_queued(job)), self.queue_position(job_id))
-        return JobProgress(job_id, Stage.QUEUED.value, 0.0, None, None)
+            eta = self.eta.queued(job, self._running.values(), self._queued, self.pool.size)
+            return JobProgress(job_id, Stage.QUEUED, 0.0, rounded(eta),
+                               self.queue_position(job_id))
+        return JobProgress(job_id, Stage.QUEUED, 0.0, None, None)
 
     def _completed_event(self, job: Job, *, cached: bool) -> JobCompleted:
         return completed_event(job, cached=cached)
 
-    # ---- figures for /health -----------------------------------------------------------
+    # ---- figures for /health and /queue (shaped in jobs/status.py) ---------------------
 
     def snapshot(self) -> dict[str, object]:
-        return {
-            "queued": len(self._queued),
-            "running": len(self._running),
-            "maxConcurrentJobs": self.pool.size,
-            "realtimeFactor": _round(self.realtime_factors.get(self.pool.model.name)),
-            "realtimeFactors": {name: _round(rtf) for name, rtf in
-                                self.realtime_factors.items()},
-            "workerRestarts": self.pool.restarts,
-            "workers": self.pool.describe(),
-        }
+        return queue_snapshot(len(self._queued), len(self._running), self.pool, self.eta)
 
     def queue_listing(self) -> list[dict[str, object]]:
-        rows: list[dict[str, object]] = []
-        for running in self._running.values():
-            rows.append(_job_row(running.job, "running", running.stage, running.progress, 0))
-        for index, job in enumerate(self._queued):
-            rows.append(_job_row(job, "queued", Stage.QUEUED.value, 0.0, index + 1))
-        return rows
+        return queue_rows(self._running.values(), self._queued)
 
 
 def completed_event(job: Job, *, cached: bool) -> JobCompleted:
@@ -539,18 +409,6 @@ def completed_event(job: Job, *, cached: bool) -> JobCompleted:
         subtype=job.options.subtype,
         output_dir=job.output_dir,
     )
-
-
-def _job_row(job: Job, state: str, stage: str, progress: float, position: int) -> dict[str, object]:
-    return {
-        "jobId": job.id, "trackId": job.track_id, "state": state, "stage": stage,
-        "progress": round(progress, 4), "priority": job.priority.value,
-        "queuePosition": position, "createdAt": job.created_at,
-    }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
 
 
 def _all_exist(paths: object) -> bool:

@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 MAX_JOBS_PER_WORKER = 3
 
 
+class ModelState(str, Enum):
+    """The default model's state, as /health, hello and trackInfo say it."""
+
+    LOADING = "loading"  # the workers are starting; requests wait for them
+    READY = "ready"  # separating
+    UNAVAILABLE = "unavailable"  # no weights: jobs fail fast saying why
+
+
 class WorkerState(str, Enum):
     STARTING = "starting"
     READY = "ready"
@@ -54,7 +62,7 @@ class ModelStatus:
 
     name: str
     requested: str = ""
-    state: str = "loading"  # loading | ready | unavailable
+    state: ModelState = ModelState.LOADING
     error: str | None = None
     choice: str = ""
     sources: tuple[str, ...] = ()
@@ -271,10 +279,10 @@ def _status_from(message: WorkerReady) -> ModelStatus:
     default = next((m for m in message.models if m.name == message.default_model), None)
     if default is None:
         return ModelStatus(name=message.requested_model, requested=message.requested_model,
-                           state="unavailable", error=message.default_error,
+                           state=ModelState.UNAVAILABLE, error=message.default_error,
                            choice=message.choice, models=message.models)
     return ModelStatus(
-        name=default.name, requested=message.requested_model, state="ready",
+        name=default.name, requested=message.requested_model, state=ModelState.READY,
         choice=message.choice, sources=default.sources, sample_rate=default.sample_rate,
         device=default.device, channels=default.channels, precision=default.precision,
         segment_seconds=default.segment_seconds, models=message.models)

@@ -129,6 +129,11 @@ class TrackStore:
             rows = await cur.fetchall()
         return [_row_to_track(row) for row in rows]
 
+    async def count(self) -> int:
+        async with self._conn.execute("SELECT COUNT(*) FROM tracks") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def upsert(self, facts: FileFacts, source: str) -> Track:
         """Insert a new track, or refresh one whose file changed; ids never change."""
         existing = await self.get_by_path(facts.path)

@@ -2,35 +2,43 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class ModelUnavailableError(RuntimeError):
-    """The model's weights cannot be found or loaded; `fix` tells the operator what to do."""
 
-    def __init__(self, model: str, reason: str, fix: str) -> None:
-        self.model = model
+class _UnavailableError(RuntimeError):
+    """`name` cannot be used: `reason` says why, `fix` tells the operator what to do."""
+
+    what: ClassVar[str] = ""
+
+    def __init__(self, name: str, reason: str, fix: str) -> None:
+        self.name = name
         self.reason = reason
         self.fix = fix
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return f"Model '{self.model}' is not available: {self.reason}. Fix: {self.fix}"
+        return f"{self.what} '{self.name}' is not available: {self.reason}. Fix: {self.fix}"
 
-    def __reduce__(self) -> tuple[type[ModelUnavailableError], tuple[str, str, str]]:
+    def __reduce__(self) -> tuple[type[_UnavailableError], tuple[str, str, str]]:
         # Picklable with its fields, so it can cross a process boundary intact.
-        return type(self), (self.model, self.reason, self.fix)
+        return type(self), (self.name, self.reason, self.fix)
 
 
-class DeviceUnavailableError(RuntimeError):
+class ModelUnavailableError(_UnavailableError):
+    """The model's weights cannot be found or loaded."""
+
+    what = "Model"
+
+    @property
+    def model(self) -> str:
+        return self.name
+
+
+class DeviceUnavailableError(_UnavailableError):
     """The requested torch device does not exist on this machine (e.g. cuda without CUDA)."""
 
-    def __init__(self, device: str, reason: str, fix: str) -> None:
-        self.device = device
-        self.reason = reason
-        self.fix = fix
-        super().__init__(str(self))
+    what = "Device"
 
-    def __str__(self) -> str:
-        return f"Device '{self.device}' is not available: {self.reason}. Fix: {self.fix}"
-
-    def __reduce__(self) -> tuple[type[DeviceUnavailableError], tuple[str, str, str]]:
-        return type(self), (self.device, self.reason, self.fix)
+    @property
+    def device(self) -> str:
+        return self.name

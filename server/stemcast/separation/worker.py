@@ -44,6 +44,8 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerReady,
 )
+from stemcast.storage.atomic import atomic_target, write_text_atomic
+from stemcast.storage.job_folder import JobFolder
 
 if TYPE_CHECKING:
     from stemcast.separation.engine import SeparationEngine
@@ -52,17 +54,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stemcast.worker")
 
-STEMS_JSON = "stems.json"
-WAVEFORMS_JSON = "waveforms-{level}.json"  # one file per zoom level: read only what is sent
-
 
 def raw_stem_path(output_dir: str | Path, stem: str, layout: PcmLayout = S16) -> Path:
     """Interleaved samples in `layout`, exactly the WAV's data chunk, while a job runs."""
-    return Path(output_dir) / "stems" / f"{stem}{layout.raw_suffix}"
+    return JobFolder.of(output_dir).raw_stem(stem, layout.raw_suffix)
 
 
 def final_stem_path(output_dir: str | Path, stem: str) -> Path:
-    return Path(output_dir) / "stems" / f"{stem}.wav"
+    return JobFolder.of(output_dir).stem(stem)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -193,13 +192,13 @@ class _Worker:
     def _begin(self, task: SeparateTask) -> None:
         from stemcast.audio import decode, resample, to_channels
 
-        model = str(task.options.get("model") or self.engines.default or "")
+        model = task.options.model or self.engines.default or ""
         engine = self.engines.engines.get(model)
         if engine is None:
             self.conn.send(TaskFailed(task.job_id, "MODEL_UNAVAILABLE",
                                       self.engines.unavailable(model)))
             return
-        layout = layout_for(str(task.options.get("subtype") or S16.wav_subtype))
+        layout = layout_for(task.options.subtype)
         job = _ActiveJob(task, engine, layout, task.priority_rank, time.monotonic())
         self.active[task.job_id] = job
 
@@ -212,10 +211,10 @@ class _Worker:
             job.mix = prepared
             # A retried job starts from a clean folder: nothing of an earlier attempt stays.
             shutil.rmtree(task.output_dir, ignore_errors=True)
-            (Path(task.output_dir) / "stems").mkdir(parents=True)
+            JobFolder.of(task.output_dir).stems_dir.mkdir(parents=True)
             job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
-            shifts = int(task.options.get("shifts", 0) or 0)
+            shifts = task.options.shifts
             self.conn.send(TaskProgress(task.job_id, "separating", 0.0))
             if shifts > 0:
                 stems = engine.separate(prepared, shifts=shifts, seed=task.seed)
@@ -268,14 +267,10 @@ class _Worker:
         for index, name in enumerate(info.sources):
             raw = raw_stem_path(task.output_dir, name, layout)
             final = final_stem_path(task.output_dir, name)
-            partial = final.with_name(final.name + ".partial")
             data = np.fromfile(raw, dtype=layout.dtype).reshape(-1, info.channels)
-            with open(partial, "wb") as handle:
-                sf.write(handle, data, info.sample_rate, subtype=layout.wav_subtype,
+            with atomic_target(final) as partial:
+                sf.write(partial, data, info.sample_rate, subtype=layout.wav_subtype,
                          format="WAV")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, final)
             raw.unlink()
             paths[name] = str(final.resolve())
             peaks_input[name] = data.T
@@ -317,17 +312,15 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 
 def _write_waveforms(output_dir: Path, audio: dict[str, np.ndarray], sample_rate: int) -> None:
     """Peaks of the mix and each stem at every zoom level (seed 004's `waveforms`)."""
-    from stemcast.analysis.waveform import waveform_entries
+    from stemcast.audio.waveform import waveform_entries
 
     scaled = {name: (samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16
                      else samples) for name, samples in audio.items()}
     entries = waveform_entries(scaled, sample_rate)
     for level in sorted({entry["zoom_level"] for entry in entries}):
-        target = output_dir / WAVEFORMS_JSON.format(level=level)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps([e for e in entries if e["zoom_level"] == level],
-                                      separators=(",", ":")))
-        os.replace(partial, target)
+        write_text_atomic(JobFolder(output_dir).waveforms(level),
+                          json.dumps([e for e in entries if e["zoom_level"] == level],
+                                     separators=(",", ":")))
 
 
 def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str],
@@ -344,7 +337,4 @@ def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str
         "processing_time": processing_time,
         "stems": paths,
     }
-    target = output_dir / STEMS_JSON
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2))
-    os.replace(partial, target)
+    write_text_atomic(JobFolder(output_dir).stems_json, json.dumps(document, indent=2))

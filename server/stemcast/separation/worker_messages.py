@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,20 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class TaskOptions:
+    """What the worker needs to know of a job's options (jobs.SeparationOptions)."""
+
+    model: str | None = None  # None: the worker's default model
+    subtype: str = "PCM_16"  # the master's WAV subtype: PCM_16, or FLOAT for > 16 bits
+    shifts: int = 0  # Demucs's random shifts (averaged); 0: none
+
+
+@dataclass(frozen=True)
 class SeparateTask:
     job_id: str
     input_path: str
     output_dir: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: TaskOptions = field(default_factory=TaskOptions)
     # The worker always advances its most urgent job: (rank, seq) smallest first.
     priority_rank: int = 1
     seq: int = 0

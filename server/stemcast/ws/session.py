@@ -13,18 +13,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from stemcast import __version__
-from stemcast.apijobs.service import TrackTooLongError, check_duration
-from stemcast.app.services import Services
+from stemcast.analysis.service import AnalysisService
 from stemcast.audio import AudioError
-from stemcast.jobs.models import SeparationOptions
-from stemcast.jobs.scheduler import ModelChoiceError, StemRequest
+from stemcast.jobs.worker_pool import ModelState
+from stemcast.library.library import TrackLibrary
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
+from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline
 from stemcast.ws.subscription import RequestSubscription
 from stemcast_protocol import (
     Cancel,
@@ -33,7 +34,6 @@ from stemcast_protocol import (
     FrameFormat,
     GetTrackInfo,
     Hello,
-    OptionError,
     Ping,
     Priority,
     ProtocolError,
@@ -62,8 +62,26 @@ CHUNK_BYTES_HIGH = 8 << 20
 CHUNK_BYTES_LOW = 4 << 20
 
 
+class ConnectedClients:
+    """How many WebSocket clients are connected now (for /health and /metrics)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@dataclass(frozen=True)
+class SessionDeps:
+    """What a session uses, handed to it by the app (no service locator)."""
+
+    library: TrackLibrary
+    analysis: AnalysisService
+    pipeline: StemsPipeline  # admits and finishes every stems request
+    configured_model: str  # --model, named in trackInfo while the workers load
+    clients: ConnectedClients
+
+
 class ClientSession:
-    def __init__(self, websocket: WebSocket, services: Services) -> None:
+    def __init__(self, websocket: WebSocket, services: SessionDeps) -> None:
         self.ws = websocket
         self.services = services
         self.format = FrameFormat.MSGPACK
@@ -85,7 +103,7 @@ class ClientSession:
 
     async def run(self) -> None:
         await self.ws.accept()
-        self.services.connected_clients += 1
+        self.services.clients.count += 1
         sender = asyncio.create_task(self._send_loop(), name="ws-sender")
         try:
             while not self._closing:
@@ -100,7 +118,7 @@ class ClientSession:
             pass
         finally:
             self._closing = True  # job events still in flight for us are dropped
-            self.services.connected_clients -= 1
+            self.services.clients.count -= 1
             for subscription in list(self._subscriptions):
                 subscription.close()
                 self._drop_subscription(subscription)
@@ -192,7 +210,7 @@ class ClientSession:
             )))
 
     def _hello(self) -> dict[str, Any]:
-        model = self.services.scheduler.pool.model
+        model = self.services.pipeline.models()
         return hello_message(
             server_version=__version__,
             model=model.name,
@@ -248,9 +266,10 @@ class ClientSession:
 
     async def _get_track_info(self, command: GetTrackInfo) -> None:
         track = await self._resolve_track(command)
-        cached = await self._stems_cached(track, command)
+        pipeline = self.services.pipeline
+        cached = await pipeline.stems_cached(track, command.model, command.output)
         analysis = track.analysis_api()
-        pool_model = self.services.scheduler.pool.model
+        pool_model = pipeline.models()
         self.push(track_info_message(
             request_id=command.request_id,
             track_id=track.id,
@@ -263,8 +282,8 @@ class ClientSession:
             channels=track.channels,
             title=track.title,
             stems_cached=cached,
-            model=command.model or (pool_model.name if pool_model.state != "loading"
-                                    else self.services.settings.model),
+            model=command.model or (pool_model.name if pool_model.state != ModelState.LOADING
+                                    else self.services.configured_model),
             key_name=analysis["keyName"],
             camelot=analysis["camelot"],
             analysis=track.analysis_state,
@@ -276,7 +295,7 @@ class ClientSession:
             subscription = RequestSubscription(
                 request_id=command.request_id, track_id=track.id, push=self.push,
                 on_finished=self._drop_subscription,
-                deliverers=self.services.deliverers,
+                pipeline=pipeline,
                 output=command.output, drums=command.drums,
                 # JSON has no binary type: a JSON client gets paths (PROTOCOL.md 4.9).
                 binary=delivery == Delivery.BINARY and self.format == FrameFormat.MSGPACK,
@@ -284,7 +303,9 @@ class ClientSession:
             )
             self._subscriptions.append(subscription)
             # Hashing and queueing run beside the receive loop: the client may send more.
-            self._spawn(self._request_stems(track, command, subscription))
+            ask = StemsAsk(track=track, model=command.model, output=command.output,
+                           priority=command.priority)
+            self._spawn(self._request_stems(ask, subscription))
 
     def _follow_analysis(self, track: Track, request_id: Any) -> None:
         """The DJ is waiting at the deck: analyse the track first, push the result."""
@@ -301,57 +322,26 @@ class ClientSession:
         self._analysis_waits.append((request_id, remove))
         analysis.request(track, Priority.HIGH)
 
-    async def _stems_cached(self, track: Track, command: GetTrackInfo) -> bool:
-        if not track.pcm_hash:
-            return False
-        key = self.services.scheduler.cached_key(track.pcm_hash, command.model,
-                                                 command.output)
-        return key is not None and await self.services.jobs.completed_for_key(key) is not None
+    async def _request_stems(self, ask: StemsAsk, subscription: RequestSubscription) -> None:
+        def hashing() -> None:
+            self.push(progress_message(
+                request_id=subscription.request_id, track_id=ask.track.id, job_id=None,
+                stage="decoding", progress=0.0, eta_seconds=None, queue_position=None,
+            ), False)
 
-    async def _request_stems(self, track: Track, command: GetTrackInfo,
-                             subscription: RequestSubscription) -> None:
-        scheduler = self.services.scheduler
-        try:
-            check_duration(track, self.services.settings)
-            model = await scheduler.check_request(command.model, command.output)
-            if not track.pcm_hash:
-                self.push(progress_message(
-                    request_id=command.request_id, track_id=track.id, job_id=None,
-                    stage="decoding", progress=0.0, eta_seconds=None, queue_position=None,
-                ), False)
-            digest = await self.services.library.ensure_pcm_hash(track)
-            if subscription.finished:
-                return  # cancelled while hashing
-            # Shielded: a client that disconnects mid-submit must not leave a job
-            # half-made (in the database but not in the queue).
-            submission = await asyncio.shield(scheduler.submit(
-                StemRequest(
-                    pcm_hash=digest,
-                    input_path=track.path,
-                    track_id=track.id,
-                    duration_seconds=track.duration_seconds,
-                    priority=command.priority,
-                    options=SeparationOptions.for_output(command.output),
-                    model=model,
-                ),
-                subscription,
-            ))
-            subscription.job_id = submission.job_id
-        except ModelChoiceError as exc:
-            subscription.fail(exc.code, str(exc))
-        except OptionError as exc:
-            subscription.fail(ErrorCode.INVALID_FIELD.value, str(exc))
-        except AudioError as exc:
-            subscription.fail(exc.code.value, str(exc))
-        except TrackTooLongError as exc:
-            subscription.fail(ErrorCode.TRACK_TOO_LONG.value, str(exc))
-        except Exception as exc:
-            log.exception("stems request failed")
-            subscription.fail(ErrorCode.INTERNAL_ERROR.value,
-                              f"internal server error: {type(exc).__name__}: {exc}")
+        async def still_wanted() -> bool:
+            return not subscription.finished  # cancelled while hashing
+
+        admitted = await self.services.pipeline.admit(ask, subscription,
+                                                      still_wanted=still_wanted,
+                                                      on_hashing=hashing)
+        if isinstance(admitted, RequestFailed):
+            subscription.fail(admitted.code, admitted.message)
+        elif admitted is not None:
+            subscription.job_id = admitted.job_id
 
     def _drop_subscription(self, subscription: RequestSubscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
         if subscription.job_id is not None:
-            self.services.scheduler.unsubscribe(subscription.job_id, subscription)
+            self.services.pipeline.unsubscribe(subscription.job_id, subscription)

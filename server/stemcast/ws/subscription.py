@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +22,19 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.audio.raw_pcm import PcmLayout, layout_for
 from stemcast.delivery.outputs import combine, plan_outputs
-from stemcast.delivery.renditions import PUSHED_ZOOM_LEVEL, Renditions, spec_for
+from stemcast.delivery.renditions import PUSHED_ZOOM_LEVEL
 from stemcast.jobs.events import JobChunk, JobCompleted, JobEvent, JobFailed, JobProgress
+from stemcast.requests import (
+    DrumsReady,
+    RequestFailed,
+    StemsPipeline,
+    StemsReady,
+    undeliverable,
+)
 from stemcast_protocol import (
     ErrorCode,
-    OptionError,
     OutputRequest,
     drums_failed_message,
     drums_ready_message,
@@ -39,8 +43,6 @@ from stemcast_protocol import (
     stems_failed_message,
     stems_ready_message,
 )
-
-log = logging.getLogger(__name__)
 
 # Frames per stemChunk read from disk (5 s at 44.1 kHz: ~880 kB of stereo 16-bit).
 CHUNK_FRAMES = 5 * 44100
@@ -76,15 +78,6 @@ def read_output_frames(stems_dir: str, parts: tuple[str, ...], start: int, frame
     return bytes(combine(blocks).astype(layout.dtype).tobytes())
 
 
-@dataclass
-class Deliverers:
-    """What finishing a request needs from the server."""
-
-    renditions: Renditions
-    drums: DrumTranscriber
-    bpm_of: Callable[[str], Awaitable[float | None]]  # track id -> its bpm, if analysed
-
-
 @dataclass(eq=False)
 class RequestSubscription:
     """Delivers to a session's outbox; `essential` messages are never dropped."""
@@ -93,7 +86,7 @@ class RequestSubscription:
     track_id: str
     push: Callable[[dict[str, Any], bool], None]
     on_finished: Callable[[RequestSubscription], None]
-    deliverers: Deliverers | None = None
+    pipeline: StemsPipeline
     output: OutputRequest = field(default_factory=OutputRequest)
     drums: bool = False
     binary: bool = False
@@ -147,67 +140,39 @@ class RequestSubscription:
             self._finishing = asyncio.get_running_loop().create_task(self._finish(event))
 
     async def _finish(self, event: JobCompleted) -> None:
-        try:
-            message = await self._stems_ready(event)
-        except OptionError as exc:
-            self.fail(ErrorCode.INVALID_FIELD.value, str(exc), event.job_id)
-            return
-        except Exception as exc:  # disk full while rendering, files removed under us, ...
-            log.exception("could not deliver the stems of job %s", event.job_id)
-            self.fail(ErrorCode.SEPARATION_FAILED.value,
-                      f"the stems were separated but could not be delivered as asked: "
-                      f"{type(exc).__name__}: {exc}", event.job_id)
+        stems = await self.pipeline.finish(event, self.output, (PUSHED_ZOOM_LEVEL,))
+        if isinstance(stems, RequestFailed):
+            self.fail(stems.code, stems.message, stems.job_id)
             return
         if self.finished:
             return
-        self.push(message, True)
+        self.push(self._stems_ready(stems), True)
         if self.drums:
-            drums = await self._drums_message(event)
+            drums = await self.pipeline.transcribe_drums(event, self.track_id)
             if self.finished:
                 return  # cancelled while transcribing
-            self.push(drums, True)
+            self.push(self._drums_message(drums), True)
         self.finished = True
         self.on_finished(self)
 
-    async def _stems_ready(self, event: JobCompleted) -> dict[str, Any]:
-        stems = event.stems
-        spec_info: dict[str, Any] = {"format": "wav", "sampleRate": event.sample_rate,
-                                     "bitDepth": 16, "bitrate": None, "variant": None}
-        waveforms: list[dict[str, Any]] = []
-        if self.deliverers is not None:
-            delivered = await self.deliverers.renditions.deliver(
-                event, spec_for(self.output, event), levels=(PUSHED_ZOOM_LEVEL,))
-            stems, spec_info, waveforms = (delivered.stems, delivered.spec.describe(),
-                                           delivered.waveforms)
+    def _stems_ready(self, ready: StemsReady) -> dict[str, Any]:
+        event, spec = ready.completed, ready.delivered.spec
         return stems_ready_message(
             request_id=self.request_id, track_id=self.track_id, job_id=event.job_id,
-            stems=stems, model=event.model, sample_rate=int(spec_info["sampleRate"]),
-            cached=event.cached, processing_time=event.processing_time,
-            format=str(spec_info["format"]), bit_depth=spec_info["bitDepth"],
-            bitrate=spec_info["bitrate"], variant=spec_info["variant"], waveforms=waveforms)
+            stems=ready.delivered.stems, model=event.model, sample_rate=spec.sample_rate,
+            cached=event.cached, processing_time=event.processing_time, format=spec.format,
+            bit_depth=spec.stated_bit_depth, bitrate=spec.bitrate, variant=spec.variant,
+            waveforms=ready.delivered.waveforms)
 
-    async def _drums_message(self, event: JobCompleted) -> dict[str, Any]:
-        assert self.deliverers is not None
-        try:
-            bpm = await self.deliverers.bpm_of(self.track_id)
-            summary = await self.deliverers.drums.transcribe(event, bpm)
-        except OptionError as exc:
+    def _drums_message(self, drums: DrumsReady | RequestFailed) -> dict[str, Any]:
+        if isinstance(drums, RequestFailed):
             return drums_failed_message(request_id=self.request_id, track_id=self.track_id,
-                                        job_id=event.job_id, code=ErrorCode.INVALID_FIELD,
-                                        message=str(exc))
-        except Exception as exc:
-            log.exception("drum transcription of job %s failed", event.job_id)
-            return drums_failed_message(request_id=self.request_id, track_id=self.track_id,
-                                        job_id=event.job_id,
-                                        code=ErrorCode.TRANSCRIPTION_FAILED,
-                                        message=f"drum transcription failed: "
-                                                f"{type(exc).__name__}: {exc}")
-        base = f"/api/tracks/{self.track_id}"
+                                        job_id=drums.job_id, code=ErrorCode(drums.code),
+                                        message=drums.message)
         return drums_ready_message(
-            request_id=self.request_id, track_id=self.track_id, job_id=event.job_id,
-            onsets=summary["onsets"], midi=summary["midi"], onsets_url=f"{base}/onsets.json",
-            midi_url=f"{base}/drums.mid", onset_count=summary["onsetCount"],
-            lanes=summary["lanes"])
+            request_id=self.request_id, track_id=self.track_id, job_id=drums.job_id,
+            onsets=drums.onsets, midi=drums.midi, onsets_url=drums.onsets_url,
+            midi_url=drums.midi_url, onset_count=drums.onset_count, lanes=drums.lanes)
 
     def fail(self, code: str, message: str, job_id: str | None = None) -> None:
         if self.finished:
@@ -251,12 +216,10 @@ class RequestSubscription:
                     return
         except asyncio.CancelledError:
             raise
-        except OptionError as exc:
-            self.fail(ErrorCode.INVALID_FIELD.value, str(exc))
-        except Exception as exc:  # e.g. the files were removed under us
-            log.exception("streaming stems to a client failed")
+        except Exception as exc:  # options the model cannot give, files removed under us
+            failed = undeliverable(exc, self.job_id or "")
             with contextlib.suppress(Exception):
-                self.fail("SEPARATION_FAILED", f"could not stream the stems: {exc}")
+                self.fail(failed.code, failed.message)
 
     async def _send_available(self) -> None:
         if self._completed is not None and self._total is None:

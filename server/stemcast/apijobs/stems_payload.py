@@ -17,17 +17,17 @@ CALLBACK_ZOOM_LEVELS = (1, 2)
 def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, model: str,
                processing_time: float | None) -> dict[str, Any]:
     """As stored: paths for path/callback mode (audio is inlined only when sent)."""
-    output = delivered.spec.describe()
+    spec = delivered.spec
     data: dict[str, Any] = {
         "delivery_mode": mode.value,
         "stems": dict(delivered.stems),
         "processing_time": processing_time,
         "model": model,
-        "format": output["format"],
-        "sample_rate": output["sampleRate"],
-        "bit_depth": output["bitDepth"],
-        "bitrate": output["bitrate"],
-        "variant": output["variant"],
+        "format": spec.format,
+        "sample_rate": spec.sample_rate,
+        "bit_depth": spec.stated_bit_depth,
+        "bitrate": spec.bitrate,
+        "variant": spec.variant,
         "waveforms": delivered.waveforms,  # delivered at CALLBACK_ZOOM_LEVELS
     }
     if mode == DeliveryMode.CALLBACK:

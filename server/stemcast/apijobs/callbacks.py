@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from stemcast import __version__
+from stemcast.apijobs.stems_payload import inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
-from stemcast.delivery.stems_payload import inline_audio
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from stemcast.cache.retention import parse_time
 from stemcast.jobs.observer import JobObserver
+from stemcast.jobs.worker_pool import ModelState
 
 if TYPE_CHECKING:
     from stemcast.app.services import Services
@@ -132,7 +133,7 @@ class Metrics(JobObserver):
             for reason in ("age", "size"):
                 self.cache_removed.labels(reason).set(stats.removed.get(reason, 0))
         self.cache_readers.set(len(services.leases.active()))
-        self.model_ready.set(1 if services.scheduler.pool.model.state == "ready" else 0)
+        self.model_ready.set(1 if services.scheduler.pool.model.state == ModelState.READY else 0)
         self.uptime.set(time.time() - services.started_at)
         self.tracks_analysed.labels("done").set(services.analysis.analysed)
         self.tracks_analysed.labels("failed").set(services.analysis.failed)

@@ -1,0 +1,69 @@
+"""The HTTP routes, by concern (the app adds /ws, /metrics and the page)."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from stemcast.http.jobs_api import (
+    delete_job,
+    get_job,
+    get_stem_file,
+    get_stems,
+    get_stems_zip,
+    stats,
+    submit_job,
+)
+from stemcast.http.status import health, queue
+from stemcast.http.stem_files import (
+    get_job_stem,
+    get_job_stems_zip,
+    get_job_waveforms,
+    get_track_drums,
+    get_track_stems,
+)
+from stemcast.http.tracks import add_track, get_track, get_track_analysis, list_tracks
+from stemcast.http.url_fetch import fetch_track
+
+
+def http_routes() -> list[Route]:
+    return [*_status_routes(), *_track_routes(), *_stem_routes(), *_job_api_routes()]
+
+
+def _status_routes() -> list[Route]:
+    """For operators and app servers."""
+    return [Route("/health", health), Route("/queue", queue), Route("/stats", stats)]
+
+
+def _track_routes() -> list[Route]:
+    """The browser page's tracks: by path, upload or URL; analysis, last stems, drums."""
+    return [
+        Route("/api/tracks", add_track, methods=["POST"]),
+        Route("/api/tracks", list_tracks, methods=["GET"]),
+        Route("/api/tracks/fetch", fetch_track, methods=["POST"]),
+        Route("/api/tracks/{track_id}/stems", get_track_stems),
+        Route("/api/tracks/{track_id}/analysis", get_track_analysis),
+        Route("/api/tracks/{track_id}/drums.mid", get_track_drums),
+        Route("/api/tracks/{track_id}/onsets.json", get_track_drums),
+        Route("/api/tracks/{track_id}", get_track),
+    ]
+
+
+def _stem_routes() -> list[Route]:
+    """Stems by separation job id, as files, a zip, or waveform peaks."""
+    return [
+        Route("/api/stems/{job_id}.zip", get_job_stems_zip),
+        Route("/api/stems/{job_id}/waveforms", get_job_waveforms),
+        Route("/api/stems/{job_id}/{stem}", get_job_stem),
+    ]
+
+
+def _job_api_routes() -> list[Route]:
+    """The seed job API (PROTOCOL.md section 8)."""
+    return [
+        Route("/jobs", submit_job, methods=["POST"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
+        Route("/jobs/{job_id}/stems", get_stems),
+        Route("/jobs/{job_id}/stems.zip", get_stems_zip),
+        Route("/jobs/{job_id}/stems/{stem}", get_stem_file),
+    ]

@@ -1,0 +1,1 @@
+"""Where things live on disk: job folders and their layout, cached folders."""
