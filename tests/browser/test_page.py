@@ -20,12 +20,15 @@ from typing import Any
 
 import httpx
 import msgpack
+import numpy as np
 import pytest
 import soundfile as sf
+from scipy import signal
 
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.server import ServerProcess
+from tests.support.tools import missing_tool
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -33,11 +36,13 @@ STEMS = ["drums", "bass", "other", "vocals"]
 TOKEN = "browser-test-token"
 
 if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
-                "(.ci/run does) to run the browser tests", allow_module_level=True)
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="the Python 'playwright' package is missing: pip install -e '.[test]'")
+    missing_tool(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
+                 "(.ci/run does) to run the browser tests", module_level=True)
+try:
+    from playwright import sync_api
+except ImportError:
+    missing_tool("the Python 'playwright' package is missing: pip install -e '.[test]'",
+                 module_level=True)
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +80,100 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+# Taps Web Audio itself (not the page's code): every AudioBufferSourceNode's start and
+# stop, and the node it feeds. With it a test renders the page's live graph offline.
+AUDIO_TAP = """(() => {
+    const starts = [];
+    window.stemcastAudioTap = starts;
+    const connect = AudioNode.prototype.connect;
+    AudioNode.prototype.connect = function (target, ...rest) {
+        if (this instanceof AudioBufferSourceNode) this.tapTarget = target;
+        return connect.call(this, target, ...rest);
+    };
+    const start = AudioBufferSourceNode.prototype.start;
+    AudioBufferSourceNode.prototype.start = function (when = 0, offset = 0, ...rest) {
+        this.tapStart = {node: this, when, offset, stopped: null};
+        starts.push(this.tapStart);
+        return start.call(this, when, offset, ...rest);
+    };
+    const stop = AudioBufferSourceNode.prototype.stop;
+    AudioBufferSourceNode.prototype.stop = function (when = 0) {
+        if (this.tapStart) this.tapStart.stopped = Math.max(when, this.context.currentTime);
+        return stop.call(this, when);
+    };
+})();"""
+
+# Renders what each stem's gain node receives from `now` on, `seconds` long, in an
+# OfflineAudioContext: the same buffers, start times and offsets as the live sources, so
+# the result is what the speakers get, stem by stem. `position` is the play head at `now`.
+RENDER_PLAYED = """async (seconds) => {
+    const mixer = window.stemcastMixer;
+    const now = mixer.context.currentTime;
+    const position = mixer.position();
+    const stems = {};
+    let rate = mixer.sampleRate;
+    for (const [name, gain] of Object.entries(mixer.gains)) {
+        const live = window.stemcastAudioTap.filter(
+            (s) => s.node.tapTarget === gain && (s.stopped === null || s.stopped > now));
+        if (live.length) rate = live[0].node.buffer.sampleRate;
+        const offline = new OfflineAudioContext(1, Math.round(seconds * rate), rate);
+        for (const s of live) {
+            const source = offline.createBufferSource();
+            source.buffer = s.node.buffer;
+            source.connect(offline.destination);
+            const lead = s.when - now;
+            if (lead >= 0) source.start(lead, s.offset);
+            else source.start(0, s.offset - lead);
+            if (s.stopped !== null) source.stop(s.stopped - now);
+        }
+        const rendered = await offline.startRendering();
+        stems[name] = Array.from(rendered.getChannelData(0));
+    }
+    return {position, rate, stems};
+}"""
+
+
+def assert_played_in_step(page: Any, stems: dict[str, np.ndarray]) -> None:
+    """What each stem plays from now on is its file from the play head on: every stem in
+    step with the play head, and so with the others. `stems`: mono float per stem."""
+    played = page.evaluate(RENDER_PLAYED, 1.0)
+    rate, position = played["rate"], played["position"]
+    assert set(played["stems"]) == set(stems), sorted(played["stems"])
+    reach = round(0.5 * rate)  # look for each stem's audio up to 0.5 s either side
+    head = round(position * rate)
+    lags = {}
+    for name, values in played["stems"].items():
+        rendered = np.asarray(values, dtype=np.float64)
+        assert np.max(np.abs(rendered)) > 1e-3, f"{name}: nothing plays"
+        padded = np.concatenate([np.zeros(reach), stems[name], np.zeros(reach + len(rendered))])
+        window = padded[head:head + 2 * reach + len(rendered)]
+        score = signal.correlate(window, rendered, mode="valid", method="fft")
+        best = int(np.argmax(score))
+        lags[name] = (best - reach) / rate
+        match = window[best:best + len(rendered)]
+        similarity = float(np.dot(match, rendered)
+                           / (np.linalg.norm(match) * np.linalg.norm(rendered) + 1e-12))
+        assert similarity > 0.99, f"{name}: what plays is not the stem ({similarity:.3f})"
+    # The live sources start 50 ms ahead on the context's clock, so their place is exact.
+    assert all(abs(lag) <= 0.005 for lag in lags.values()), (
+        f"stems out of step with the play head at {position:.3f} s (seconds ahead): {lags}")
+
+
+def mono_stems(server: ServerProcess, track_id: str) -> dict[str, np.ndarray]:
+    listing = httpx.get(f"{server.http_url}/api/tracks/{track_id}/stems", timeout=10).json()
+    stems = {}
+    for name, url in listing["stems"].items():
+        data, _rate = sf.read(io.BytesIO(httpx.get(server.http_url + url, timeout=30).content),
+                              always_2d=True)
+        stems[name] = data.mean(axis=1)
+    return stems
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1360, "height": 900},
                                   accept_downloads=True)
+    context.add_init_script(AUDIO_TAP)
     page = context.new_page()
     page.set_default_timeout(30_000)
     messages: list[str] = []
@@ -313,6 +408,28 @@ def test_library_lists_the_track_and_opens_it_again(page: Any, server: ServerPro
     # Opened from disk: the same separation job, no new one.
     assert page.evaluate("() => window.stemcastMixer.jobId") == stems["jobId"]
     sync_api.expect(page.locator("#job")).to_have_attribute("data-stage", "complete")
+
+
+def test_every_stem_plays_in_step_with_the_play_head(page: Any, server: ServerProcess,
+                                                     clip: Path) -> None:
+    """What is played, not what is stored: the page's graph rendered offline."""
+    page.goto(server.http_url + "/")
+    row = page.locator("#library tr", has_text="Page Song")
+    sync_api.expect(row.first).to_be_visible()
+    stems = mono_stems(server, str(row.first.get_attribute("data-track-id")))
+    row.first.get_by_role("button").click()
+    sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("() => window.stemcastMixer.position() > 0.5")
+    assert_played_in_step(page, stems)
+    # Seek while playing (new sources start mid-stem), then check again.
+    wave_box = page.locator(".stem[data-stem=drums] .wave").bounding_box()
+    assert wave_box is not None
+    page.mouse.click(wave_box["x"] + wave_box["width"] * 0.4,
+                     wave_box["y"] + wave_box["height"] / 2)
+    page.wait_for_function("() => window.stemcastMixer.position() > 1.7")
+    assert_played_in_step(page, stems)
+    page.get_by_role("button", name="Pause").click()
 
 
 def test_a_file_that_is_not_audio_is_refused_in_words(page: Any, server: ServerProcess,

@@ -10,9 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from stemcast_protocol import StemcastClient
 from tests.conftest import TINY_MODEL
 from tests.support.callback_receiver import CallbackReceiver
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -40,10 +40,10 @@ async def test_token_guards_http_and_websocket(tmp_path: Path, tiny_model_repo: 
         with pytest.raises(InvalidStatus):
             async with connect(server.ws_url):
                 pass
-        async with StemcastClient.connect(f"{server.ws_url}?token={TOKEN}") as client:
+        async with SpecCheckedClient.connect(f"{server.ws_url}?token={TOKEN}") as client:
             await client.send({"command": "ping", "requestId": 1})
             assert (await client.receive())["type"] == "pong"
-        async with StemcastClient.connect(server.ws_url, additional_headers=auth) as client:
+        async with SpecCheckedClient.connect(server.ws_url, additional_headers=auth) as client:
             await client.send({"command": "ping", "requestId": 2})
             assert (await client.receive())["type"] == "pong"
     finally:
@@ -69,6 +69,8 @@ def test_pending_callbacks_survive_a_restart(tmp_path: Path, tiny_model_repo: Pa
                 break
             time.sleep(0.1)
         assert callbacks[0]["state"] == "pending" and "Connect" in callbacks[0]["last_error"]
+        # A crash (kill -9): no shutdown code runs, so only what is in the database counts.
+        server.kill()
     finally:
         server.stop()
     with CallbackReceiver(port=port) as receiver:

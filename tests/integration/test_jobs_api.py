@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -18,6 +19,7 @@ from websockets.asyncio.client import connect
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.callback_receiver import CallbackReceiver
+from tests.support.protocol_spec import check_against_spec
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -83,7 +85,8 @@ def test_path_mode_with_callbacks(server: ServerProcess, clips: dict[str, Path])
     # The basic_features stage waits for the track's analysis: real figures, seed spelling.
     analysed = features.body["data"]
     assert features.body["status"] == "completed" and analysed["analysis"] == "done"
-    assert isinstance(analysed["bpm"], float) and 70 <= analysed["bpm"] <= 180
+    # The clip's noise bursts come every 0.5 s: 120 bpm.
+    assert isinstance(analysed["bpm"], float) and abs(analysed["bpm"] - 120) <= 1, analysed
     assert analysed["key"] in {str(k) for k in range(12)} and analysed["mode"] in {"0", "1"}
     body = stems.body
     assert body["job_id"] == "hash-a" and body["status"] == "completed"
@@ -127,8 +130,9 @@ def test_poll_mode_and_zip(server: ServerProcess, clips: dict[str, Path]) -> Non
     response = post_job(server, file_path=str(clips["c"]), stem_delivery_mode="poll")
     job_id = response.json()["job_id"]
     assert response.json()["track_hash"] is None  # no hash given: the job id is generated
+    # Asked at once, the 5 s clip cannot be separated yet: 202, with the job's status.
     first = httpx.get(f"{server.http_url}/jobs/{job_id}/stems")
-    assert first.status_code in (200, 202)
+    assert first.status_code == 202, first.text
     wait_status(server, job_id, {"completed"})
     ready = httpx.get(f"{server.http_url}/jobs/{job_id}/stems")
     assert ready.status_code == 200
@@ -184,10 +188,12 @@ async def test_http_job_and_websocket_request_share_one_job(
         await ws.send(json.dumps({"command": "getTrackInfo", "filePath": str(clips["long"]),
                                   "stems": True, "requestId": "seed-000"}))
         messages = []
+        deadline = time.monotonic() + 120
         while True:
-            frame = await ws.recv()
+            frame = await asyncio.wait_for(ws.recv(), max(deadline - time.monotonic(), 0.01))
             assert isinstance(frame, str)  # a JSON client only ever sees JSON
             message = json.loads(frame)
+            check_against_spec(message)
             messages.append(message)
             if message["type"] in ("stemsReady", "stemsFailed"):
                 break

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from stemcast.separation.random_model import SIX_STEMS, build_htdemucs, save_to_repo
-from stemcast_protocol import StemcastClient
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def stems_of(server: ServerProcess, clip: Path, request_id: str,
                    **fields: Any) -> dict[str, Any]:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "filePath": str(clip), "stems": True,
                            "requestId": request_id, **fields})
         deadline = time.monotonic() + 90

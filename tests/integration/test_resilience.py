@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from stemcast_protocol import StemcastClient
 from tests.conftest import TINY_MODEL
 from tests.integration.test_ws_flow import run_until_done
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.client import SpecCheckedClient
+from tests.support.expected import assert_same_stems, uninterrupted_stems
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def test_restart_mid_queue_loses_nothing(tmp_path: Path, tiny_model_repo: 
     data_dir = tmp_path / "data"
     server = _server(data_dir, tiny_model_repo, long_clips).start()
     try:
-        async with StemcastClient.connect(server.ws_url) as client:
+        async with SpecCheckedClient.connect(server.ws_url) as client:
             for index, clip in enumerate(long_clips[:2]):
                 await client.send({"command": "getTrackInfo", "filePath": str(clip),
                                    "stems": True, "requestId": f"job{index}"})
@@ -76,13 +77,17 @@ async def test_restart_mid_queue_loses_nothing(tmp_path: Path, tiny_model_repo: 
         assert len(jobs) == 2, jobs
         # ...and finish; a client that asks again is told the stems are there.
         _wait(lambda: not _queue(restarted), 120, "the queue to drain after the restart")
-        async with StemcastClient.connect(restarted.ws_url) as client:
+        async with SpecCheckedClient.connect(restarted.ws_url) as client:
             for index, clip in enumerate(long_clips[:2]):
                 await client.send({"command": "getTrackInfo", "filePath": str(clip),
                                    "stems": True, "requestId": f"again{index}"})
                 ready = (await run_until_done(client, f"again{index}", timeout=30))[-1]
                 assert ready["type"] == "stemsReady" and ready["cached"] is True, ready
-                assert all(Path(p).is_file() for p in ready["stems"].values())
+                # The job cut off mid-separation (and the one that had not started) end
+                # with the very stems of a run that was never interrupted.
+                assert_same_stems(ready["stems"], uninterrupted_stems(
+                    TINY_MODEL, tiny_model_repo, clip,
+                    restarted.health()["model"]["precision"]))
     finally:
         restarted.stop()
 
@@ -96,7 +101,7 @@ async def test_worker_crash_is_retried_once_then_fails(tmp_path: Path, tiny_mode
                                                        long_clips: list[Path]) -> None:
     server = _server(tmp_path / "data", tiny_model_repo, long_clips).start()
     try:
-        async with StemcastClient.connect(server.ws_url) as client:
+        async with SpecCheckedClient.connect(server.ws_url) as client:
             # One crash: the job is retried and completes.
             await client.send({"command": "getTrackInfo", "filePath": str(long_clips[0]),
                                "stems": True, "requestId": "once"})
@@ -105,6 +110,9 @@ async def test_worker_crash_is_retried_once_then_fails(tmp_path: Path, tiny_mode
             os.kill(_worker_pid(server), signal.SIGKILL)
             messages = await run_until_done(client, "once", timeout=120)
             assert messages[-1]["type"] == "stemsReady", messages[-1]
+            assert_same_stems(messages[-1]["stems"], uninterrupted_stems(
+                TINY_MODEL, tiny_model_repo, long_clips[0],
+                server.health()["model"]["precision"]))
             assert server.health()["queue"]["workerRestarts"] == 1
 
             # Two crashes on the same job: it fails with a clear error, and the server lives.
@@ -142,7 +150,7 @@ async def test_no_weights_is_said_clearly_and_fast(tmp_path: Path, long_clips: l
         assert health["status"] == "ok"
         assert health["ready"] is False and health["model"]["state"] == "unavailable"
         assert "--model-repo" in health["model"]["error"]
-        async with StemcastClient.connect(server.ws_url) as client:
+        async with SpecCheckedClient.connect(server.ws_url) as client:
             await client.send({"command": "getTrackInfo", "filePath": str(long_clips[2]),
                                "stems": True, "requestId": "nomodel"})
             messages = await run_until_done(client, "nomodel", timeout=30)

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from stemcast_protocol import StemcastClient
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -38,14 +38,14 @@ async def test_priority_order_lift_and_cancel(tmp_path: Path, tiny_model_repo: P
         "--model", TINY_MODEL, "--model-repo", str(tiny_model_repo),
         "--allow-path-prefix", str(clips["a"].parent)]).start()
     try:
-        async with StemcastClient.connect(server.ws_url) as dj, \
-                StemcastClient.connect(server.ws_url) as other:
+        async with SpecCheckedClient.connect(server.ws_url) as dj, \
+                SpecCheckedClient.connect(server.ws_url) as other:
             hello = (await dj.send({"command": "hello", "client": "test"}),
                      await dj.receive())[1]
             assert hello["type"] == "hello" and hello["modelStatus"] == "ready"
             assert hello["sources"] == ["drums", "bass", "other", "vocals"]
 
-            async def ask(client: StemcastClient, name: str, priority: str) -> None:
+            async def ask(client: SpecCheckedClient, name: str, priority: str) -> None:
                 await client.send({"command": "getTrackInfo", "filePath": str(clips[name]),
                                    "stems": True, "requestId": name, "priority": priority})
 

@@ -13,9 +13,10 @@ import soundfile as sf
 
 from stemcast.audio import decode, float_to_pcm16
 from stemcast.separation.demucs_engine import DemucsEngine
-from stemcast_protocol import FrameFormat, StemcastClient
+from stemcast_protocol import FrameFormat
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path,
     proc.stop()
 
 
-async def collect(client: StemcastClient, request_id: str,
+async def collect(client: SpecCheckedClient, request_id: str,
                   timeout: float = 120) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
@@ -77,7 +78,7 @@ def wav_data(path: str) -> bytes:
 
 async def test_binary_chunks_stream_before_the_end_and_equal_the_files(
         server: ServerProcess, clips: dict[str, Path]) -> None:
-    async with StemcastClient.connect(server.ws_url, fmt=FrameFormat.MSGPACK) as client:
+    async with SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.MSGPACK) as client:
         await client.send({"command": "hello", "delivery": "binary"})
         assert (await client.receive())["type"] == "hello"
         await client.send({"command": "getTrackInfo", "filePath": str(clips["song"]),
@@ -100,7 +101,7 @@ async def test_binary_chunks_stream_before_the_end_and_equal_the_files(
 
 async def test_cached_stems_stream_from_disk_too(server: ServerProcess,
                                                  clips: dict[str, Path]) -> None:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "filePath": str(clips["song"]),
                            "stems": True, "requestId": "warm"})
         first = (await collect(client, "warm"))[-1]
@@ -115,7 +116,7 @@ async def test_cached_stems_stream_from_disk_too(server: ServerProcess,
 
 async def test_json_clients_get_paths_only(server: ServerProcess,
                                            clips: dict[str, Path]) -> None:
-    async with StemcastClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
+    async with SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
         await client.send({"command": "getTrackInfo", "filePath": str(clips["song"]),
                            "stems": True, "requestId": "json", "delivery": "binary"})
         messages = await collect(client, "json")
@@ -125,14 +126,13 @@ async def test_json_clients_get_paths_only(server: ServerProcess,
 
 async def test_urgent_track_preempts_a_background_one_without_a_seam(
         server: ServerProcess, clips: dict[str, Path], tiny_model_repo: Path) -> None:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "hello", "delivery": "binary"})
         await client.receive()
         await client.send({"command": "getTrackInfo", "filePath": str(clips["background"]),
                            "stems": True, "requestId": "bg", "priority": "low"})
-        seen: list[dict[str, Any]] = []
-        while not any(m.get("requestId") == "bg" and m["type"] == "stemChunk" for m in seen):
-            seen.append(await client.receive(timeout=60))
+        seen = await client.until(
+            lambda m: m.get("requestId") == "bg" and m["type"] == "stemChunk", timeout=60)
         # The background track is separating; a DJ loads a track now.
         await client.send({"command": "getTrackInfo", "filePath": str(clips["urgent"]),
                            "stems": True, "requestId": "now", "priority": "high"})

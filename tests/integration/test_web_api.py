@@ -17,9 +17,9 @@ import pytest
 import soundfile as sf
 
 from stemcast.http.url_fetch import FetchError, download
-from stemcast_protocol import StemcastClient
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -102,12 +102,11 @@ async def test_stems_by_job_id_zip_and_a_tracks_last_stems(server: ServerProcess
     missing = httpx.get(f"{server.http_url}/api/tracks/{track['trackId']}/stems")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NO_STEMS"
 
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "trackId": track["trackId"],
                            "stems": True, "requestId": "page"})
-        while (message := await client.receive(timeout=60))["type"] not in (
-                "stemsReady", "stemsFailed"):
-            pass
+        message = (await client.until(
+            lambda m: m["type"] in ("stemsReady", "stemsFailed"), timeout=120))[-1]
     assert message["type"] == "stemsReady", message
     job_id = message["jobId"]
 

@@ -19,8 +19,9 @@ import soundfile as sf
 from stemcast.audio import decode, resample, to_channels
 from stemcast.audio.wav_writer import float_to_pcm16
 from stemcast.separation.demucs_engine import DemucsEngine
-from stemcast_protocol import FrameFormat, StemcastClient
+from stemcast_protocol import FrameFormat
 from tests.conftest import TINY_MODEL
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path,
     proc.stop()
 
 
-async def run_until_done(client: StemcastClient, request_id: str,
+async def run_until_done(client: SpecCheckedClient, request_id: str,
                          timeout: float = 60) -> list[dict[str, Any]]:
     """Messages for one request up to its stemsReady/stemsFailed, with arrival times."""
     messages: list[dict[str, Any]] = []
@@ -61,7 +62,7 @@ async def run_until_done(client: StemcastClient, request_id: str,
 async def test_full_flow_msgpack(server: ServerProcess, music_dir: Path,
                                  tiny_model_repo: Path) -> None:
     song = music_dir / "song.wav"
-    async with StemcastClient.connect(server.ws_url, fmt=FrameFormat.MSGPACK) as client:
+    async with SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.MSGPACK) as client:
         sent = time.monotonic()
         await client.send({"command": "getTrackInfo", "filePath": str(song), "stems": True,
                            "requestId": "r1"})
@@ -118,7 +119,7 @@ async def test_full_flow_msgpack(server: ServerProcess, music_dir: Path,
 
 async def test_same_pcm_in_another_container_is_cached(server: ServerProcess,
                                                        music_dir: Path) -> None:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "filePath": str(music_dir / "song.wav"),
                            "stems": True, "requestId": "warm"})
         first = (await run_until_done(client, "warm"))[-1]
@@ -133,8 +134,8 @@ async def test_same_pcm_in_another_container_is_cached(server: ServerProcess,
 
 async def test_two_clients_share_one_job(server: ServerProcess, music_dir: Path) -> None:
     path = str(music_dir / "other.wav")
-    async with StemcastClient.connect(server.ws_url) as a, \
-            StemcastClient.connect(server.ws_url, fmt=FrameFormat.JSON) as b:
+    async with SpecCheckedClient.connect(server.ws_url) as a, \
+            SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.JSON) as b:
         await a.send({"command": "getTrackInfo", "filePath": path, "stems": True,
                       "requestId": "a"})
         await b.send({"command": "getTrackInfo", "filePath": path, "stems": True,
@@ -157,7 +158,7 @@ async def test_track_registered_over_http_and_asked_by_id_in_json(
         track_id = response.json()["trackId"]
         again = await http.post("/api/tracks", json={"path": str(music_dir / "third.wav")})
         assert again.json()["trackId"] == track_id  # ids are stable per file
-    async with StemcastClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
+    async with SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
         # Exactly what a seed-000 engine sends, as a JSON text frame.
         await client.send({"command": "getTrackInfo", "trackId": track_id, "stems": True,
                            "requestId": "optional-request-id"})
@@ -182,7 +183,7 @@ async def test_upload_then_stems(server: ServerProcess, music_dir: Path) -> None
         assert wrong.status_code == 415
         listing = (await http.get("/api/tracks")).json()["tracks"]
     assert body["trackId"] in {t["trackId"] for t in listing}
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "trackId": body["trackId"], "stems": True,
                            "requestId": 7})
         messages = await run_until_done(client, 7)  # type: ignore[arg-type]
@@ -210,7 +211,7 @@ async def test_cli_add_registers_for_the_server(server: ServerProcess, music_dir
          str(server.data_dir)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     track_id = result.stdout.split("\t")[0]
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         reply = await client.get_track_info(track_id=track_id, request_id="cli")
     assert reply["type"] == "trackInfo" and reply["filePath"] == str(clip.resolve())
 
@@ -233,7 +234,7 @@ BAD_INPUTS: list[tuple[Any, str]] = [
 @pytest.mark.parametrize(("frame", "code"), BAD_INPUTS)
 async def test_bad_input_is_answered_and_the_connection_stays(
         server: ServerProcess, frame: Any, code: str) -> None:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         if isinstance(frame, dict):
             frame = {**frame, "requestId": "bad"}
             await client.send(frame)
@@ -255,7 +256,7 @@ async def test_bad_input_is_answered_and_the_connection_stays(
 ])
 async def test_files_that_are_not_audio(server: ServerProcess, music_dir: Path, name: str,
                                         code: str) -> None:
-    async with StemcastClient.connect(server.ws_url) as client:
+    async with SpecCheckedClient.connect(server.ws_url) as client:
         reply = await client.get_track_info(file_path=str(music_dir / name), stems=True,
                                             request_id=name)
         assert reply["type"] == "error" and reply["error"]["code"] == code, reply

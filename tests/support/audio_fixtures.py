@@ -73,3 +73,33 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def make_known_groove(seconds: float = 12.0, bpm: float = 120.0, sample_rate: int = 44100,
+                      ) -> tuple[np.ndarray, list[float]]:
+    """A clip whose tempo, key and drum hits are known: a kick on every beat and a noise
+    hit between beats at `bpm`, over a held C major chord (C3 C4 E4 G4: key C major,
+    Camelot 8B). Returns the stereo samples (peak 0.5) and the times of the hits."""
+    frames = round(seconds * sample_rate)
+    t = np.arange(frames) / sample_rate
+    rng = np.random.default_rng(120)
+    chord = sum(np.sin(2 * np.pi * 261.63 * 2 ** (semitones / 12) * t) * level
+                for semitones, level in ((-12, 0.5), (0, 0.35), (4, 0.3), (7, 0.3)))
+    out = 0.5 * chord * np.minimum(t / 0.3, 1.0)
+    beat = 60.0 / bpm
+    hits = [round(k * beat / 2, 6) for k in range(int(seconds / (beat / 2)))]
+    for index, at in enumerate(hits):
+        start = round(at * sample_rate)
+        length = min(round(0.25 * sample_rate), frames - start)
+        local = np.arange(length) / sample_rate
+        if index % 2 == 0:  # kick: a falling low sine and a click
+            sweep = 2 * np.pi * (50 * local + 60 * (1 - np.exp(-local * 30)) / 30)
+            hit = 1.6 * np.sin(sweep) * np.exp(-local * 12)
+            hit[:64] += rng.standard_normal(min(64, length)) * 0.5
+        else:  # a short bright noise hit
+            noise = rng.standard_normal(length)
+            hit = 0.5 * np.diff(noise, prepend=0.0) * np.exp(-local * 60)
+        out[start:start + length] += hit
+    stereo = np.stack([out, out])
+    stereo *= 0.5 / np.max(np.abs(stereo))
+    return stereo.astype(np.float32), hits

