@@ -28,8 +28,10 @@ def _env_paths(name: str) -> list[Path]:
 
 def _add_common_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=_env("MODEL", DEFAULT_MODEL),
-                        help="auto (default: htdemucs when its weights are found, else the "
-                             "weightless DSP engine), dsp, or a Demucs model: htdemucs, "
+                        help="auto (default: htdemucs when its weights are on disk, else "
+                             "the offline engine at once, htdemucs downloading in the "
+                             "background), offline (4 stems, no download: Spleeter vocals + "
+                             "DSP), spleeter-2stems, dsp, or a Demucs model: htdemucs, "
                              "htdemucs_ft, htdemucs_6s, mdx_extra, ... A model named here never "
                              "falls back to another [STEMCAST_MODEL]")
     parser.add_argument("--model-repo", type=Path, default=_env("MODEL_REPO"),

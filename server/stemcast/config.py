@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MODEL = "auto"  # htdemucs when its weights can be had, else the DSP engine
+DEFAULT_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -23,7 +23,7 @@ def separate_file(input_path: Path, out_dir: Path, *, model: str, model_repo: Pa
         return 1
     engines = load_engines(WorkerConfig(model=model, model_repo=model_repo, device=device,
                                         fetch_timeout=fetch_timeout, precision=precision),
-                           offer_dsp=False)
+                           offer_dsp=False, background_download=False)
     if engines.default is None:
         print(f"stemcast separate: {engines.default_error}", file=sys.stderr)
         return 1

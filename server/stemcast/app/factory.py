@@ -108,9 +108,9 @@ def create_app(settings: Settings) -> Starlette:
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
                  settings.port, settings.data_dir, settings.model)
         if settings.model == "auto":
-            log.info("model auto: htdemucs if its weights are found (--model-repo, the "
-                     "HuggingFace cache, or a download within %g s), else the weightless DSP "
-                     "engine; the workers say which once loaded", settings.model_fetch_timeout)
+            log.info("model auto: htdemucs if its weights are on disk (--model-repo or the "
+                     "HuggingFace cache), else the offline engine at once while htdemucs "
+                     "downloads in the background; the workers say which once loaded")
         try:
             yield
         finally:

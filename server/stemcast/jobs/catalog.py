@@ -65,7 +65,7 @@ class ModelCatalog:
         once the workers are up), the server's shifts (Demucs only)."""
         described = self.pool.model.find(model)
         precision = described.precision if described else self.settings.precision
-        shifts = self.settings.shifts if described is None or described.kind != "dsp" else 0
+        shifts = self.settings.shifts if described is None or described.kind == "demucs" else 0
         return replace(options, precision=precision, shifts=shifts)
 
     def cached_key(self, pcm_hash: str, requested: str | None,

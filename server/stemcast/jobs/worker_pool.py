@@ -224,7 +224,8 @@ class WorkerPool:
         if isinstance(message, WorkerReady):
             # A worker without its default model still serves the others (dsp) and fails
             # requests for the missing one at once, so it takes work either way.
-            worker.state = WorkerState.READY
+            # Sent again when a worker switches models (a download landed): it may be busy.
+            worker.state = WorkerState.BUSY if worker.jobs else WorkerState.READY
             self.model = _status_from(message)
             if message.default_model is None:
                 log.error("NO MODEL: %s", message.default_error)

@@ -113,7 +113,7 @@ def hpss_masks(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the time median (|S| - H) is large where a held bass note's is ~0. The percussive
     estimate there is the larger of the two (measured on the synthetic mix of the tests:
     drums 2.5 -> 7 dB SDR, bass 4.3 -> 8.3 dB)."""
-    from librosa.util import softmask
+    from stemcast.separation.spectral import softmask
 
     harmonic = _median_rows(magnitude, HARMONIC_KERNEL)
     percussive = np.ascontiguousarray(
@@ -122,11 +122,9 @@ def hpss_masks(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low = int(np.count_nonzero(bass_weight))
     percussive[:low] = np.maximum(percussive[:low],
                                   bass_weight[:low] * (magnitude[:low] - harmonic[:low]))
-    split_zeros = HPSS_MARGIN == 1.0
-    mask_harmonic = softmask(harmonic, percussive * HPSS_MARGIN, power=HPSS_POWER,
-                             split_zeros=split_zeros)
-    mask_percussive = softmask(percussive, harmonic * HPSS_MARGIN, power=HPSS_POWER,
-                               split_zeros=split_zeros)
+    # librosa splits zeros evenly when the margin is 1 (softmask's split_zeros), as here.
+    mask_harmonic = softmask(harmonic, percussive * HPSS_MARGIN, power=HPSS_POWER)
+    mask_percussive = softmask(percussive, harmonic * HPSS_MARGIN, power=HPSS_POWER)
     return mask_harmonic, mask_percussive
 
 
@@ -153,7 +151,7 @@ def unsustained_factor(harmonic: np.ndarray) -> np.ndarray:
     return factor
 
 
-class _Interrupt:
+class Interrupt:
     """Raises streaming.SegmentInterrupted (the worker's signal to switch jobs) on request."""
 
     def __init__(self, should_yield: Callable[[], bool] | None) -> None:
@@ -166,7 +164,7 @@ class _Interrupt:
             raise SegmentInterrupted
 
 
-def stem_masks(spectrum: np.ndarray, interrupt: _Interrupt | None = None) -> np.ndarray:
+def stem_masks(spectrum: np.ndarray, interrupt: Interrupt | None = None) -> np.ndarray:
     """Real masks of drums, bass and vocals for a (2, bins, frames) STFT: (3, bins, frames)."""
     left, right = spectrum[0], spectrum[1]
     magnitude = np.sqrt(np.abs(left) ** 2 + np.abs(right) ** 2)
@@ -184,19 +182,39 @@ def stem_masks(spectrum: np.ndarray, interrupt: _Interrupt | None = None) -> np.
     return np.stack([mask_percussive, mask_harmonic * bass_weight, vocal])
 
 
-def separate_window(audio: np.ndarray, interrupt: _Interrupt | None = None) -> np.ndarray:
+def separate_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> np.ndarray:
     """drums, bass and vocals of a (2, frames) window: float32 (3, 2, frames)."""
-    import librosa
+    from stemcast.separation.spectral import istft, stft
 
     frames = audio.shape[-1]
-    # librosa needs a full frame; zeros after a very short track change nothing before.
+    # One full frame at least; zeros after a very short track change nothing before.
     padded = audio if frames >= N_FFT else np.pad(audio, ((0, 0), (0, N_FFT - frames)))
-    spectrum = librosa.stft(padded, n_fft=N_FFT, hop_length=HOP)  # (2, bins, frames)
+    spectrum = stft(padded, N_FFT, HOP)  # (2, bins, frames)
     if interrupt is not None:
         interrupt.check()
     masks = stem_masks(spectrum, interrupt)
-    stems = librosa.istft(spectrum[None] * masks[:, None], n_fft=N_FFT, hop_length=HOP,
-                          length=padded.shape[-1])
+    stems = istft(spectrum[None] * masks[:, None], N_FFT, HOP, padded.shape[-1])
+    return np.ascontiguousarray(stems[..., :frames], dtype=np.float32)
+
+
+def drums_bass_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> np.ndarray:
+    """drums and bass of a (2, frames) window that holds no vocals (the offline engine's
+    accompaniment): float32 (2, 2, frames). The same HPSS and bass crossover as
+    separate_window, without its vocal mask."""
+    from stemcast.separation.spectral import istft, stft
+
+    frames = audio.shape[-1]
+    padded = audio if frames >= N_FFT else np.pad(audio, ((0, 0), (0, N_FFT - frames)))
+    spectrum = stft(padded, N_FFT, HOP)  # (2, bins, frames)
+    if interrupt is not None:
+        interrupt.check()
+    magnitude = np.sqrt(np.abs(spectrum[0]) ** 2 + np.abs(spectrum[1]) ** 2)
+    mask_harmonic, mask_percussive = hpss_masks(magnitude)
+    if interrupt is not None:
+        interrupt.check()
+    bass_weight, _ = _band_weights()
+    masks = np.stack([mask_percussive, mask_harmonic * bass_weight])
+    stems = istft(spectrum[None] * masks[:, None], N_FFT, HOP, padded.shape[-1])
     return np.ascontiguousarray(stems[..., :frames], dtype=np.float32)
 
 
@@ -233,7 +251,7 @@ class DspSeparation:
 
         if self.done:
             return None
-        interrupt = _Interrupt(should_yield)
+        interrupt = Interrupt(should_yield)
         end_block = min(self.next_block + max(batch, 1), self.segments)
         parts = [self._block(index, interrupt) for index in range(self.next_block, end_block)]
         start = self.next_block * self.block_frames
@@ -241,7 +259,7 @@ class DspSeparation:
         stems = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
         return Region(start, stems)
 
-    def _block(self, index: int, interrupt: _Interrupt) -> np.ndarray:
+    def _block(self, index: int, interrupt: Interrupt) -> np.ndarray:
         start = index * self.block_frames
         end = min(start + self.block_frames, self.frames)
         # Window edges stay on the hop grid (blocks and context are whole hops), so the

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[float], None]
 
 # Names a request or --model may use besides Demucs model names.
-AUTO_MODEL = "auto"  # htdemucs when its weights can be had, else the DSP engine
+AUTO_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DSP_MODEL = "dsp"  # the weightless engine: always available
+SPLEETER_MODEL = "spleeter-2stems"  # Spleeter's trained vocals + accompaniment (no download)
+OFFLINE_MODEL = "offline"  # 4 stems with no download: Spleeter vocals, DSP on the rest
 AUTO_DEMUCS_MODEL = "htdemucs"
 
 

@@ -372,3 +372,61 @@ def load_model(name: str, repo: Path | None, *, fetch_timeout: float = 20.0) -> 
         model = _load_without_repo(name, fetch_timeout)
     model.eval()
     return model
+
+
+@dataclass(frozen=True)
+class BackgroundFetch:
+    """A download of `name` into the HuggingFace cache that nobody waits for (see
+    fetch_in_background); `done()` is asked between jobs."""
+
+    name: str
+    _fetch: _Fetch
+
+    def done(self) -> bool:
+        return self._fetch.done.is_set()
+
+    def result(self) -> DemucsModel:
+        """The loaded model once done; ModelUnavailableError saying why it failed."""
+        if self._fetch.model is not None:
+            return self._fetch.model
+        error = self._fetch.error
+        if isinstance(error, ModelUnavailableError):
+            raise error
+        repo_id = _hf_repo_id(self.name)[0]
+        raise ModelUnavailableError(
+            self.name, f"the download from huggingface.co/{repo_id} failed "
+                       f"({type(error).__name__}: {error})",
+            f"check the network, or put the weights in a folder and start with --model-repo "
+            f"DIR holding {_LAYOUT}")
+
+
+def _quiet_hub() -> None:
+    """One line in the log for a download, not the hub's retry warnings and progress bars."""
+    import logging
+
+    from huggingface_hub.utils import disable_progress_bars
+
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    disable_progress_bars()
+
+
+def downloads_allowed(fetch_timeout: float) -> str | None:
+    """None when a download may be tried, else why not (for the log and the fix)."""
+    if _offline():
+        return "downloads are off (HF_HUB_OFFLINE=1)"
+    if fetch_timeout <= 0:
+        return "downloads are off (--model-fetch-timeout 0)"
+    return None
+
+
+def fetch_in_background(name: str) -> BackgroundFetch:
+    """Start (or join) a download of `name`'s weights into the HuggingFace cache, in a
+    daemon thread; the caller keeps serving with what it has and asks `done()` later."""
+    cache = hf_hub_cache_dir()
+    _quiet_hub()
+    key = (name, cache)
+    with _fetches_lock:
+        fetch = _fetches.get(key)
+        if fetch is None:
+            fetch = _fetches[key] = _start_fetch(name, cache)
+    return BackgroundFetch(name, fetch)

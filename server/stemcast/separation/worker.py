@@ -90,17 +90,26 @@ class _ActiveJob:
         return (self.rank, self.task.seq)
 
 
+# How often an idle worker looks whether a background download has landed (seconds).
+DOWNLOAD_CHECK_INTERVAL = 1.0
+
+
 class _Worker:
-    def __init__(self, conn: Connection, engines: EngineSet) -> None:
+    def __init__(self, conn: Connection, engines: EngineSet, config: WorkerConfig) -> None:
         self.conn = conn
         self.engines = engines
+        self.config = config
         self.active: dict[str, _ActiveJob] = {}
         # Messages read while a segment ran (to decide whether it gives way), not yet handled.
         self._pending: deque[ServerToWorker | None] = deque()
 
     def run(self) -> None:
         while True:
+            self._adopt_download()
             if not self.active and not self._pending:
+                if self.engines.pending is not None \
+                        and not self.conn.poll(DOWNLOAD_CHECK_INTERVAL):
+                    continue
                 if not self._handle(self._recv()):
                     return
                 continue
@@ -111,6 +120,13 @@ class _Worker:
             if self.active:
                 job = min(self.active.values(), key=lambda j: j.order)
                 self._guarded(job, self._advance)
+
+    def _adopt_download(self) -> None:
+        """Between jobs' steps: switch to htdemucs once its background download landed."""
+        engine = self.engines.adopt_download(self.config)
+        if engine is not None:
+            _warm_up(engine)
+            self.conn.send(_ready_message(self.config, self.engines))
 
     def _recv(self) -> ServerToWorker | None:
         try:
@@ -193,7 +209,7 @@ class _Worker:
         from stemcast.audio import decode, resample, to_channels
 
         model = task.options.model or self.engines.default or ""
-        engine = self.engines.engines.get(model)
+        engine = self.engines.engines.get(model) or self.engines.late_engine(model, self.config)
         if engine is None:
             self.conn.send(TaskFailed(task.job_id, "MODEL_UNAVAILABLE",
                                       self.engines.unavailable(model)))
@@ -299,15 +315,29 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     engines = load_engines(config)
-    for engine in engines.engines.values():
-        info = engine.info
-        # The first pass pays one-off costs (allocator, kernels: ~3 s for Demucs on a CPU);
-        # pay them now, so the first track a DJ loads does not.
-        engine.separate(np.zeros((info.channels, info.sample_rate), dtype=np.float32))
-    conn.send(WorkerReady(requested_model=config.model, default_model=engines.default,
-                          models=engines.describe(), pid=os.getpid(), choice=engines.choice,
-                          default_error=engines.default_error))
-    _Worker(conn, engines).run()
+    # Only the default engine is warmed before the worker says it is ready: a second pass
+    # over Spleeter's networks (spleeter-2stems beside offline) would double the wait for
+    # a server that must be ready in seconds; an engine named by a request pays its
+    # one-off costs on its first track.
+    default = engines.engines.get(engines.default or "")
+    if default is not None and getattr(default, "warm_up_pays", True):
+        _warm_up(default)
+    conn.send(_ready_message(config, engines))
+    _Worker(conn, engines, config).run()
+
+
+def _warm_up(engine: SeparationEngine) -> None:
+    """The first pass pays one-off costs (allocator, kernels: ~3 s for Demucs on a CPU);
+    pay them now, so the first track a DJ loads does not."""
+    info = engine.info
+    engine.separate(np.zeros((info.channels, info.sample_rate), dtype=np.float32))
+
+
+def _ready_message(config: WorkerConfig, engines: EngineSet) -> WorkerReady:
+    """Sent at start, and again when the worker switches to a downloaded model."""
+    return WorkerReady(requested_model=config.model, default_model=engines.default,
+                       models=engines.describe(), pid=os.getpid(), choice=engines.choice,
+                       default_error=engines.default_error)
 
 
 def _write_waveforms(output_dir: Path, audio: dict[str, np.ndarray], sample_rate: int) -> None:
