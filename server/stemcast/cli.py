@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
                        default=float(_env_str("PRUNE_INTERVAL_S", "300")),
                        help="how often the cache limits are applied (also at start) "
                             "[STEMCAST_PRUNE_INTERVAL_S]")
+    serve.add_argument("--db-busy-timeout-s", type=float,
+                       default=float(_env_str("DB_BUSY_TIMEOUT_S", "5")),
+                       help="how long a database write waits for another process's lock "
+                            "before it is retried (twice, with backoff) "
+                            "[STEMCAST_DB_BUSY_TIMEOUT_S]")
 
     add = sub.add_parser("add", help="register audio files as tracks; prints their trackIds")
     add.add_argument("paths", nargs="+", type=Path)
@@ -214,6 +219,7 @@ def _serve(args: argparse.Namespace) -> int:
         cache_max_gb=args.cache_max_gb,
         min_keep_minutes=args.min_keep_minutes,
         prune_interval_s=args.prune_interval_s,
+        db_busy_timeout_s=args.db_busy_timeout_s,
     )
     try:
         settings.validate()

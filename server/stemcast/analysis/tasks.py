@@ -15,7 +15,11 @@ DRUMS_MIDI = "drums.mid"
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, separators=(",", ":")))
+    try:
+        partial.write_text(json.dumps(document, separators=(",", ":")))
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk leaves nothing half-written
+        raise
     os.replace(partial, path)
 
 

@@ -20,9 +20,11 @@ from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, Deliv
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.audio import AudioError
 from stemcast.config import Settings
+from stemcast.db.faults import classify as classify_fault
 from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
+from stemcast.error_text import describe
 from stemcast.jobs.events import JobCompleted, JobEvent, JobFailed, JobProgress
 from stemcast.jobs.models import SeparationOptions
 from stemcast.jobs.scheduler import ModelChoiceError, Scheduler, StemRequest
@@ -162,8 +164,11 @@ class ApiJobService:
         except AudioError as exc:
             await self._fail(job.id, exc.code.value, str(exc))
         except Exception as exc:
-            log.exception("API job %s could not start", job.id)
-            await self._fail(job.id, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            fault = classify_fault(exc)  # a full disk or a locked database: not a bug
+            if fault is None:
+                log.exception("API job %s could not start", job.id)
+            await self._fail(job.id, fault.code if fault else "INTERNAL_ERROR",
+                             fault.message if fault else describe(exc))
 
     # ---- events ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -27,11 +28,13 @@ from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
 from stemcast.cpu_pool import CpuPool
+from stemcast.db.busy import DatabaseBusyError
 from stemcast.db.database import open_database
 from stemcast.delivery.callbacks import CallbackDispatcher
 from stemcast.delivery.renditions import Renditions
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
+from stemcast.http.fault_responses import handle_unexpected
 from stemcast.http.jobs_api import (
     delete_job,
     get_job,
@@ -80,9 +83,9 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_dirs()
-        db = await open_database(settings.db_path)
+        db = await open_database(settings.db_path, settings.db_busy_timeout_s)
         bus = EventBus()
-        jobs = JobStore(db)
+        jobs = JobStore(db, settings.db_busy_timeout_s)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
         analysis_pool = CpuPool(settings.numba_cache("analysis"))
@@ -171,7 +174,10 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=middleware,
-        exception_handlers={HTTPProblem: handle_problem},
+        # Storage faults and bugs answer in the JSON error shape too (BUSY, DISK_FULL).
+        exception_handlers={HTTPProblem: handle_problem, sqlite3.Error: handle_unexpected,
+                            DatabaseBusyError: handle_unexpected,
+                            OSError: handle_unexpected, Exception: handle_unexpected},
     )
 
 

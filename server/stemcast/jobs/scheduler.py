@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from stemcast.config import Settings
+from stemcast.db.busy import DatabaseBusyError
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.jobs.events import (
     EventBus,
@@ -25,6 +26,7 @@ from stemcast.jobs.events import (
     JobProgress,
     Subscriber,
 )
+from stemcast.jobs.lock_recovery import LockRecovery
 from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
 from stemcast.jobs.observer import JobObserver
 from stemcast.jobs.queue import JobQueue
@@ -136,6 +138,9 @@ class Scheduler:
         # Per model: the DSP engine and Demucs differ by 20x and more.
         self.realtime_factors: dict[str, float] = {}
         self.observer = JobObserver()  # metrics replace it (stemcast.http.metrics)
+        # Jobs whose transition the locked database refused: queued again once it can.
+        self.recovery = LockRecovery(store, on_requeued=self._requeued_after_lock,
+                                     on_settled=self._settled_after_lock)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class Scheduler:
             asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"),
             asyncio.create_task(self._inbox_loop(), name="scheduler-inbox"),
             asyncio.create_task(self._tick_loop(), name="scheduler-tick"),
+            asyncio.create_task(self.recovery.run(), name="scheduler-lock-recovery"),
         ]
 
     async def stop(self) -> None:
@@ -264,7 +270,8 @@ class Scheduler:
     async def cancel(self, job_id: str, reason: str = "the job was cancelled") -> bool:
         """Stop a queued or running job; its remaining subscribers get CANCELLED."""
         queued = self._queued.remove(job_id)
-        if queued is None and job_id not in self._running:
+        held = self.recovery.release(job_id)
+        if queued is None and held is None and job_id not in self._running:
             return False
         await self.store.mark_cancelled(job_id, reason)
         if queued is None:
@@ -306,7 +313,7 @@ class Scheduler:
         for running in self._running.values():
             if running.job.cache_key == key:
                 return running.job
-        return None
+        return self.recovery.find_by_key(key)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -322,7 +329,13 @@ class Scheduler:
                 if worker is None:
                     break
                 job = self._queued.pop()
-                await self.store.mark_running(job.id)
+                try:
+                    await self.store.mark_running(job.id)
+                except DatabaseBusyError as exc:
+                    log.error("job %s not started: %s", job.id, exc)
+                    self._queued.push(job)  # still queued in the database too
+                    asyncio.get_running_loop().call_later(TICK_SECONDS, self._kick)
+                    break
                 job.state = JobState.RUNNING
                 self._running[job.id] = _Running(job, started=time.monotonic())
                 self.pool.assign(
@@ -350,6 +363,8 @@ class Scheduler:
             message = await self._inbox.get()
             try:
                 await self._handle(message)
+            except DatabaseBusyError as exc:
+                self._hold_for_recovery(message, exc)
             except Exception:
                 log.exception("scheduler failed to handle %r", message)
 
@@ -409,6 +424,34 @@ class Scheduler:
         elif isinstance(message, _WorkerLost):
             await self._handle_worker_lost(message.job_id)
 
+    def _hold_for_recovery(self, message: WorkerToServer | _WorkerLost,
+                           exc: DatabaseBusyError) -> None:
+        """A transition the database refused: the job leaves the running set (failed in
+        memory) and is queued again from the database once it takes writes."""
+        job_id = getattr(message, "job_id", None)
+        running = self._running.pop(job_id, None) if isinstance(job_id, str) else None
+        if running is None:
+            log.error("scheduler could not record %r: %s", message, exc)
+            return
+        log.error("job %s: %s; it runs again once the database can be written",
+                  running.job.id, exc)
+        self.recovery.hold(running.job)
+        self.bus.publish(self._progress_event(running.job.id))
+        self._kick()
+
+    def _requeued_after_lock(self, job: Job) -> None:
+        self._queued.push(job)
+        self.bus.publish(self._progress_event(job.id))
+        self._publish_queue_positions()
+        self._kick()
+
+    def _settled_after_lock(self, job: Job) -> None:
+        if job.state == JobState.COMPLETED:
+            self.bus.publish(self._completed_event(job, cached=False))
+        else:
+            self.bus.publish(JobFailed(job.id, job.error_code or "CANCELLED",
+                                       job.error_message or "the job was cancelled"))
+
     async def _handle_worker_lost(self, job_id: str) -> None:
         job = await self.store.get(job_id)
         if job is None or job_id not in self._running:
@@ -441,7 +484,7 @@ class Scheduler:
         # with a fresh ETA, even while a long segment computes.
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            for job_id in [*self._running, *(j.id for j in self._queued)]:
+            for job_id in [*self._running, *(j.id for j in self._queued), *self.recovery.jobs]:
                 if self.bus.subscriber_count(job_id):
                     self.bus.publish(self._progress_event(job_id))
 
@@ -515,6 +558,7 @@ class Scheduler:
             "realtimeFactors": {name: _round(rtf) for name, rtf in
                                 self.realtime_factors.items()},
             "workerRestarts": self.pool.restarts,
+            "waitingForDatabase": len(self.recovery.jobs),
             "workers": self.pool.describe(),
         }
 

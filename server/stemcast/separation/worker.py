@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
+from stemcast.lifeline import bind_to_parent
 from stemcast.separation.worker_messages import (
     CancelTask,
     Reprioritize,
@@ -63,14 +63,6 @@ def raw_stem_path(output_dir: str | Path, stem: str, layout: PcmLayout = S16) ->
 
 def final_stem_path(output_dir: str | Path, stem: str) -> Path:
     return Path(output_dir) / "stems" / f"{stem}.wav"
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A worker whose server died (kill -9, OOM) must not keep separating for nobody."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os._exit(0)
 
 
 @dataclass
@@ -289,10 +281,11 @@ class _Worker:
                                 info.sample_rate))
 
 
-def worker_main(conn: Connection, config: WorkerConfig) -> None:
+def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None = None,
+                use_death_signal: bool = False) -> None:
+    # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
+    bind_to_parent(parent_pid or os.getppid(), use_death_signal)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="parent-watch").start()
     if config.numba_cache:
         # Before librosa (the DSP engine) imports numba: see stemcast.cpu_pool.
         os.environ["NUMBA_CACHE_DIR"] = config.numba_cache

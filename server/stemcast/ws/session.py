@@ -21,10 +21,12 @@ from stemcast import __version__
 from stemcast.apijobs.service import TrackTooLongError, check_duration
 from stemcast.app.services import Services
 from stemcast.audio import AudioError
+from stemcast.db.faults import classify as classify_fault
 from stemcast.jobs.models import SeparationOptions
 from stemcast.jobs.scheduler import ModelChoiceError, StemRequest
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
+from stemcast.ws.fault_replies import storage_fault_error
 from stemcast.ws.subscription import RequestSubscription
 from stemcast_protocol import (
     Cancel,
@@ -170,6 +172,7 @@ class ClientSession:
 
     async def _handle_frame(self, frame: bytes | str) -> None:
         self.format = FrameFormat.JSON if isinstance(frame, str) else FrameFormat.MSGPACK
+        fields: dict[str, Any] = {}
         try:
             fields, _fmt = decode_frame(frame)
             command = parse_command(fields)
@@ -186,6 +189,11 @@ class ClientSession:
         except ProtocolError as exc:
             self.push(error_message(exc))
         except Exception as exc:  # a bug must not take the connection down with it
+            fault = storage_fault_error(exc, request_id=fields.get("requestId"),
+                                        command=fields.get("command"))
+            if fault is not None:  # a locked database or a full disk: not a bug
+                self.push(fault)
+                return
             log.exception("internal error handling a frame")
             self.push(error_message(ProtocolError(
                 ErrorCode.INTERNAL_ERROR, f"internal server error: {type(exc).__name__}"
@@ -346,6 +354,10 @@ class ClientSession:
         except TrackTooLongError as exc:
             subscription.fail(ErrorCode.TRACK_TOO_LONG.value, str(exc))
         except Exception as exc:
+            fault = classify_fault(exc)
+            if fault is not None:
+                subscription.fail(fault.code, fault.message)
+                return
             log.exception("stems request failed")
             subscription.fail(ErrorCode.INTERNAL_ERROR.value,
                               f"internal server error: {type(exc).__name__}: {exc}")
