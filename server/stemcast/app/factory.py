@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
         scheduler = Scheduler(jobs, settings, bus)
+        scheduler.audio_changes.on_rehashed = library.audio_replaced
         metrics = Metrics()
         scheduler.observer = metrics
         await scheduler.start()

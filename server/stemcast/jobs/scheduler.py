@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from stemcast.config import Settings
 from stemcast.db.busy import DatabaseBusyError
 from stemcast.delivery.outputs import plan_outputs
+from stemcast.jobs.audio_changes import AUDIO_CHANGED, AudioChanges
 from stemcast.jobs.events import (
     EventBus,
     JobChunk,
@@ -138,6 +139,8 @@ class Scheduler:
         # Per model: the DSP engine and Demucs differ by 20x and more.
         self.realtime_factors: dict[str, float] = {}
         self.observer = JobObserver()  # metrics replace it (stemcast.http.metrics)
+        # Who asked for each live job: asked again if the worker finds other audio.
+        self.audio_changes = AudioChanges(self)
         # Jobs whose transition the locked database refused: queued again once it can.
         self.recovery = LockRecovery(store, on_requeued=self._requeued_after_lock,
                                      on_settled=self._settled_after_lock)
@@ -190,6 +193,7 @@ class Scheduler:
             live = self._live_job_for_key(key)
             if live is not None:
                 self.bus.subscribe(live.id, subscriber)
+                self.audio_changes.asked(live.id, subscriber, request)
                 if PRIORITY_RANK[request.priority] < PRIORITY_RANK[live.priority]:
                     await self._raise_priority(live, request.priority)
                 subscriber.deliver(self._progress_event(live.id))
@@ -209,6 +213,7 @@ class Scheduler:
             self._queued.push(job)
             self.observer.cache_lookup("miss")
             self.bus.subscribe(job.id, subscriber)
+            self.audio_changes.asked(job.id, subscriber, request)
             subscriber.deliver(self._progress_event(job.id))
             self._kick()
             return Submission(job.id, cached=False, joined=False)
@@ -266,6 +271,8 @@ class Scheduler:
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
+        for moved_to in self.audio_changes.forget_subscriber(subscriber):
+            self.bus.unsubscribe(moved_to, subscriber)
 
     async def cancel(self, job_id: str, reason: str = "the job was cancelled") -> bool:
         """Stop a queued or running job; its remaining subscribers get CANCELLED."""
@@ -274,6 +281,7 @@ class Scheduler:
         if queued is None and held is None and job_id not in self._running:
             return False
         await self.store.mark_cancelled(job_id, reason)
+        self.audio_changes.finished(job_id)
         if queued is None:
             self.pool.cancel_job(job_id)
             self._running.pop(job_id, None)
@@ -342,7 +350,8 @@ class Scheduler:
                     worker,
                     SeparateTask(job.id, job.input_path, job.output_dir,
                                  {**job.options.to_dict(), "model": job.model},
-                                 priority_rank=rank, seq=job.seq, seed=job.cache_key),
+                                 priority_rank=rank, seq=job.seq, seed=job.cache_key,
+                                 pcm_hash=job.pcm_hash),
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
                          job.priority.value)
@@ -407,13 +416,19 @@ class Scheduler:
                     0.5 * known + 0.5 * rtf)
             job = await self.store.get(message.job_id)
             self._running.pop(message.job_id, None)
+            self.audio_changes.finished(message.job_id)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
             if job is not None:
                 self.observer.job_finished("completed", job.priority.value,
                                            message.processing_time, message.duration_seconds)
                 self.bus.publish(self._completed_event(job, cached=False))
             self._kick()
+        elif isinstance(message, TaskFailed) and message.code == AUDIO_CHANGED:
+            await self.audio_changes.job_refused(message.job_id, message.message)
+            self._running.pop(message.job_id, None)
+            self._kick()
         elif isinstance(message, TaskFailed):
+            self.audio_changes.finished(message.job_id)
             await self.store.mark_failed(message.job_id, message.code, message.message)
             failed = self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)

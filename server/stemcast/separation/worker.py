@@ -183,7 +183,7 @@ class _Worker:
     # ---- a job's life --------------------------------------------------------------
 
     def _begin(self, task: SeparateTask) -> None:
-        from stemcast.audio import decode, resample, to_channels
+        from stemcast.audio import decode, pcm_hash, resample, to_channels
 
         model = str(task.options.get("model") or self.engines.default or "")
         engine = self.engines.engines.get(model)
@@ -198,6 +198,13 @@ class _Worker:
         def prepare(job: _ActiveJob) -> None:
             self.conn.send(TaskProgress(task.job_id, "decoding", 0.0))
             audio = decode(task.input_path)
+            if task.pcm_hash and pcm_hash(audio) != task.pcm_hash:
+                # Stems of other audio must never be filed under this job's key.
+                self.active.pop(task.job_id, None)
+                self.conn.send(TaskFailed(task.job_id, "AUDIO_CHANGED", (
+                    f"'{task.input_path}' changed after this job was queued: it no longer "
+                    "holds the audio that was asked for")))
+                return
             job.duration = audio.duration_seconds
             info = engine.info
             prepared = to_channels(resample(audio, info.sample_rate), info.channels).samples
