@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from stemcast_protocol import StemcastClient
 from tests.support.server import ServerProcess
 
 T = TypeVar("T")
@@ -105,6 +106,27 @@ class LockHolder:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+async def until_all_done(client: StemcastClient, request_ids: set[str],
+                         timeout: float) -> dict[str, list[dict[str, Any]]]:
+    """Each request's messages up to its stemsReady/stemsFailed (all read from one socket,
+    so none is dropped while another request is awaited)."""
+    messages: dict[str, list[dict[str, Any]]] = {rid: [] for rid in request_ids}
+    pending = set(request_ids)
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no final message within {timeout} s for {pending}: "
+                                 f"{ {rid: messages[rid][-3:] for rid in pending} }")
+        message = await client.receive(timeout=left)
+        rid = message.get("requestId")
+        if rid in messages:
+            messages[rid].append(message)
+            if message["type"] in ("stemsReady", "stemsFailed"):
+                pending.discard(rid)
+    return messages
 
 
 def queue(server: ServerProcess) -> list[dict[str, Any]]:
