@@ -34,20 +34,51 @@ def _utf8_size(text: str, limit: int) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+class _ExtensionType(ValueError):
+    pass
+
+
 def _reject_ext(code: int, data: bytes) -> NoReturn:
-    raise ValueError(f"msgpack extension type {code} is not part of the protocol")
+    raise _ExtensionType(f"binary frame holds msgpack extension type {code}; the protocol "
+                         "has no extension types: send only maps, arrays, strings, numbers, "
+                         "booleans, nil and bin")
+
+
+def _find_timestamp(value: Any) -> bool:
+    """msgpack decodes its timestamp extension (type -1) itself, without asking ext_hook;
+    look for one (iteratively: a frame may nest up to msgpack's 1024 levels)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, msgpack.Timestamp):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _decode_msgpack(frame: bytes) -> Any:
     try:
-        return msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+        value = msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+    except msgpack.StackError as exc:  # its message is empty: say what it means
+        raise _bad_frame("binary frame nests arrays/maps too deeply to decode (msgpack "
+                         "allows 1024 levels); send one flat map such as "
+                         "{\"command\": \"ping\"}") from exc
+    except _ExtensionType as exc:
+        raise _bad_frame(str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise _bad_frame("binary frame holds a string that is not valid UTF-8; msgpack "
                          "strings must be UTF-8 (send raw bytes as msgpack bin)") from exc
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
-            msgpack.StackError) as exc:
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
         raise _bad_frame(f"binary frame is not one valid msgpack map ({exc}); binary frames "
                          "must hold exactly one msgpack map, text frames one JSON object") from exc
+    if _find_timestamp(value):
+        raise _bad_frame("binary frame holds a msgpack timestamp (extension type -1); the "
+                         "protocol has no extension types: send times as numbers (seconds)")
+    return value
 
 
 def _reject_constant(name: str) -> NoReturn:

@@ -31,6 +31,9 @@ class ErrorCode(str, Enum):
     CANCELLED = "CANCELLED"  # the job was cancelled
     TRANSCRIPTION_FAILED = "TRANSCRIPTION_FAILED"  # drum transcription failed (drumsFailed)
     ANALYSIS_FAILED = "ANALYSIS_FAILED"  # the track's analysis failed (trackAnalysis)
+    AUDIO_CHANGED = "AUDIO_CHANGED"  # the file kept changing while its job waited
+    BUSY = "BUSY"  # the database is locked by another process: retry (retryAfterSeconds)
+    DISK_FULL = "DISK_FULL"  # the server's disk is full: nothing was stored
     INTERNAL_ERROR = "INTERNAL_ERROR"  # a server bug; the server log has details
 
 

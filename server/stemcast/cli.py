@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
                        default=float(_env_str("PRUNE_INTERVAL_S", "300")),
                        help="how often the cache limits are applied (also at start) "
                             "[STEMCAST_PRUNE_INTERVAL_S]")
+    serve.add_argument("--db-busy-timeout-s", type=float,
+                       default=float(_env_str("DB_BUSY_TIMEOUT_S", "5")),
+                       help="how long a database write waits for another process's lock "
+                            "before it is retried (twice, with backoff) "
+                            "[STEMCAST_DB_BUSY_TIMEOUT_S]")
 
     add = sub.add_parser("add", help="register audio files as tracks; prints their trackIds")
     add.add_argument("paths", nargs="+", type=Path)
@@ -191,7 +196,7 @@ _SETTINGS_FROM_FLAGS = (
     "precision", "shifts", "batch_size", "max_concurrent_jobs", "max_upload_mb",
     "max_duration_s", "callback_retries", "callback_retry_delay", "callback_timeout",
     "log_level", "log_json", "retention_hours", "cache_max_gb", "min_keep_minutes",
-    "prune_interval_s",
+    "prune_interval_s", "db_busy_timeout_s",
 )
 
 

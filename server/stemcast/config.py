@@ -49,6 +49,8 @@ class Settings:
     cache_max_gb: float | None = None  # None: no size limit
     min_keep_minutes: float = 10.0
     prune_interval_s: float = 300.0
+    # How long one database write waits for another process's write lock (then retried).
+    db_busy_timeout_s: float = 5.0
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -121,6 +123,8 @@ class Settings:
             raise ValueError("--cache-max-gb must be more than 0 (or leave it unset)")
         if self.min_keep_minutes < 0:
             raise ValueError("--min-keep-minutes must be >= 0")
+        if not 0 < self.db_busy_timeout_s <= 600:
+            raise ValueError("--db-busy-timeout-s must be more than 0 and at most 600")
         if self.prune_interval_s <= 0:
             raise ValueError("--prune-interval-s must be more than 0")
         for folder in self.library_dirs:

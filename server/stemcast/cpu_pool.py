@@ -15,16 +15,26 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TypeVar
+
+from stemcast.lifeline import bind_to_parent, started_from_main_thread
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
+def _start_pool_process(folder: str, parent_pid: int, use_death_signal: bool) -> None:
+    """Runs first in each pool process: it dies with the server (stemcast.lifeline), and
+    uses its own numba cache."""
+    bind_to_parent(parent_pid, use_death_signal)
+    _use_numba_cache(folder)
+
+
 def _use_numba_cache(folder: str) -> None:
-    """Runs first in each pool process, before librosa imports numba.
+    """Before librosa imports numba.
 
     numba caches compiled functions beside their source (librosa's, in site-packages),
     and that cache is not safe for two processes writing at once: a race leaves files
@@ -43,9 +53,11 @@ class CpuPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._numba_cache.mkdir(parents=True, exist_ok=True)
+            # Processes start on submit, from the event loop's (main) thread: see lifeline.
             self._executor = ProcessPoolExecutor(
                 self._workers, mp_context=mp.get_context("spawn"),
-                initializer=_use_numba_cache, initargs=(str(self._numba_cache),))
+                initializer=_start_pool_process,
+                initargs=(str(self._numba_cache), os.getpid(), started_from_main_thread()))
         return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -71,9 +83,19 @@ class CpuPool:
         self._pool().submit(fn).add_done_callback(_log_failure)
 
     def shutdown(self) -> None:
+        """Stop now: a long analysis still running is killed, not waited for (the server
+        is going; its process must not outlive it)."""
         if self._executor is not None:
+            # ProcessPoolExecutor has no public "terminate": its process table is the way.
+            table: dict[int, BaseProcess] = dict(getattr(self._executor, "_processes", None)
+                                                 or {})
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+            for process in table.values():
+                if process.is_alive():
+                    process.terminate()
+            for process in table.values():
+                process.join(2.0)
 
 
 def _log_failure(future: Future[object]) -> None:

@@ -15,10 +15,13 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stemcast.cpu_pool import CpuPool
+from stemcast.db.faults import classify as classify_fault
+from stemcast.error_text import describe
 from stemcast.library.tracks import Track, TrackStore
 from stemcast_protocol import Priority
 
@@ -139,10 +142,20 @@ class AnalysisService:
             features: dict[str, Any] = await self.pool.run(
                 analyze_file, track.path, str(self.waveform_path(track.id)))
         except Exception as exc:  # not audio any more, gone, a crash twice: say why
-            reason = f"{type(exc).__name__}: {exc}"
+            fault = classify_fault(exc)
+            reason = f"{fault.code}: {fault.message}" if fault else describe(exc)
             log.warning("analysis of %s failed: %s", track.path, reason)
-            await self.store.set_analysis_failed(track.id, reason)
             self.failed += 1
+            try:
+                await self.store.set_analysis_failed(track.id, reason)
+            except Exception as write_error:
+                # The database is full or locked too: those waiting still hear why; the
+                # track stays pending in the database and is analysed again later.
+                log.warning("could not record the failed analysis of %s: %s", track.path,
+                            describe(write_error))
+                failed = replace(track, analysis_state="failed", analysis_error=reason)
+                self._tell_listeners(failed)
+                return
         else:
             current = await self.store.get(track.id)
             if current is None or current.file_mtime != track.file_mtime:
@@ -152,9 +165,12 @@ class AnalysisService:
             log.info("analysed %s: %s bpm, %s", track.path, features.get("bpm"),
                      features.get("key_name"))
         done = await self.store.get(track.id)
-        for listener in self._listeners.pop(track.id, []):
-            if done is not None:
-                try:
-                    listener(done)
-                except Exception:
-                    log.exception("analysis listener failed")
+        if done is not None:
+            self._tell_listeners(done)
+
+    def _tell_listeners(self, done: Track) -> None:
+        for listener in self._listeners.pop(done.id, []):
+            try:
+                listener(done)
+            except Exception:
+                log.exception("analysis listener failed")

@@ -19,6 +19,7 @@ import httpx
 from stemcast import __version__
 from stemcast.apijobs.stems_payload import inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
+from stemcast.error_text import describe
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,11 @@ class CallbackDispatcher:
                              callback.stage, callback.url)
                     return
                 error = f"HTTP {response.status_code}"
+            except httpx.TimeoutException as exc:
+                error = (f"{type(exc).__name__}: the receiver did not answer within "
+                         f"{self.timeout:g} s (--callback-timeout)")
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = describe(exc)
             except OSError as exc:
                 error = f"could not read the stems to send: {exc}"
             self.failures += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -29,10 +30,12 @@ from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
 from stemcast.cpu_pool import CpuPool
+from stemcast.db.busy import DatabaseBusyError
 from stemcast.db.database import open_database
 from stemcast.delivery.renditions import Renditions
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
+from stemcast.http.fault_responses import handle_unexpected
 from stemcast.http.routes import http_routes
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
@@ -63,9 +66,9 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_dirs()
-        db = await open_database(settings.db_path)
+        db = await open_database(settings.db_path, settings.db_busy_timeout_s)
         bus = EventBus()
-        jobs = JobStore(db)
+        jobs = JobStore(db, settings.db_busy_timeout_s)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
         analysis_pool = CpuPool(settings.numba_cache("analysis"))
@@ -78,6 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
         scheduler = Scheduler(jobs, settings, bus)
+        scheduler.audio_changes.on_rehashed = library.audio_replaced
         metrics = Metrics()
         scheduler.observer = metrics
         await scheduler.start()
@@ -139,7 +143,10 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=middleware,
-        exception_handlers={HTTPProblem: handle_problem},
+        # Storage faults and bugs answer in the JSON error shape too (BUSY, DISK_FULL).
+        exception_handlers={HTTPProblem: handle_problem, sqlite3.Error: handle_unexpected,
+                            DatabaseBusyError: handle_unexpected,
+                            OSError: handle_unexpected, Exception: handle_unexpected},
     )
 
 

@@ -31,6 +31,10 @@ _AV_CONTAINER_NAMES = {"mov": "mp4", "matroska": "mkv"}
 _SF_CONTAINER_NAMES = {"wavex": "wav"}
 # Encoders pad the last packet (AAC: up to 1024 samples, plus a little for resync).
 _MAX_TAIL_PADDING = 2048
+# Frames read at the end of a file to check that its header's length is true.
+_TAIL_CHECK_FRAMES = 4096
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+_FINITE_BLOCK_FRAMES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,15 @@ def probe(path: PathLike) -> AudioInfo:
         return _probe_av(file)
     _check_shape(file, info.samplerate, info.channels)
     _check_length(file, info.frames, info.samplerate)
+    frames = info.frames
+    if info.subtype in _FLOAT_SUBTYPES:
+        _check_finite_file(file, info.samplerate)  # float files can hold NaN: refuse now
+    if not _tail_reads(file, frames):
+        # The header promises more than the file holds (cut off while copying): the
+        # duration is what decodes, not what the header says.
+        frames = decode(file).frames
     container = info.format.lower()
-    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, info.frames,
+    return AudioInfo(frames / info.samplerate, info.samplerate, info.channels, frames,
                      _SF_CONTAINER_NAMES.get(container, container))
 
 
@@ -90,6 +101,7 @@ def decode(path: PathLike) -> DecodedAudio:
         return _decode_av(file)
     _check_shape(file, rate, data.shape[1])
     _check_length(file, data.shape[0], rate)
+    _check_finite(file, data, rate)
     return DecodedAudio(np.ascontiguousarray(data.T), int(rate))
 
 
@@ -176,6 +188,45 @@ def _check_length(path: Path, frames: int, rate: int) -> None:
                          str(path))
 
 
+def _tail_reads(path: Path, frames: int) -> bool:
+    """Whether the last frames the header announces are really there (a cheap seek and
+    read: a truncated FLAC fails the seek, a truncated MP3 reads nothing)."""
+    tail = min(frames, _TAIL_CHECK_FRAMES)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            if not handle.seekable():
+                return True
+            handle.seek(frames - tail)
+            return len(handle.read(tail, dtype="float32")) >= tail
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        return False
+
+
+def _check_finite(path: Path, frames_by_channel: np.ndarray, rate: int,
+                  offset: int = 0) -> None:
+    """NaN or infinite samples are not sound: refused, not separated into noise.
+    `frames_by_channel` is (frames, channels); `offset` its first frame in the file."""
+    finite = np.isfinite(frames_by_channel)
+    if finite.all():
+        return
+    bad = int(finite.size - np.count_nonzero(finite))
+    first = offset + int(np.argmin(finite.all(axis=1)))
+    raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
+                     f"'{path}' holds {bad} samples that are not numbers (NaN or infinity), "
+                     f"the first at {first / rate:.2f} s; the file is damaged or was written "
+                     "wrongly. Export it again (16- or 24-bit PCM cannot hold such values)",
+                     str(path))
+
+
+def _check_finite_file(path: Path, rate: int) -> None:
+    """_check_finite over a float file, a block at a time (no whole copy in memory)."""
+    offset = 0
+    for block in sf.blocks(str(path), blocksize=_FINITE_BLOCK_FRAMES, dtype="float32",
+                           always_2d=True):
+        _check_finite(path, block, rate, offset)
+        offset += len(block)
+
+
 def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
@@ -257,6 +308,7 @@ def _decode_av(file: Path) -> DecodedAudio:
         samples = samples[:, :declared]
     _check_shape(file, rate, samples.shape[0])
     _check_length(file, samples.shape[1], rate)
+    _check_finite(file, samples.T, rate)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
 
 

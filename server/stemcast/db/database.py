@@ -16,6 +16,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from stemcast.db.busy import DEFAULT_BUSY_TIMEOUT_S
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -112,15 +114,16 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
-async def open_database(path: Path) -> aiosqlite.Connection:
+async def open_database(path: Path,
+                        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> aiosqlite.Connection:
     """Open (creating if needed) and migrate the database file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
     # WAL lets `stemcast add` write while a server reads; busy_timeout waits out the
-    # short write locks instead of failing.
+    # short write locks instead of failing (longer ones: stemcast.db.busy).
     await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA busy_timeout=5000")
+    await conn.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
     await conn.execute("PRAGMA foreign_keys=ON")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await migrate(conn)

@@ -99,6 +99,10 @@ async def track_from_upload(upload: Any, services: Services) -> Any:
         target.unlink(missing_ok=True)  # keep no junk from a refused upload
         raise HTTPProblem(422, exc.code.value, str(exc).replace(str(target), original.name)) \
             from exc
+    except BaseException:
+        # Not registered (a full disk, a locked database): no file without its track.
+        target.unlink(missing_ok=True)
+        raise
 
 
 async def _add_by_upload(request: Request, services: Services) -> Any:
@@ -111,12 +115,16 @@ def _copy_limited(upload: UploadFile, target: Path, limit: int) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     size = 0
     partial = target.with_name(target.name + ".partial")
-    with partial.open("wb") as out:
-        while chunk := upload.file.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                break
-            out.write(chunk)
+    try:
+        with partial.open("wb") as out:
+            while chunk := upload.file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    break
+                out.write(chunk)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk leaves no half-written upload
+        raise
     if size > limit:
         partial.unlink(missing_ok=True)
         return size

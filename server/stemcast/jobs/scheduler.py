@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 
 from stemcast.config import Settings
+from stemcast.db.busy import DatabaseBusyError
+from stemcast.jobs.audio_changes import AUDIO_CHANGED, AudioChanges
 from stemcast.jobs.catalog import ModelCatalog
 from stemcast.jobs.eta import EtaEstimator, RunningJob, rounded
 from stemcast.jobs.events import (
@@ -26,6 +28,7 @@ from stemcast.jobs.events import (
     JobProgress,
     Subscriber,
 )
+from stemcast.jobs.lock_recovery import LockRecovery
 from stemcast.jobs.models import PRIORITY_RANK, Job, JobState, SeparationOptions, cache_key
 from stemcast.jobs.observer import JobObserver
 from stemcast.jobs.queue import JobQueue
@@ -106,6 +109,11 @@ class Scheduler:
         self.catalog = ModelCatalog(self.pool, settings)
         self.eta = EtaEstimator()
         self.observer = JobObserver()  # metrics replace it (stemcast.app.metrics)
+        # Who asked for each live job: asked again if the worker finds other audio.
+        self.audio_changes = AudioChanges(self)
+        # Jobs whose transition the locked database refused: queued again once it can.
+        self.recovery = LockRecovery(store, on_requeued=self._requeued_after_lock,
+                                     on_settled=self._settled_after_lock)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -123,6 +131,7 @@ class Scheduler:
             asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"),
             asyncio.create_task(self._inbox_loop(), name="scheduler-inbox"),
             asyncio.create_task(self._tick_loop(), name="scheduler-tick"),
+            asyncio.create_task(self.recovery.run(), name="scheduler-lock-recovery"),
         ]
 
     async def stop(self) -> None:
@@ -154,6 +163,7 @@ class Scheduler:
             live = self._live_job_for_key(key)
             if live is not None:
                 self.bus.subscribe(live.id, subscriber)
+                self.audio_changes.asked(live.id, subscriber, request)
                 if PRIORITY_RANK[request.priority] < PRIORITY_RANK[live.priority]:
                     await self._raise_priority(live, request.priority)
                 subscriber.deliver(self._progress_event(live.id))
@@ -173,19 +183,24 @@ class Scheduler:
             self._queued.push(job)
             self.observer.cache_lookup("miss")
             self.bus.subscribe(job.id, subscriber)
+            self.audio_changes.asked(job.id, subscriber, request)
             subscriber.deliver(self._progress_event(job.id))
             self._kick()
             return Submission(job.id, cached=False, joined=False)
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.bus.unsubscribe(job_id, subscriber)
+        for moved_to in self.audio_changes.forget_subscriber(subscriber):
+            self.bus.unsubscribe(moved_to, subscriber)
 
     async def cancel(self, job_id: str, reason: str = "the job was cancelled") -> bool:
         """Stop a queued or running job; its remaining subscribers get CANCELLED."""
         queued = self._queued.remove(job_id)
-        if queued is None and job_id not in self._running:
+        held = self.recovery.release(job_id)
+        if queued is None and held is None and job_id not in self._running:
             return False
         await self.store.mark_cancelled(job_id, reason)
+        self.audio_changes.finished(job_id)
         if queued is None:
             self.pool.cancel_job(job_id)
             self._running.pop(job_id, None)
@@ -225,7 +240,7 @@ class Scheduler:
         for running in self._running.values():
             if running.job.cache_key == key:
                 return running.job
-        return None
+        return self.recovery.find_by_key(key)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -241,7 +256,13 @@ class Scheduler:
                 if worker is None:
                     break
                 job = self._queued.pop()
-                await self.store.mark_running(job.id)
+                try:
+                    await self.store.mark_running(job.id)
+                except DatabaseBusyError as exc:
+                    log.error("job %s not started: %s", job.id, exc)
+                    self._queued.push(job)  # still queued in the database too
+                    asyncio.get_running_loop().call_later(TICK_SECONDS, self._kick)
+                    break
                 job.state = JobState.RUNNING
                 self._running[job.id] = RunningJob(job, started=time.monotonic())
                 self.pool.assign(
@@ -249,7 +270,8 @@ class Scheduler:
                     SeparateTask(job.id, job.input_path, job.output_dir,
                                  TaskOptions(model=job.model, subtype=job.options.subtype,
                                              shifts=job.options.shifts),
-                                 priority_rank=rank, seq=job.seq, seed=job.cache_key),
+                                 priority_rank=rank, seq=job.seq, seed=job.cache_key,
+                                 pcm_hash=job.pcm_hash),
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
                          job.priority.value)
@@ -270,6 +292,8 @@ class Scheduler:
             message = await self._inbox.get()
             try:
                 await self._handle(message)
+            except DatabaseBusyError as exc:
+                self._hold_for_recovery(message, exc)
             except Exception:
                 log.exception("scheduler failed to handle %r", message)
 
@@ -309,13 +333,19 @@ class Scheduler:
                            message.duration_seconds)
             job = await self.store.get(message.job_id)
             self._running.pop(message.job_id, None)
+            self.audio_changes.finished(message.job_id)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
             if job is not None:
                 self.observer.job_finished("completed", job.priority.value,
                                            message.processing_time, message.duration_seconds)
                 self.bus.publish(self._completed_event(job, cached=False))
             self._kick()
+        elif isinstance(message, TaskFailed) and message.code == AUDIO_CHANGED:
+            await self.audio_changes.job_refused(message.job_id, message.message)
+            self._running.pop(message.job_id, None)
+            self._kick()
         elif isinstance(message, TaskFailed):
+            self.audio_changes.finished(message.job_id)
             await self.store.mark_failed(message.job_id, message.code, message.message)
             failed = self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
@@ -325,6 +355,34 @@ class Scheduler:
             self._kick()
         elif isinstance(message, _WorkerLost):
             await self._handle_worker_lost(message.job_id)
+
+    def _hold_for_recovery(self, message: WorkerToServer | _WorkerLost,
+                           exc: DatabaseBusyError) -> None:
+        """A transition the database refused: the job leaves the running set (failed in
+        memory) and is queued again from the database once it takes writes."""
+        job_id = getattr(message, "job_id", None)
+        running = self._running.pop(job_id, None) if isinstance(job_id, str) else None
+        if running is None:
+            log.error("scheduler could not record %r: %s", message, exc)
+            return
+        log.error("job %s: %s; it runs again once the database can be written",
+                  running.job.id, exc)
+        self.recovery.hold(running.job)
+        self.bus.publish(self._progress_event(running.job.id))
+        self._kick()
+
+    def _requeued_after_lock(self, job: Job) -> None:
+        self._queued.push(job)
+        self.bus.publish(self._progress_event(job.id))
+        self._publish_queue_positions()
+        self._kick()
+
+    def _settled_after_lock(self, job: Job) -> None:
+        if job.state == JobState.COMPLETED:
+            self.bus.publish(self._completed_event(job, cached=False))
+        else:
+            self.bus.publish(JobFailed(job.id, job.error_code or "CANCELLED",
+                                       job.error_message or "the job was cancelled"))
 
     async def _handle_worker_lost(self, job_id: str) -> None:
         job = await self.store.get(job_id)
@@ -358,7 +416,7 @@ class Scheduler:
         # with a fresh ETA, even while a long segment computes.
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            for job_id in [*self._running, *(j.id for j in self._queued)]:
+            for job_id in [*self._running, *(j.id for j in self._queued), *self.recovery.jobs]:
                 if self.bus.subscriber_count(job_id):
                     self.bus.publish(self._progress_event(job_id))
 
@@ -391,7 +449,8 @@ class Scheduler:
     # ---- figures for /health and /queue (shaped in jobs/status.py) ---------------------
 
     def snapshot(self) -> dict[str, object]:
-        return queue_snapshot(len(self._queued), len(self._running), self.pool, self.eta)
+        return {**queue_snapshot(len(self._queued), len(self._running), self.pool, self.eta),
+                "waitingForDatabase": len(self.recovery.jobs)}
 
     def queue_listing(self) -> list[dict[str, object]]:
         return queue_rows(self._running.values(), self._queued)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
 import aiosqlite
 
+from stemcast.db.busy import DEFAULT_BUSY_TIMEOUT_S, DatabaseBusyError, retry_locked
 from stemcast.db.database import utc_now
 from stemcast.jobs.models import Job, JobState, SeparationOptions
 from stemcast_protocol import Priority, Stage
+
+log = logging.getLogger(__name__)
 
 
 def _row_to_job(row: aiosqlite.Row) -> Job:
@@ -42,8 +46,19 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
 
 
 class JobStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection,
+                 busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self._conn = conn
+        self._busy_timeout_s = busy_timeout_s
+
+    async def _write(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One write, retried while another process holds the lock (DatabaseBusyError
+        after the last try); returns the rows changed."""
+        async def attempt() -> int:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
+
+        return await retry_locked(attempt, what, self._busy_timeout_s)
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Job | None:
         async with self._conn.execute(sql, params) as cur:
@@ -110,7 +125,8 @@ class JobStore:
         duration_seconds: float | None,
     ) -> Job:
         job_id = str(uuid.uuid4())
-        await self._conn.execute(
+        await self._write(
+            "queueing a job",
             "INSERT INTO jobs (id, seq, cache_key, pcm_hash, track_id, input_path, model, options,"
             " priority, state, stage, output_dir, duration_seconds, created_at)"
             " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?, ?,"
@@ -124,24 +140,30 @@ class JobStore:
         return job
 
     async def set_priority(self, job_id: str, priority: Priority) -> None:
-        await self._conn.execute(
-            "UPDATE jobs SET priority = ? WHERE id = ?", (priority.value, job_id)
-        )
+        await self._write("raising a job's priority",
+                          "UPDATE jobs SET priority = ? WHERE id = ?", (priority.value, job_id))
 
     async def mark_running(self, job_id: str) -> None:
-        await self._conn.execute(
+        await self._write(
+            "starting a job",
             "UPDATE jobs SET state = 'running', stage = ?, started_at = ? WHERE id = ?",
             (Stage.DECODING.value, utc_now(), job_id),
         )
 
     async def set_progress(self, job_id: str, stage: str, progress: float) -> None:
-        await self._conn.execute(
-            "UPDATE jobs SET stage = ?, progress = ? WHERE id = ? AND state = 'running'",
-            (stage, progress, job_id),
-        )
+        """Advisory (live progress is in memory): a locked database skips it."""
+        try:
+            await self._write(
+                "recording a job's stage",
+                "UPDATE jobs SET stage = ?, progress = ? WHERE id = ? AND state = 'running'",
+                (stage, progress, job_id),
+            )
+        except DatabaseBusyError as exc:
+            log.warning("job %s: stage %s not recorded: %s", job_id, stage, exc)
 
     async def requeue(self, job_id: str, *, count_attempt: bool) -> None:
-        await self._conn.execute(
+        await self._write(
+            "queueing a job again",
             "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0,"
             " attempts = attempts + ? WHERE id = ?",
             (1 if count_attempt else 0, job_id),
@@ -149,18 +171,25 @@ class JobStore:
 
     async def requeue_interrupted(self) -> int:
         """After a restart: jobs that were running are queued again, not lost."""
-        cursor = await self._conn.execute(
+        return await self._write(
+            "queueing interrupted jobs again",
             "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0"
-            " WHERE state = 'running'"
-        )
-        return cursor.rowcount
+            " WHERE state = 'running'")
+
+    async def requeue_live(self, job_id: str) -> int:
+        """A job whose last transition could not be written: queued again, if still live."""
+        return await self._write(
+            "queueing a job again after a database lock",
+            "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0"
+            " WHERE id = ? AND state IN ('queued', 'running')", (job_id,))
 
     async def mark_completed(
         self, job_id: str, stems: dict[str, str], processing_time: float, duration: float,
         sample_rate: int | None = None,
     ) -> None:
         now = utc_now()
-        await self._conn.execute(
+        await self._write(
+            "recording a completed job",
             "UPDATE jobs SET state = 'completed', stage = 'complete', progress = 1, stems = ?,"
             " processing_time = ?, duration_seconds = ?, finished_at = ?, last_used_at = ?,"
             " sample_rate = ?, error_code = NULL, error_message = NULL WHERE id = ?",
@@ -169,14 +198,16 @@ class JobStore:
 
     async def mark_failed(self, job_id: str, code: str, message: str, *,
                           count_attempt: bool = False) -> None:
-        await self._conn.execute(
+        await self._write(
+            "recording a failed job",
             "UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?,"
             " finished_at = ?, attempts = attempts + ? WHERE id = ?",
             (code, message, utc_now(), 1 if count_attempt else 0, job_id),
         )
 
     async def mark_cancelled(self, job_id: str, message: str) -> None:
-        await self._conn.execute(
+        await self._write(
+            "cancelling a job",
             "UPDATE jobs SET state = 'cancelled', error_code = 'CANCELLED', error_message = ?,"
             " finished_at = ? WHERE id = ?",
             (message, utc_now(), job_id),
@@ -184,7 +215,8 @@ class JobStore:
 
     async def forget_completed(self, job_id: str) -> None:
         """Its files are gone: never answer from this entry again."""
-        await self._conn.execute(
+        await self._write(
+            "forgetting removed stems",
             "UPDATE jobs SET state = 'failed', error_code = 'FILES_REMOVED',"
             " error_message = 'stem files were removed from disk' WHERE id = ?",
             (job_id,),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from stemcast.lifeline import started_from_main_thread
 from stemcast.separation.worker import worker_main
 from stemcast.separation.worker_messages import (
     CancelTask,
@@ -110,7 +112,8 @@ class WorkerHandle:
             # One cache per worker slot: numba's cache is not safe for two writers.
             config = replace(config, numba_cache=f"{config.numba_cache}-{index}")
         self.process: BaseProcess = ctx.Process(
-            target=worker_main, args=(child_conn, config), name=f"stemcast-worker-{index}",
+            target=worker_main, name=f"stemcast-worker-{index}",
+            args=(child_conn, config, os.getpid(), started_from_main_thread()),
             daemon=True,
         )
         self.process.start()

@@ -40,8 +40,10 @@ def _file_facts(path: Path, title: str | None = None) -> FileFacts:
     )
 
 
-def _hash_file(path: str) -> str:
-    return pcm_hash(decode(path))
+def hash_file(path: str) -> tuple[str, float]:
+    """The content hash of a file's audio, and its duration as decoded."""
+    audio = decode(path)
+    return pcm_hash(audio), audio.duration_seconds
 
 
 class TrackLibrary:
@@ -94,9 +96,23 @@ class TrackLibrary:
             fresh = await self.store.get(track.id)
             if fresh and fresh.pcm_hash:
                 return fresh.pcm_hash
-            digest = await asyncio.to_thread(_hash_file, track.path)
-            await self.store.set_pcm_hash(track.id, digest)
+            digest, duration = await asyncio.to_thread(hash_file, track.path)
+            await self.store.set_pcm_hash(track.id, digest, duration)
             return digest
+
+    async def audio_replaced(self, track_id: str, digest: str, duration: float) -> None:
+        """A job found the track's file holding other audio than its hash says (a rewrite
+        that kept its size and mtime): record the new audio, and analyse it again."""
+        track = await self.store.get(track_id)
+        if track is None or track.pcm_hash == digest:
+            return
+        log.warning("the audio of %s changed under the same size and mtime; "
+                    "it is hashed and analysed again", track.path)
+        await self.store.audio_replaced(track_id, digest, duration)
+        fresh = await self.store.get(track_id)
+        if fresh is not None:
+            for listener in self.listeners:
+                listener(fresh)
 
     async def scan(self, folders: list[Path]) -> int:
         """Register every audio file under the folders; returns how many were added or seen."""

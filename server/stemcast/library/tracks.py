@@ -165,10 +165,26 @@ class TrackStore:
         assert track is not None
         return track
 
-    async def set_pcm_hash(self, track_id: str, pcm_hash: str) -> None:
+    async def set_pcm_hash(self, track_id: str, pcm_hash: str,
+                           duration_seconds: float | None = None) -> None:
+        """The content hash, and the duration counted while decoding for it (truer than
+        any header)."""
         await self._conn.execute(
-            "UPDATE tracks SET pcm_hash = ?, updated_at = ? WHERE id = ?",
-            (pcm_hash, utc_now(), track_id),
+            "UPDATE tracks SET pcm_hash = ?, duration_seconds = COALESCE(?, duration_seconds),"
+            " updated_at = ? WHERE id = ?",
+            (pcm_hash, duration_seconds, utc_now(), track_id),
+        )
+
+    async def audio_replaced(self, track_id: str, pcm_hash: str,
+                             duration_seconds: float) -> None:
+        """The file holds other audio than its record says, though its size and mtime did
+        not change: the new hash, and nothing derived from the old audio."""
+        await self._conn.execute(
+            "UPDATE tracks SET pcm_hash = ?, duration_seconds = ?, bpm = NULL,"
+            " musical_key = NULL, mode = NULL, analysis_state = 'pending',"
+            " analysis_error = NULL, features = NULL, analyzed_at = NULL, updated_at = ?"
+            " WHERE id = ?",
+            (pcm_hash, duration_seconds, utc_now(), track_id),
         )
 
     async def set_analysis(self, track_id: str, features: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from stemcast.audio import AudioError
+from stemcast.db.faults import classify as classify_fault
+from stemcast.error_text import describe
 from stemcast.jobs.catalog import ModelChoiceError
 from stemcast.requests.outcomes import RequestFailed
 from stemcast_protocol import ErrorCode, OptionError
@@ -34,18 +36,24 @@ def failure_for(exc: Exception, job_id: str | None = None) -> RequestFailed:
         return RequestFailed(exc.code.value, str(exc), job_id)
     if isinstance(exc, TrackTooLongError):
         return RequestFailed(ErrorCode.TRACK_TOO_LONG.value, str(exc), job_id)
+    fault = classify_fault(exc)  # a locked database or a full disk: not a bug
+    if fault is not None:
+        return RequestFailed(fault.code, fault.message, job_id)
     log.error("stems request failed", exc_info=exc)
     return RequestFailed(ErrorCode.INTERNAL_ERROR.value,
-                         f"internal server error: {type(exc).__name__}: {exc}", job_id)
+                         f"internal server error: {describe(exc)}", job_id)
 
 
 def undeliverable(exc: Exception, job_id: str) -> RequestFailed:
     """Finishing failed: options the model cannot give, or the files could not be made."""
     if isinstance(exc, OptionError):
         return RequestFailed(ErrorCode.INVALID_FIELD.value, str(exc), job_id)
+    fault = classify_fault(exc)
+    if fault is not None:
+        return RequestFailed(fault.code, f"{UNDELIVERABLE}: {fault.message}", job_id)
     log.error("could not deliver the stems of job %s", job_id, exc_info=exc)
     return RequestFailed(ErrorCode.SEPARATION_FAILED.value,
-                         f"{UNDELIVERABLE}: {type(exc).__name__}: {exc}", job_id)
+                         f"{UNDELIVERABLE}: {describe(exc)}", job_id)
 
 
 def transcription_failed(exc: Exception, job_id: str) -> RequestFailed:
@@ -54,4 +62,4 @@ def transcription_failed(exc: Exception, job_id: str) -> RequestFailed:
         return RequestFailed(ErrorCode.INVALID_FIELD.value, str(exc), job_id)
     log.error("drum transcription of job %s failed", job_id, exc_info=exc)
     return RequestFailed(ErrorCode.TRANSCRIPTION_FAILED.value,
-                         f"drum transcription failed: {type(exc).__name__}: {exc}", job_id)
+                         f"drum transcription failed: {describe(exc)}", job_id)

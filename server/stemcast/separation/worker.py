@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
+from stemcast.lifeline import bind_to_parent
 from stemcast.separation.worker_messages import (
     CancelTask,
     Reprioritize,
@@ -62,14 +62,6 @@ def raw_stem_path(output_dir: str | Path, stem: str, layout: PcmLayout = S16) ->
 
 def final_stem_path(output_dir: str | Path, stem: str) -> Path:
     return JobFolder.of(output_dir).stem(stem)
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A worker whose server died (kill -9, OOM) must not keep separating for nobody."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os._exit(0)
 
 
 @dataclass
@@ -206,7 +198,7 @@ class _Worker:
     # ---- a job's life --------------------------------------------------------------
 
     def _begin(self, task: SeparateTask) -> None:
-        from stemcast.audio import decode, resample, to_channels
+        from stemcast.audio import decode, pcm_hash, resample, to_channels
 
         model = task.options.model or self.engines.default or ""
         engine = self.engines.engines.get(model) or self.engines.late_engine(model, self.config)
@@ -221,6 +213,13 @@ class _Worker:
         def prepare(job: _ActiveJob) -> None:
             self.conn.send(TaskProgress(task.job_id, "decoding", 0.0))
             audio = decode(task.input_path)
+            if task.pcm_hash and pcm_hash(audio) != task.pcm_hash:
+                # Stems of other audio must never be filed under this job's key.
+                self.active.pop(task.job_id, None)
+                self.conn.send(TaskFailed(task.job_id, "AUDIO_CHANGED", (
+                    f"'{task.input_path}' changed after this job was queued: it no longer "
+                    "holds the audio that was asked for")))
+                return
             job.duration = audio.duration_seconds
             info = engine.info
             prepared = to_channels(resample(audio, info.sample_rate), info.channels).samples
@@ -300,10 +299,11 @@ class _Worker:
                                 info.sample_rate))
 
 
-def worker_main(conn: Connection, config: WorkerConfig) -> None:
+def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None = None,
+                use_death_signal: bool = False) -> None:
+    # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
+    bind_to_parent(parent_pid or os.getppid(), use_death_signal)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="parent-watch").start()
     if config.numba_cache:
         # Before librosa (the DSP engine) imports numba: see stemcast.cpu_pool.
         os.environ["NUMBA_CACHE_DIR"] = config.numba_cache

@@ -45,6 +45,8 @@ class SeparateTask:
     priority_rank: int = 1
     seq: int = 0
     seed: str = ""  # the cache key: seeds the random shifts when options ask for shifts
+    # The hash of the audio the job was asked for: the worker refuses other audio.
+    pcm_hash: str = ""
 
 
 @dataclass(frozen=True)

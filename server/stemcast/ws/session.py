@@ -26,6 +26,7 @@ from stemcast.library.library import TrackLibrary
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
 from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline
+from stemcast.ws.fault_replies import storage_fault_error
 from stemcast.ws.subscription import RequestSubscription
 from stemcast_protocol import (
     Cancel,
@@ -188,6 +189,7 @@ class ClientSession:
 
     async def _handle_frame(self, frame: bytes | str) -> None:
         self.format = FrameFormat.JSON if isinstance(frame, str) else FrameFormat.MSGPACK
+        fields: dict[str, Any] = {}
         try:
             fields, _fmt = decode_frame(frame)
             command = parse_command(fields)
@@ -204,6 +206,11 @@ class ClientSession:
         except ProtocolError as exc:
             self.push(error_message(exc))
         except Exception as exc:  # a bug must not take the connection down with it
+            fault = storage_fault_error(exc, request_id=fields.get("requestId"),
+                                        command=fields.get("command"))
+            if fault is not None:  # a locked database or a full disk: not a bug
+                self.push(fault)
+                return
             log.exception("internal error handling a frame")
             self.push(error_message(ProtocolError(
                 ErrorCode.INTERNAL_ERROR, f"internal server error: {type(exc).__name__}"
