@@ -101,7 +101,9 @@ def create_app(settings: Settings) -> Starlette:
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
                                        retry_delay=settings.callback_retry_delay,
-                                       timeout=settings.callback_timeout)
+                                       timeout=settings.callback_timeout,
+                                       policy=settings.callback_policy(),
+                                       inline_max_bytes=settings.callback_inline_max_bytes)
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks,
                                  analysis=analysis, renditions=renditions, drums=drums)
