@@ -57,7 +57,9 @@ class ServerProcess:
         return self
 
     def health(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.http_url}/health", timeout=5)
+        token = self.args[self.args.index("--token") + 1] if "--token" in self.args else None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{self.http_url}/health", headers=headers, timeout=5)
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data

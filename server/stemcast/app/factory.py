@@ -42,6 +42,7 @@ from stemcast.http.jobs_api import (
     submit_job,
 )
 from stemcast.http.metrics import Metrics, metrics_endpoint
+from stemcast.http.security_stack import security_middleware
 from stemcast.http.status import health, queue
 from stemcast.http.stem_files import (
     get_job_stem,
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     middleware = [Middleware(TokenAuthMiddleware, token=settings.token)] if settings.token \
         else []
+    middleware[:0] = security_middleware(settings)
     middleware.insert(0, Middleware(RequestIdMiddleware))
     return Starlette(
         routes=routes,

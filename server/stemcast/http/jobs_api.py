@@ -149,7 +149,7 @@ async def submit_job(request: Request) -> JSONResponse:
             track = await track_from_upload(form.get("file"), services)
     else:
         raise HTTPProblem(415, "UNSUPPORTED_MEDIA_TYPE",
-                          f"Content-Type '{content_type or '(none)'}' is not accepted: send "
+                          f"Content-Type '{content_type[:100] or '(none)'}' is not accepted: send "
                           "application/json with file_path, or multipart/form-data with file")
     await check_callback(services.settings, fields["callback_url"], fields["mode"],
                          fields["options"], track)

@@ -8,12 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast import __version__
+from stemcast.http.auth import has_token
 from stemcast.http.tracks import services_of
 
 
 async def health(request: Request) -> JSONResponse:
     services = services_of(request)
     model = services.scheduler.pool.model
+    if not has_token(request.scope, services.settings.token):
+        # Open to healthchecks without the token: alive and ready, nothing more (no worker
+        # ids, queue contents or paths).
+        return JSONResponse({"status": "ok", "ready": model.state == "ready"})
     return JSONResponse({
         "status": "ok",
         "version": __version__,

@@ -146,6 +146,12 @@ def _too_large(limit_bytes: int) -> FetchError:
 
 async def fetch_track(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        # A web form can send text/plain cross-site without asking first; JSON it cannot.
+        raise HTTPProblem(415, "UNSUPPORTED_MEDIA_TYPE",
+                          f"Content-Type '{content_type[:100] or '(none)'}' is not accepted: "
+                          "send application/json with {\"url\": \"https://...\"}")
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
