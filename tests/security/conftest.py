@@ -81,10 +81,18 @@ def target(song_bytes: bytes) -> Iterator[Target]:
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory, music_dir: Path) -> Iterator[ServerProcess]:
+def lib_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An allowed folder the tests of a module may change."""
+    return tmp_path_factory.mktemp("lib")
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, music_dir: Path,
+            lib_dir: Path) -> Iterator[ServerProcess]:
     """A server as an operator starts it: no allow flags, the weightless engine."""
     data = tmp_path_factory.mktemp("guarded") / "data"
     server = ServerProcess(data, args=["--model", "dsp", "--allow-path-prefix", str(music_dir),
+                                       "--allow-path-prefix", str(lib_dir),
                                        "--max-duration-s", "60"],
                            allow_private_targets=False).start()
     yield server
