@@ -23,6 +23,7 @@ from stemcast.analysis.tasks import warm_up_analysis, warm_up_delivery
 from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.services import Services
+from stemcast.audio.decode import set_decode_limit
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
@@ -78,6 +79,7 @@ async def handle_problem(_request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings) -> Starlette:
+    set_decode_limit(settings.max_duration_s)  # before any worker process is started
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_dirs()
