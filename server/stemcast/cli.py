@@ -275,9 +275,13 @@ def _serve(args: argparse.Namespace) -> int:
     from stemcast.logging_setup import configure_logging
 
     configure_logging(args.log_level, json_lines=settings.log_json)
+    from stemcast.http.conn_guard import guarded_protocol
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=args.log_level, ws_max_size=2 * 1024 * 1024,
-                log_config=None)
+                log_config=None,
+                http=guarded_protocol(settings.max_connections_per_address,
+                                      settings.header_timeout_s))
     return 0
 
 

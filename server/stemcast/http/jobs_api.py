@@ -105,7 +105,7 @@ def _parse_mode(raw: Any, callback_url: str | None) -> DeliveryMode:
         return DeliveryMode(raw)
     except ValueError:
         raise _field_error("stem_delivery_mode",
-                           f"must be one of path, callback, poll; got {raw!r}") from None
+                           f"must be one of path, callback, poll; got {repr(raw)[:80]}") from None
 
 
 def _parse_job_id(raw: Any) -> str | None:
@@ -122,7 +122,8 @@ def _parse_priority(raw: Any) -> Priority:
     try:
         return Priority(raw)
     except ValueError:
-        raise _field_error("priority", f"must be high, normal or low; got {raw!r}") from None
+        raise _field_error("priority",
+                           f"must be high, normal or low; got {repr(raw)[:80]}") from None
 
 
 async def submit_job(request: Request) -> JSONResponse:

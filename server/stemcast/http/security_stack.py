@@ -6,6 +6,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from stemcast.config import Settings
+from stemcast.http.body_limit import BodyLimit
 from stemcast.http.origin_guard import OriginGuard
 
 
@@ -18,4 +19,6 @@ def security_middleware(settings: Settings) -> list[Middleware]:
                                 allow_methods=["GET", "POST", "DELETE"],
                                 allow_headers=["authorization", "content-type",
                                                "x-request-id"]))
+    stack.append(Middleware(BodyLimit, max_upload_bytes=settings.max_upload_mb << 20,
+                            body_timeout_s=settings.body_timeout_s))
     return stack
