@@ -125,7 +125,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     bare = _bare(host)
     try:
         infos = await anyio.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # no such name; a name IDNA refuses
         raise httpx.ConnectError(f"the host name '{host[:100]}' does not resolve") from exc
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
