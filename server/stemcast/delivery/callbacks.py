@@ -117,13 +117,12 @@ class CallbackDispatcher:
                              callback.stage, callback.url)
                     return
                 error = f"HTTP {response.status_code}"
-            except InlineTooLargeError as exc:
+            except (InlineTooLargeError, OutboundRefused) as exc:
+                # Retrying cannot make the stems smaller or the address public.
                 log.error("callback %s/%s not sent: %s", callback.api_job_id, callback.stage, exc)
                 await self.store.callback_attempt_failed(callback.id, str(exc), None)
                 self.failures += 1
-                return  # retrying cannot make the stems smaller
-            except OutboundRefused as exc:
-                error = str(exc)
+                return
             except httpx.HTTPError as exc:
                 # The job's record is readable by clients: keep the target's answer (which
                 # tells open ports from closed ones) for the operator's log only.
