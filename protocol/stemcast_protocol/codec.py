@@ -139,7 +139,7 @@ def decode_frame(frame: bytes | str,
     for key in value:
         if not isinstance(key, str):
             raise _bad_frame(f"every key of the map must be a string, got the "
-                             f"{type(key).__name__} key {key!r}")
+                             f"{type(key).__name__} key {repr(key)[:80]}")
     return value, fmt
 
 
@@ -147,7 +147,7 @@ def _key(key: Any) -> str:
     if isinstance(key, Enum):
         key = key.value  # str(StrEnum member) is "Class.NAME" on Python 3.11
     if not isinstance(key, str):
-        raise ValueError(f"map keys must be strings, got {type(key).__name__} {key!r}")
+        raise ValueError(f"map keys must be strings, got {type(key).__name__} {repr(key)[:80]}")
     return key
 
 

@@ -37,6 +37,9 @@ class ErrorCode(str, Enum):
     INTERNAL_ERROR = "INTERNAL_ERROR"  # a server bug; the server log has details
 
 
+MAX_MESSAGE_LENGTH = 2000
+
+
 class ProtocolError(Exception):
     """A problem with one client message; the server answers it with an `error` message.
 
@@ -46,6 +49,10 @@ class ProtocolError(Exception):
 
     def __init__(self, code: ErrorCode, message: str, *, request_id: RequestId = None,
                  command: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_LENGTH:  # one that echoes a value must not grow with it
+            message = message[:MAX_MESSAGE_LENGTH - 3] + "..."
+        if isinstance(command, str):
+            command = command[:80]
         super().__init__(message)
         self.code = code
         self.message = message

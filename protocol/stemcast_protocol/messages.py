@@ -19,6 +19,9 @@ from stemcast_protocol.options import OptionError, OutputRequest, parse_output_o
 
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 200  # requestId, trackId and hello's client name
+# Names longer than this get no "did you mean" (no command is half as long): suggesting is
+# costly for long strings, and a client could send megabytes of name per frame.
+MAX_SUGGESTED_LENGTH = 40
 MAX_PATH_LENGTH = 4096  # PATH_MAX on Linux
 # msgpack carries 64-bit integers; a larger integer requestId could not be echoed.
 MIN_INT_ID, MAX_INT_ID = -(1 << 63), (1 << 64) - 1
@@ -181,7 +184,7 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, str) or value not in options:
-            shown = repr(value) if isinstance(value, str) else _type_name(value)
+            shown = repr(value[:80]) if isinstance(value, str) else _type_name(value)
             raise self.error(ErrorCode.INVALID_FIELD,
                              f"field '{name}' must be one of {', '.join(options)}; "
                              f"got {shown}")
@@ -222,11 +225,13 @@ def _read_command_name(message: Mapping[str, Any], fields: _Fields) -> CommandNa
         return CommandName(raw)
     except ValueError:
         pass
-    near = [c for c in COMMANDS if c.lower() == raw.lower()]
-    near = near or difflib.get_close_matches(raw, COMMANDS, n=1)
+    near: list[str] = []
+    if len(raw) <= MAX_SUGGESTED_LENGTH:  # difflib's cost grows with the name's length
+        near = [c for c in COMMANDS if c.lower() == raw.lower()]
+        near = near or difflib.get_close_matches(raw, COMMANDS, n=1)
     hint = f" (did you mean '{near[0]}'?)" if near else ""
     raise fields.error(ErrorCode.UNKNOWN_COMMAND,
-                       f"unknown command {raw[:MAX_ID_LENGTH]!r}{hint}; known commands: {known}")
+                       f"unknown command {raw[:80]!r}{hint}; known commands: {known}")
 
 
 def _read_get_track_info(fields: _Fields) -> GetTrackInfo:

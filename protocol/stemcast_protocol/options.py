@@ -75,7 +75,8 @@ def _integer(value: Any, field: str, allowed: tuple[int, ...]) -> int:
             raise OptionError(field, f"must be an integer, one of "
                                      f"{', '.join(map(str, allowed))}")
     if value not in allowed:
-        raise OptionError(field, f"must be one of {', '.join(map(str, allowed))}; got {value}")
+        raise OptionError(field,
+                          f"must be one of {', '.join(map(str, allowed))}; got {str(value)[:40]}")
     return int(value)
 
 
@@ -105,7 +106,7 @@ def parse_output_options(get: Callable[[str], Any], *, camel: bool) -> OutputReq
     if fmt is None:
         fmt = "wav"
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
-        raise OptionError("format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        raise OptionError("format", f"must be one of {', '.join(FORMATS)}; got {repr(fmt)[:40]}")
     fmt = fmt.lower()
     rate_raw = get(names["sample_rate"])
     rate = None if rate_raw is None else _integer(rate_raw, names["sample_rate"], SAMPLE_RATES)
@@ -121,7 +122,8 @@ def parse_output_options(get: Callable[[str], Any], *, camel: bool) -> OutputReq
         bitrate = _integer(bitrate_raw, "bitrate", MP3_BITRATES)
     variant = get("variant")
     if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
-        raise OptionError("variant", f"must be one of {', '.join(VARIANTS)}; got {variant!r}")
+        raise OptionError("variant",
+                          f"must be one of {', '.join(VARIANTS)}; got {repr(variant)[:40]}")
     if variant == "2stems":
         variant = "2stems-vocals"
     return OutputRequest(format=fmt, sample_rate=rate, bit_depth=depth, bitrate=bitrate,

@@ -80,6 +80,50 @@ def _add_cache_limits(parser: argparse.ArgumentParser) -> None:
                              "[STEMCAST_MIN_KEEP_MINUTES]")
 
 
+def _env_flag(name: str) -> bool:
+    return _env_str(name, "0").lower() in ("1", "true", "yes")
+
+
+def _env_list(name: str) -> list[str]:
+    value = _env(name)
+    return [item.strip() for item in value.split(",") if item.strip()] if value else []
+
+
+def _add_security_args(serve: argparse.ArgumentParser) -> None:
+    """The flags of SECURITY.md: outbound requests, browser origins, per-client limits."""
+    serve.add_argument("--fetch-allow-private", action="store_true",
+                       default=_env_flag("FETCH_ALLOW_PRIVATE"),
+                       help="let URL ingest and callbacks reach loopback, private and "
+                            "link-local addresses (only on a trusted network) "
+                            "[STEMCAST_FETCH_ALLOW_PRIVATE=1]")
+    serve.add_argument("--callback-allow-host", action="append",
+                       default=_env_list("CALLBACK_ALLOW_HOST"), metavar="HOST[:PORT]",
+                       help="a host callbacks may reach although it is not public, e.g. "
+                            "localhost for an app server on this machine (repeatable) "
+                            "[STEMCAST_CALLBACK_ALLOW_HOST, comma-separated]")
+    serve.add_argument("--allow-origin", action="append", default=_env_list("ALLOW_ORIGIN"),
+                       metavar="ORIGIN",
+                       help="a browser origin (https://app.example.com) that may use this "
+                            "server besides its own; '*' allows any (repeatable) "
+                            "[STEMCAST_ALLOW_ORIGIN, comma-separated]")
+    serve.add_argument("--max-connections-per-address", type=int,
+                       default=int(_env_str("MAX_CONNECTIONS_PER_ADDRESS", "128")),
+                       help="open connections one client address may hold "
+                            "[STEMCAST_MAX_CONNECTIONS_PER_ADDRESS]")
+    serve.add_argument("--header-timeout-s", type=float,
+                       default=float(_env_str("HEADER_TIMEOUT_S", "30")),
+                       help="seconds a client has to send a request's headers "
+                            "[STEMCAST_HEADER_TIMEOUT_S]")
+    serve.add_argument("--body-timeout-s", type=float,
+                       default=float(_env_str("BODY_TIMEOUT_S", "60")),
+                       help="seconds of silence allowed while a request body is sent "
+                            "[STEMCAST_BODY_TIMEOUT_S]")
+    serve.add_argument("--callback-inline-max-mb", type=float,
+                       default=float(_env_str("CALLBACK_INLINE_MAX_MB", "64")),
+                       help="largest stems (before base64) a stem_delivery_mode=callback job "
+                            "may send in its callback body [STEMCAST_CALLBACK_INLINE_MAX_MB]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stemcast", description="Realtime stem separation.")
     parser.add_argument("--version", action="version", version=f"stemcast {__version__}")
@@ -124,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", default=_env("TOKEN"),
                        help="require 'Authorization: Bearer TOKEN' (or ?token=) on HTTP and "
                             "WebSocket [STEMCAST_TOKEN]")
+    _add_security_args(serve)
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-json", action="store_true",
@@ -196,7 +241,8 @@ _SETTINGS_FROM_FLAGS = (
     "precision", "shifts", "batch_size", "max_concurrent_jobs", "max_upload_mb",
     "max_duration_s", "callback_retries", "callback_retry_delay", "callback_timeout",
     "log_level", "log_json", "retention_hours", "cache_max_gb", "min_keep_minutes",
-    "prune_interval_s", "db_busy_timeout_s",
+    "prune_interval_s", "db_busy_timeout_s", "fetch_allow_private",
+    "max_connections_per_address", "header_timeout_s", "body_timeout_s", "callback_inline_max_mb",
 )
 
 
@@ -210,6 +256,8 @@ def _serve(args: argparse.Namespace) -> int:
         library_dirs=[p.resolve() for p in args.library],
         allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
         token=args.token or None,
+        callback_allow_hosts=args.callback_allow_host,
+        allow_origins=args.allow_origin,
     )
     try:
         settings.validate()
@@ -219,9 +267,13 @@ def _serve(args: argparse.Namespace) -> int:
     from stemcast.logging_setup import configure_logging
 
     configure_logging(args.log_level, json_lines=settings.log_json)
+    from stemcast.http.conn_guard import guarded_protocol
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=args.log_level, ws_max_size=2 * 1024 * 1024,
-                log_config=None)
+                log_config=None,
+                http=guarded_protocol(settings.max_connections_per_address,
+                                      settings.header_timeout_s))
     return 0
 
 

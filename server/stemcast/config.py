@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast.net.outbound import OutboundPolicy, normalize_host_entry
+
 DEFAULT_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -43,6 +45,14 @@ class Settings:
     callback_retry_delay: float = 2.0
     callback_timeout: float = 30.0
     token: str | None = None
+    # Security (SECURITY.md): outbound requests, browser origins, per-client limits.
+    fetch_allow_private: bool = False  # URL ingest and callbacks may reach private addresses
+    callback_allow_hosts: list[str] = field(default_factory=list)  # "localhost", "host:port"
+    allow_origins: list[str] = field(default_factory=list)  # extra browser origins
+    max_connections_per_address: int = 128
+    header_timeout_s: float = 30.0  # to send a request's headers
+    body_timeout_s: float = 60.0  # of silence while a request body is being sent
+    callback_inline_max_mb: float = 64.0  # base64 stems in a callback body, before encoding
     log_level: str = "info"
     log_json: bool = False
     retention_hours: float | None = None  # None: keep stems however old
@@ -84,6 +94,18 @@ class Settings:
     def allowed_dirs(self) -> list[Path]:
         """Folders a client may name files in: the library, explicit prefixes, uploads."""
         return [*self.library_dirs, *self.allowed_path_prefixes, self.uploads_dir]
+
+    def fetch_policy(self) -> OutboundPolicy:
+        """What POST /api/tracks/fetch may download from."""
+        return OutboundPolicy.of(self.fetch_allow_private)
+
+    def callback_policy(self) -> OutboundPolicy:
+        """What callback_url may name: public addresses, plus the allowlisted hosts."""
+        return OutboundPolicy.of(self.fetch_allow_private, self.callback_allow_hosts)
+
+    @property
+    def callback_inline_max_bytes(self) -> int:
+        return int(self.callback_inline_max_mb * 1024 * 1024)
 
     def validate(self) -> None:
         """Refuse settings that cannot work, with the fix in the message."""
@@ -127,6 +149,21 @@ class Settings:
             raise ValueError("--db-busy-timeout-s must be more than 0 and at most 600")
         if self.prune_interval_s <= 0:
             raise ValueError("--prune-interval-s must be more than 0")
+        for entry in self.callback_allow_hosts:
+            try:
+                normalize_host_entry(entry)
+            except ValueError as exc:
+                raise ValueError(f"--callback-allow-host {entry!r}: {exc}") from None
+        for origin in self.allow_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"--allow-origin {origin!r}: give an origin such as "
+                                 "https://app.example.com (scheme, host, optional port)")
+        if self.max_connections_per_address < 1:
+            raise ValueError("--max-connections-per-address must be at least 1")
+        if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
+            raise ValueError("--header-timeout-s and --body-timeout-s must be more than 0")
+        if self.callback_inline_max_mb <= 0:
+            raise ValueError("--callback-inline-max-mb must be more than 0")
         for folder in self.library_dirs:
             if not folder.is_dir():
                 raise ValueError(

@@ -71,13 +71,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# Secrets that reach log lines: ?token= in request lines (uvicorn's access log, WebSocket
+# handshakes, callback URLs), Authorization headers in tracebacks and debug output.
+_SECRETS = (
+    (re.compile(r"([?&;](?:token|access_token|api_key|apikey|signature|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s\"'#]+",
+                re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"(authorization[\"']?\s*[:=,]\s*(?:b?[\"'])?)[^\"'\r\n,})]+", re.IGNORECASE),
+     r"\1[redacted]"),
+    (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), r"\1 [redacted]"),
+)
+
+
+def scrub(text: str) -> str:
+    """The text with query tokens and credentials replaced by [redacted]."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Formats with another formatter, then scrubs the whole line (traceback included)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(self.inner.format(record))
+
+
 def configure_logging(level: str, *, json_lines: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    inner = JsonFormatter() if json_lines else \
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(ScrubbingFormatter(inner))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

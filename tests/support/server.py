@@ -28,6 +28,9 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    # The tests' audio files and callback receivers live on loopback, which the outbound
+    # guard refuses by default; tests/security/ turns this off to test the guard itself.
+    allow_private_targets: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,7 +46,8 @@ class ServerProcess:
         self.log_path = self.log_path or self.data_dir.parent / f"server-{self.port}.log"
         log = self.log_path.open("ab")
         command = [sys.executable, "-m", "stemcast.cli", "serve", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
+                   "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args,
+                   *(["--fetch-allow-private"] if self.allow_private_targets else [])]
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             self.wait_ready(wait_model=wait_model, timeout=timeout)
@@ -53,7 +57,9 @@ class ServerProcess:
         return self
 
     def health(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.http_url}/health", timeout=5)
+        token = self.args[self.args.index("--token") + 1] if "--token" in self.args else None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{self.http_url}/health", headers=headers, timeout=5)
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data

@@ -16,18 +16,22 @@ from typing import Any
 
 import httpx
 
-from stemcast import __version__
-from stemcast.apijobs.stems_payload import inline_audio
+from stemcast.apijobs.stems_payload import InlineTooLargeError, inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
-from stemcast.error_text import describe
+from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
 log = logging.getLogger(__name__)
 
 
 class CallbackDispatcher:
     def __init__(self, store: ApiJobStore, *, retries: int, retry_delay: float,
-                 timeout: float) -> None:
+                 timeout: float, policy: OutboundPolicy | None = None,
+                 inline_max_bytes: int | None = None) -> None:
         self.store = store
+        # Every attempt connects through the outbound guard (no private targets unless
+        # allowed): a callback_url is a client's choice of where the server connects.
+        self.policy = policy or OutboundPolicy()
+        self.inline_max_bytes = inline_max_bytes
         self.retries = retries
         self.retry_delay = retry_delay
         self.timeout = timeout
@@ -40,8 +44,7 @@ class CallbackDispatcher:
         self.failures = 0
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout, headers={"User-Agent": f"stemcast/{__version__}"})
+        self._client = guarded_client(self.policy, timeout=self.timeout)
         self._runner = asyncio.create_task(self._run(), name="callback-dispatcher")
 
     async def stop(self) -> None:
@@ -98,11 +101,12 @@ class CallbackDispatcher:
             callback = await self.store.get_callback(stale.id)
             if callback is None or callback.state != "pending":
                 return
-            data = await asyncio.to_thread(inline_audio, callback.data)
-            body = self._body(callback, data)
             self.attempts += 1
             error: str | None = None
             try:
+                data = await asyncio.to_thread(inline_audio, callback.data,
+                                               self.inline_max_bytes)
+                body = self._body(callback, data)
                 response = await self._client.post(
                     callback.url, json=body,
                     headers={"X-Mismo-Job-ID": callback.api_job_id,
@@ -113,11 +117,21 @@ class CallbackDispatcher:
                              callback.stage, callback.url)
                     return
                 error = f"HTTP {response.status_code}"
+            except (InlineTooLargeError, OutboundRefused) as exc:
+                # Retrying cannot make the stems smaller or the address public.
+                log.error("callback %s/%s not sent: %s", callback.api_job_id, callback.stage, exc)
+                await self.store.callback_attempt_failed(callback.id, str(exc), None)
+                self.failures += 1
+                return
             except httpx.TimeoutException as exc:
                 error = (f"{type(exc).__name__}: the receiver did not answer within "
                          f"{self.timeout:g} s (--callback-timeout)")
             except httpx.HTTPError as exc:
-                error = describe(exc)
+                # The job's record is readable by clients: keep the target's answer (which
+                # tells open ports from closed ones) for the operator's log only.
+                log.info("callback %s/%s: %s: %s", callback.api_job_id, callback.stage,
+                         type(exc).__name__, exc)
+                error = "no connection to the callback URL, or no answer in time"
             except OSError as exc:
                 error = f"could not read the stems to send: {exc}"
             self.failures += 1

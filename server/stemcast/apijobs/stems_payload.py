@@ -8,6 +8,7 @@ from typing import Any
 
 from stemcast.apijobs.models import DeliveryMode
 from stemcast.delivery.renditions import Delivered
+from stemcast_protocol import OutputRequest
 
 # Zoom levels carried in callbacks: the overview and the medium one (~0.5 MB for a
 # 3-minute track); every level is served by GET /api/stems/{jobId}/waveforms.
@@ -39,14 +40,44 @@ def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, mod
     return data
 
 
-def inline_audio(data: dict[str, Any]) -> dict[str, Any]:
+class InlineTooLargeError(ValueError):
+    """The stems are too big to send base64 in one body; the message names the other modes."""
+
+
+def inline_too_large(size_bytes: float, limit_bytes: int) -> InlineTooLargeError:
+    return InlineTooLargeError(
+        f"the stems are {size_bytes / 2**20:.0f} MB, more than the {limit_bytes / 2**20:.0f} MB "
+        "this server sends base64 in one callback body (--callback-inline-max-mb); use "
+        "stem_delivery_mode 'path' (file paths on a shared disk) or 'poll' (download URLs) "
+        "for long tracks")
+
+
+def inline_audio(data: dict[str, Any], max_bytes: int | None = None) -> dict[str, Any]:
     """For callback mode: replace each stem path by the file's bytes in base64 (seed 004).
 
-    Blocking (reads every stem): call it in a thread.
+    Blocking (reads every stem): call it in a thread. Raises InlineTooLargeError past
+    max_bytes (checked on the files' sizes before reading any of them).
     """
     if data.get("encoding") != "base64":
         return data
+    if max_bytes is not None:
+        size = sum(Path(path).stat().st_size for path in data["stems"].values())
+        if size > max_bytes:
+            raise inline_too_large(size, max_bytes)
     inlined = dict(data)
     inlined["stems"] = {name: base64.b64encode(Path(path).read_bytes()).decode("ascii")
                         for name, path in data["stems"].items()}
     return inlined
+
+
+def estimated_inline_bytes(duration_seconds: float, output: OutputRequest) -> float:
+    """A low estimate of the stems' size before base64, to refuse hopeless callback jobs
+    at submission (the real sizes are checked again before sending)."""
+    stems = len(output.stems) if output.stems is not None else 4
+    if output.format == "mp3":
+        per_second = (output.bitrate or 320) * 1000 / 8
+    else:
+        per_second = (output.sample_rate or 44100) * 2 * output.bit_depth / 8
+        if output.format == "flac":
+            per_second *= 0.4  # lossless compression rarely does better on music
+    return duration_seconds * per_second * stems

@@ -26,6 +26,7 @@ from stemcast.apijobs.service import ApiJobService
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.app.metrics import Metrics, metrics_endpoint
 from stemcast.app.services import Services
+from stemcast.audio.decode import set_decode_limit
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.pruner import CachePruner, Limits
 from stemcast.config import Settings
@@ -37,6 +38,7 @@ from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, problem_response
 from stemcast.http.fault_responses import handle_unexpected
 from stemcast.http.routes import http_routes
+from stemcast.http.security_stack import security_middleware
 from stemcast.jobs.events import EventBus
 from stemcast.jobs.scheduler import Scheduler
 from stemcast.jobs.store import JobStore
@@ -63,6 +65,7 @@ async def handle_problem(_request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings) -> Starlette:
+    set_decode_limit(settings.max_duration_s)  # before any worker process is started
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.prepare_dirs()
@@ -88,7 +91,9 @@ def create_app(settings: Settings) -> Starlette:
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
                                        retry_delay=settings.callback_retry_delay,
-                                       timeout=settings.callback_timeout)
+                                       timeout=settings.callback_timeout,
+                                       policy=settings.callback_policy(),
+                                       inline_max_bytes=settings.callback_inline_max_bytes)
         callbacks.start()
         pipeline = StemsPipeline(scheduler, library, renditions, drums,
                                  max_duration_s=settings.max_duration_s)
@@ -138,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     middleware = [Middleware(TokenAuthMiddleware, token=settings.token)] if settings.token \
         else []
+    middleware[:0] = security_middleware(settings)
     middleware.insert(0, Middleware(RequestIdMiddleware))
     return Starlette(
         routes=routes,

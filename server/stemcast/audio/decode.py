@@ -35,6 +35,26 @@ _MAX_TAIL_PADDING = 2048
 _TAIL_CHECK_FRAMES = 4096
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _FINITE_BLOCK_FRAMES = 1 << 18
+# A header claiming more than this is not believed (a FLAC written without its length
+# says 1e15 s): the samples are decoded and counted instead, up to the decode limit.
+MAX_HEADER_SECONDS = 24 * 3600.0
+# The most audio any decode() returns, in seconds; past it decoding stops with
+# TRACK_TOO_LONG. The server sets it from --max-duration-s before it starts its worker
+# processes, which inherit it; the header's duration is only an estimate for some formats
+# (an ADTS AAC can probe at 6 s and decode to 2 hours).
+DECODE_LIMIT_ENV = "STEMCAST_DECODE_LIMIT_S"
+_READ_BLOCK = 1 << 16
+
+
+def set_decode_limit(max_duration_s: float) -> None:
+    """Cap every decode in this process and the processes it starts from now on."""
+    margin = max(5.0, 0.02 * max_duration_s)  # headers of honest files are a little off
+    os.environ[DECODE_LIMIT_ENV] = str(max_duration_s + margin)
+
+
+def decode_limit_seconds() -> float | None:
+    value = os.environ.get(DECODE_LIMIT_ENV)
+    return float(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,9 @@ def probe(path: PathLike) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError):
         return _probe_av(file)
     _check_shape(file, info.samplerate, info.channels)
+    if info.frames > MAX_HEADER_SECONDS * info.samplerate:
+        # Not believed; libsndfile cannot read such FLACs through either (it seeks).
+        return _probe_av(file)
     _check_length(file, info.frames, info.samplerate)
     frames = info.frames
     if info.subtype in _FLOAT_SUBTYPES:
@@ -90,11 +113,35 @@ def probe(path: PathLike) -> AudioInfo:
                      _SF_CONTAINER_NAMES.get(container, container))
 
 
+def _too_long(path: Path, limit_s: float, header_s: float | None = None) -> AudioError:
+    said = f" (its header says {header_s:.0f} s)" if header_s is not None else ""
+    return AudioError(AudioErrorCode.TRACK_TOO_LONG,
+                      f"'{path}' holds more than {limit_s:.0f} s of audio{said}; this server "
+                      "reads tracks up to that length (--max-duration-s): cut the track or "
+                      "ask the operator for a higher limit", str(path))
+
+
+def _read_limited(path: Path) -> tuple[np.ndarray, int]:
+    """sf.read, refusing past the decode limit before reading. libsndfile allocates and
+    reads no more than its header's length, so the header bounds the memory; a header
+    not believed goes to FFmpeg, which counts as it decodes."""
+    with sf.SoundFile(str(path)) as audio:
+        rate = int(audio.samplerate)
+        if audio.frames > MAX_HEADER_SECONDS * rate:
+            raise RuntimeError("the header's length is not believed")
+        limit_s = decode_limit_seconds()
+        if limit_s is not None and audio.frames > limit_s * rate:
+            raise _too_long(path, limit_s, audio.frames / rate)
+        return audio.read(dtype="float32", always_2d=True), rate
+
+
 def decode(path: PathLike) -> DecodedAudio:
+    """The whole file as float32 PCM; TRACK_TOO_LONG past the decode limit (decoding stops
+    there, so a file whose header understates its length cannot fill memory)."""
     file = Path(path)
     _check_file(file)
     try:
-        data, rate = sf.read(str(file), dtype="float32", always_2d=True)
+        data, rate = _read_limited(file)
     except (sf.LibsndfileError, RuntimeError):
         # Not a libsndfile format, or damaged data libsndfile gives up on: FFmpeg is more
         # forgiving and keeps what decodes.
@@ -276,6 +323,9 @@ def _decode_av(file: Path) -> DecodedAudio:
             rate = int(stream.codec_context.sample_rate or 0)
             _check_shape(file, rate, int(stream.codec_context.channels or 0))
             declared = _declared_frames(container, stream, rate)
+            limit_s = decode_limit_seconds() or MAX_HEADER_SECONDS
+            cap = round(limit_s * rate)
+            decoded = 0
             # Planar float at the native rate and layout: no resampling here.
             resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
             try:
@@ -288,6 +338,9 @@ def _decode_av(file: Path) -> DecodedAudio:
                     good += packet.size > 0  # the final flush packet is empty
                     for frame in frames:
                         blocks.extend(out.to_ndarray() for out in resampler.resample(frame))
+                        decoded += frame.samples
+                    if decoded > cap + _MAX_TAIL_PADDING:
+                        raise _too_long(file, limit_s)
             except av.FFmpegError:
                 if not blocks:
                     raise

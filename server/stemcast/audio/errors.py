@@ -12,6 +12,8 @@ class AudioErrorCode(str, Enum):
     NOT_AUDIO = "NOT_AUDIO"  # no decodable audio stream in it
     EMPTY_AUDIO = "EMPTY_AUDIO"  # 0 bytes, or decodes to (next to) no samples
     UNSUPPORTED_AUDIO = "UNSUPPORTED_AUDIO"  # audio, but too many channels or an odd rate
+    TRACK_TOO_LONG = "TRACK_TOO_LONG"  # decodes to more than the server's duration limit
+    PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"  # a registered file now leads outside the folders
 
 
 class AudioError(ValueError):

@@ -27,6 +27,14 @@ def _token_of(scope: Scope) -> str | None:
     return query.get("token", [None])[0]
 
 
+def has_token(scope: Scope, token: str | None) -> bool:
+    """The request carries the server's token (always true when none is set)."""
+    if token is None:
+        return True
+    given = _token_of(scope)
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
 class TokenAuthMiddleware:
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app

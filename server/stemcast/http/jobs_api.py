@@ -21,10 +21,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
-from stemcast.apijobs.stems_payload import CALLBACK_ZOOM_LEVELS, inline_audio, stems_data
+from stemcast.apijobs.stems_payload import (
+    CALLBACK_ZOOM_LEVELS,
+    InlineTooLargeError,
+    inline_audio,
+    stems_data,
+)
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.callback_guard import check_callback
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES
@@ -87,7 +93,8 @@ def _parse_callback_url(raw: Any) -> str | None:
         raise _field_error("callback_url", "must be a string")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _field_error("callback_url", f"must be an http:// or https:// URL, got {raw!r}")
+        raise _field_error("callback_url",
+                           f"must be an http:// or https:// URL, got {raw[:200]!r}")
     return raw
 
 
@@ -98,7 +105,7 @@ def _parse_mode(raw: Any, callback_url: str | None) -> DeliveryMode:
         return DeliveryMode(raw)
     except ValueError:
         raise _field_error("stem_delivery_mode",
-                           f"must be one of path, callback, poll; got {raw!r}") from None
+                           f"must be one of path, callback, poll; got {repr(raw)[:80]}") from None
 
 
 def _parse_job_id(raw: Any) -> str | None:
@@ -115,7 +122,8 @@ def _parse_priority(raw: Any) -> Priority:
     try:
         return Priority(raw)
     except ValueError:
-        raise _field_error("priority", f"must be high, normal or low; got {raw!r}") from None
+        raise _field_error("priority",
+                           f"must be high, normal or low; got {repr(raw)[:80]}") from None
 
 
 async def submit_job(request: Request) -> JSONResponse:
@@ -142,8 +150,10 @@ async def submit_job(request: Request) -> JSONResponse:
             track = await track_from_upload(form.get("file"), services)
     else:
         raise HTTPProblem(415, "UNSUPPORTED_MEDIA_TYPE",
-                          f"Content-Type '{content_type or '(none)'}' is not accepted: send "
+                          f"Content-Type '{content_type[:100] or '(none)'}' is not accepted: send "
                           "application/json with file_path, or multipart/form-data with file")
+    await check_callback(services.settings, fields["callback_url"], fields["mode"],
+                         fields["options"], track)
     try:
         job = await services.api_jobs.submit(
             job_id=fields["job_id"] or track.id, track=track, track_hash=fields["track_hash"],
@@ -224,7 +234,11 @@ async def get_stems(request: Request) -> JSONResponse:
                              "progress": job.progress}, status_code=202)
     data = stems_data(mode=job.delivery_mode, api_job_id=job.id, delivered=result,
                       model=separation.model, processing_time=separation.processing_time)
-    data = await asyncio.to_thread(inline_audio, data)
+    try:
+        data = await asyncio.to_thread(inline_audio, data,
+                                       services.settings.callback_inline_max_bytes)
+    except InlineTooLargeError as exc:
+        raise HTTPProblem(413, "CALLBACK_TOO_LARGE", str(exc)) from exc
     return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
                          "data": data})
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast import __version__
+from stemcast.http.auth import has_token
 from stemcast.http.deps import services_of
 from stemcast.jobs.worker_pool import ModelState
 
@@ -15,6 +16,10 @@ from stemcast.jobs.worker_pool import ModelState
 async def health(request: Request) -> JSONResponse:
     services = services_of(request)
     model = services.scheduler.catalog.status
+    if not has_token(request.scope, services.settings.token):
+        # Open to healthchecks without the token: alive and ready, nothing more (no worker
+        # ids, queue contents or paths).
+        return JSONResponse({"status": "ok", "ready": model.state == ModelState.READY})
     return JSONResponse({
         "status": "ok",
         "version": __version__,

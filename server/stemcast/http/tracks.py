@@ -36,8 +36,9 @@ async def add_track(request: Request) -> JSONResponse:
     else:
         raise HTTPProblem(
             415, "UNSUPPORTED_MEDIA_TYPE",
-            f"Content-Type '{content_type or '(none)'}' is not accepted: send application/json "
-            "with {\"path\": \"/abs/file.mp3\"} or multipart/form-data with a 'file' field",
+            f"Content-Type '{content_type[:100] or '(none)'}' is not accepted: send "
+            "application/json with {\"path\": \"/abs/file.mp3\"} or multipart/form-data "
+            "with a 'file' field",
         )
     return JSONResponse({"success": True, **track.to_api()}, status_code=201)
 

@@ -2,7 +2,10 @@
 
 The server downloads the file itself (streamed, at most --max-upload-mb, within
 FETCH_TIMEOUT seconds in all), stores it in the uploads folder and registers it like an
-upload.
+upload. Connections go through the outbound guard (net/outbound.py): no loopback, private
+or other non-public address unless --fetch-allow-private. Failures all read alike, whatever
+the target answered (refused, TLS error, 404...): told apart, they would make this endpoint
+a port scanner.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import re
-import time
 import uuid
 from email.message import Message
 from pathlib import Path, PurePosixPath
@@ -22,11 +24,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from stemcast import __version__
 from stemcast.audio import AudioError
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.tracks import TrackSource
+from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
 FETCH_TIMEOUT = 30.0
 MAX_URL_LENGTH = 4096
@@ -60,6 +62,12 @@ def check_url(raw: Any) -> str:
         raise FetchError(422, "INVALID_FIELD",
                          f"url: must be an http:// or https:// address of an audio file, "
                          f"got {url[:200]!r}")
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise FetchError(422, "INVALID_FIELD",
+                         f"url: not a valid address ({str(exc)[:200]}); send the audio file's "
+                         "URL as a browser shows it") from exc
     return url
 
 
@@ -81,22 +89,22 @@ def _suffix_of(name: str, content_type: str) -> str:
     return _SUFFIX_OF_TYPE.get(content_type.split(";")[0].strip().lower(), "")
 
 
-async def download(url: str, folder: Path, limit_bytes: int,
+async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPolicy,
                    timeout: float = FETCH_TIMEOUT) -> tuple[Path, str]:
     """Download `url` into `folder`; return the file and the name it had on the web."""
     folder.mkdir(parents=True, exist_ok=True)
     host = urlsplit(url).hostname
     partial = folder / f"{uuid.uuid4()}.partial"
-    deadline = time.monotonic() + timeout
+    failed = FetchError(502, "FETCH_FAILED",
+                        f"could not download an audio file from {host!s:.100}: no connection, "
+                        "or it did not answer with the file; check that the URL opens in a "
+                        "browser and points at the audio itself")
     try:
-        async with asyncio.timeout(timeout), httpx.AsyncClient(
-                follow_redirects=True, max_redirects=5, timeout=timeout,
-                headers={"User-Agent": f"stemcast/{__version__}"}) as client, \
+        async with asyncio.timeout(timeout), \
+                guarded_client(policy, timeout=timeout, follow_redirects=True) as client, \
                 client.stream("GET", url) as response:
             if response.status_code >= 400:
-                raise FetchError(502, "FETCH_FAILED",
-                                 f"{host} answered {response.status_code} "
-                                 f"{response.reason_phrase} for {url[:200]}")
+                raise failed
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit_bytes:
                 raise _too_large(limit_bytes)
@@ -110,20 +118,16 @@ async def download(url: str, folder: Path, limit_bytes: int,
                     await asyncio.to_thread(out.write, chunk)
             if size == 0:
                 raise FetchError(422, "EMPTY_AUDIO", f"{url[:200]} returned no data")
-    except TimeoutError as exc:
+    except OutboundRefused as exc:
+        partial.unlink(missing_ok=True)
+        raise FetchError(403, "URL_NOT_ALLOWED", f"url: {exc}") from exc
+    except (TimeoutError, httpx.TimeoutException) as exc:
         partial.unlink(missing_ok=True)
         raise FetchError(502, "FETCH_TIMEOUT",
-                         f"downloading {url[:200]} took longer than {timeout:g} s") from exc
-    except httpx.TimeoutException as exc:
-        partial.unlink(missing_ok=True)
-        waited = timeout - max(0.0, deadline - time.monotonic())
-        raise FetchError(502, "FETCH_TIMEOUT",
-                         f"{host} did not answer within {waited:.0f} s") from exc
+                         f"downloading from {host!s:.100} took longer than {timeout:g} s") from exc
     except httpx.HTTPError as exc:
         partial.unlink(missing_ok=True)
-        reason = str(exc) or type(exc).__name__
-        raise FetchError(502, "FETCH_FAILED", f"could not download from {host}: {reason}") \
-            from exc
+        raise failed from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -140,6 +144,12 @@ def _too_large(limit_bytes: int) -> FetchError:
 
 async def fetch_track(request: Request) -> JSONResponse:
     services = services_of(request)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        # A web form can send text/plain cross-site without asking first; JSON it cannot.
+        raise HTTPProblem(415, "UNSUPPORTED_MEDIA_TYPE",
+                          f"Content-Type '{content_type[:100] or '(none)'}' is not accepted: "
+                          "send application/json with {\"url\": \"https://...\"}")
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -149,7 +159,8 @@ async def fetch_track(request: Request) -> JSONResponse:
     limit = services.settings.max_upload_mb * 1024 * 1024
     try:
         url = check_url(body.get("url"))
-        target, name = await download(url, services.settings.uploads_dir, limit)
+        target, name = await download(url, services.settings.uploads_dir, limit,
+                                      services.settings.fetch_policy())
     except FetchError as exc:
         raise HTTPProblem(exc.status, exc.code, str(exc)) from exc
     title = PurePosixPath(name).stem or None

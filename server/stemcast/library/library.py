@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
-from stemcast.library.paths import is_audio_filename, resolve_allowed
+from stemcast.library.paths import (
+    PathNotAllowedError,
+    is_audio_filename,
+    is_inside,
+    resolve_allowed,
+)
 from stemcast.library.tracks import FileFacts, Track, TrackSource, TrackStore
 
 log = logging.getLogger(__name__)
@@ -55,9 +60,31 @@ class TrackLibrary:
         # Told of every track registered or refreshed (the analysis queue listens).
         self.listeners: list[Callable[[Track], None]] = []
 
+    def checked_path(self, path: str, source: str) -> Path:
+        """A registered file's path, checked again each time it is about to be read: its real
+        path must still be in the allowed folders (a file swapped for a symlink to elsewhere
+        is refused). Files the operator added with `stemcast add` (and every file of a library
+        with no folders, as the CLI's) may lie anywhere, but must still be the very file
+        registered, not a link put in its place."""
+        stored = Path(path)
+        real = stored.resolve()
+        if source == TrackSource.CLI or not self.allowed_dirs:
+            allowed = real == stored
+        else:
+            allowed = is_inside(real, self.allowed_dirs)
+        if not allowed:
+            raise AudioError(AudioErrorCode.PATH_NOT_ALLOWED,
+                             f"the file of this track, '{path}', now leads to a place outside "
+                             "the folders this server may read (it was replaced by a link?); "
+                             "put the real file back or register it again", path)
+        return real
+
     async def add_file(self, path: Path, source: str, title: str | None = None) -> Track:
         """Register an audio file (probing it) or return the track it already is."""
         resolved = path.expanduser().resolve()
+        if source != TrackSource.CLI and self.allowed_dirs and \
+                not is_inside(resolved, self.allowed_dirs):
+            raise PathNotAllowedError(str(path), self.allowed_dirs)
         facts = await asyncio.to_thread(_file_facts, resolved, title)
         track = await self.store.upsert(facts, source)
         for listener in self.listeners:
@@ -74,6 +101,7 @@ class TrackLibrary:
 
     async def refresh(self, track: Track) -> Track:
         """Re-probe if the file changed since we registered it (a DJ re-exported it)."""
+        await asyncio.to_thread(self.checked_path, track.path, track.source)
         try:
             stat = await asyncio.to_thread(os.stat, track.path)
         except FileNotFoundError as exc:
@@ -96,7 +124,8 @@ class TrackLibrary:
             fresh = await self.store.get(track.id)
             if fresh and fresh.pcm_hash:
                 return fresh.pcm_hash
-            digest, duration = await asyncio.to_thread(hash_file, track.path)
+            real = await asyncio.to_thread(self.checked_path, track.path, track.source)
+            digest, duration = await asyncio.to_thread(hash_file, str(real))
             await self.store.set_pcm_hash(track.id, digest, duration)
             return digest
 
@@ -123,7 +152,7 @@ class TrackLibrary:
                 try:
                     await self.add_file(file, TrackSource.SCAN)
                     count += 1
-                except AudioError as exc:
+                except (AudioError, PathNotAllowedError) as exc:
                     log.warning("library scan skipped %s: %s", file, exc)
         return count
 

@@ -35,5 +35,12 @@ def resolve_allowed(path: str, allowed: list[Path]) -> Path:
     raise PathNotAllowedError(path, allowed)
 
 
+def is_inside(path: Path, allowed: list[Path]) -> bool:
+    """The real path (symlinks and '..' resolved) lies in one of the folders."""
+    real = path.resolve()
+    return any(real == root or real.is_relative_to(root)
+               for root in (folder.resolve() for folder in allowed))
+
+
 def is_audio_filename(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS

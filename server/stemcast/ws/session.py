@@ -27,6 +27,7 @@ from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
 from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline
 from stemcast.ws.fault_replies import storage_fault_error
+from stemcast.ws.outbox_budget import CLOSE_REASON, OUTBOX_MAX_BYTES, approx_size
 from stemcast.ws.subscription import RequestSubscription
 from stemcast_protocol import (
     Cancel,
@@ -88,6 +89,7 @@ class ClientSession:
         self.format = FrameFormat.MSGPACK
         self._outbox: deque[tuple[dict[str, Any], FrameFormat]] = deque()
         self._outbox_ready = asyncio.Event()
+        self._outbox_bytes = 0  # approx_size of the messages in the outbox
         # Bytes of stem audio waiting in the outbox; chunk pumps wait while it is high.
         self._chunk_bytes = 0
         self._room = asyncio.Event()
@@ -137,6 +139,7 @@ class ClientSession:
             self._outbox_ready.clear()
             while self._outbox:
                 message, fmt = self._outbox.popleft()
+                self._outbox_bytes -= approx_size(message)
                 if message.get("type") == "stemChunk":
                     self._chunk_bytes -= len(message["data"])
                     if self._chunk_bytes <= CHUNK_BYTES_LOW:
@@ -163,12 +166,14 @@ class ClientSession:
         if not essential and len(self._outbox) >= OUTBOX_LIMIT // 2:
             self.dropped_progress += 1
             return
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            log.warning("closing a client that does not read its messages (%d queued)",
-                        len(self._outbox))
+        size = approx_size(message)
+        if len(self._outbox) >= OUTBOX_LIMIT or self._outbox_bytes + size > OUTBOX_MAX_BYTES:
+            log.warning("closing a client that does not read its messages (%d queued, "
+                        "%d bytes)", len(self._outbox), self._outbox_bytes)
             self._closing = True
-            self._spawn(self.ws.close(code=CLOSE_TOO_SLOW, reason="client too slow"))
+            self._spawn(self.ws.close(code=CLOSE_TOO_SLOW, reason=CLOSE_REASON))
             return
+        self._outbox_bytes += size
         self._outbox.append((message, self.format))
         if message.get("type") == "stemChunk":
             self._chunk_bytes += len(message["data"])

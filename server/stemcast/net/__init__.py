@@ -1,0 +1,1 @@
+"""Outbound network access: every request the server makes to an address a client named."""
