@@ -16,6 +16,7 @@ from typing import Any
 
 from stemcast.analysis.drum_service import DrumTranscriber
 from stemcast.analysis.service import AnalysisService
+from stemcast.apijobs.mismo_fields import AppFields, error_fields
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
 from stemcast.apijobs.store import ApiJobStore
 from stemcast.audio import AudioError
@@ -83,6 +84,7 @@ class ApiJobService:
         self.scheduler = scheduler
         self.settings = settings
         self.callbacks = callbacks
+        self.app_fields = AppFields(analysis)  # seed 000's app server's fields
         self._inbox: asyncio.Queue[tuple[str, JobEvent]] = asyncio.Queue()
         self._subscribers: dict[str, _ApiSubscriber] = {}
         self._last_write: dict[str, float] = {}
@@ -132,7 +134,12 @@ class ApiJobService:
         try:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
-                await self._stage_done(job.id, "basic_features", basic_features_data(analysed))
+                await self._stage_done(job.id, "basic_features", await self.app_fields
+                                       .basic_features(analysed, basic_features_data(analysed)))
+            if job.options.characteristics and "characteristics" not in job.stages_completed:
+                analysed = await self.analysis.wait(track, job.priority)
+                await self._stage_done(job.id, "characteristics",
+                                       await self.app_fields.characteristics(analysed))
             if not job.options.stems:
                 await self._complete(job.id)
                 return
@@ -253,7 +260,7 @@ class ApiJobService:
         status = ApiJobStatus.CANCELLED if code == "CANCELLED" else ApiJobStatus.FAILED
         await self.store.update(api_job_id, status=status, error_code=code,
                                 error_message=message)
-        error = {"error": {"code": code, "message": message}}
+        error = error_fields(code, message)
         if job.options.stems and "stems" not in job.stages_completed:
             await self._notify(job, "stems", "failed", error)
         await self._notify(job, "job_failed", "failed", error)

@@ -58,6 +58,7 @@ from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
+from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def create_app(settings: Settings) -> Starlette:
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
                                        retry_delay=settings.callback_retry_delay,
-                                       timeout=settings.callback_timeout)
+                                       timeout=settings.callback_timeout,
+                                       public_url=settings.public_url)
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, scheduler, settings, callbacks,
                                  analysis=analysis, renditions=renditions, drums=drums)
@@ -117,6 +119,9 @@ def create_app(settings: Settings) -> Starlette:
                             leases=leases, pruner=pruner, metrics=metrics)
         app.state.services = services
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
+        engine = EnginePeer(settings.engine_url, services) if settings.engine_url else None
+        if engine is not None:
+            engine.start()  # dial the DJ engine, as Mismo's app server does
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
                  settings.port, settings.data_dir, settings.model)
         if settings.model == "auto":
@@ -129,6 +134,8 @@ def create_app(settings: Settings) -> Starlette:
             scan.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scan
+            if engine is not None:
+                await engine.stop()
             await pruner.stop()
             await api_jobs.stop()
             await callbacks.stop()

@@ -18,15 +18,18 @@ import httpx
 
 from stemcast import __version__
 from stemcast.apijobs.store import ApiJobStore, Callback
-from stemcast.delivery.stems_payload import inline_audio
+from stemcast.delivery.stems_payload import absolute_urls, inline_audio
 
 log = logging.getLogger(__name__)
 
 
 class CallbackDispatcher:
     def __init__(self, store: ApiJobStore, *, retries: int, retry_delay: float,
-                 timeout: float) -> None:
+                 timeout: float, public_url: str | None = None) -> None:
         self.store = store
+        # Poll-mode URLs are made absolute with this base (--public-url), else with the
+        # base URL the job was submitted to.
+        self.public_url = public_url
         self.retries = retries
         self.retry_delay = retry_delay
         self.timeout = timeout
@@ -87,7 +90,9 @@ class CallbackDispatcher:
             "data": data,
         }
         if callback.status == "failed" and "error" in data:
-            body["error"] = data["error"]  # seed 000 reads the error at the top level
+            # Seed 000 shows the error at the top level as an object; data.error (what
+            # the app stores) is the message string.
+            body["error"] = {"code": data.get("error_code"), "message": data["error"]}
         return body
 
     async def _deliver(self, stale: Callback) -> None:
@@ -98,6 +103,8 @@ class CallbackDispatcher:
             if callback is None or callback.state != "pending":
                 return
             data = await asyncio.to_thread(inline_audio, callback.data)
+            base = self.public_url or await self.store.public_url(callback.api_job_id)
+            data = absolute_urls(data, base)
             body = self._body(callback, data)
             self.attempts += 1
             error: str | None = None

@@ -25,7 +25,12 @@ from stemcast.apijobs.service import TrackTooLongError
 from stemcast.app.services import Services
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import Delivered, spec_for
-from stemcast.delivery.stems_payload import CALLBACK_ZOOM_LEVELS, inline_audio, stems_data
+from stemcast.delivery.stems_payload import (
+    CALLBACK_ZOOM_LEVELS,
+    absolute_urls,
+    inline_audio,
+    stems_data,
+)
 from stemcast.delivery.zip_stream import zip_files
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES
@@ -151,6 +156,7 @@ async def submit_job(request: Request) -> JSONResponse:
             callback_url=fields["callback_url"], mode=fields["mode"])
     except TrackTooLongError as exc:
         raise HTTPProblem(422, "TRACK_TOO_LONG", str(exc)) from exc
+    await services.api_jobs.store.set_public_url(job.id, public_base(request))
     return JSONResponse({
         "job_id": job.id,
         "status": job.status.value,
@@ -173,6 +179,12 @@ def _validated(body: dict[str, Any]) -> dict[str, Any]:
         "mode": _parse_mode(body.get("stem_delivery_mode"), callback_url),
         "priority": _parse_priority(body.get("priority")),
     }
+
+
+def public_base(request: Request) -> str:
+    """--public-url, else the scheme, host and port the request came to."""
+    configured = services_of(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 async def _job_or_404(services: Services, job_id: str) -> ApiJob:
@@ -224,7 +236,7 @@ async def get_stems(request: Request) -> JSONResponse:
                              "progress": job.progress}, status_code=202)
     data = stems_data(mode=job.delivery_mode, api_job_id=job.id, delivered=result,
                       model=separation.model, processing_time=separation.processing_time)
-    data = await asyncio.to_thread(inline_audio, data)
+    data = absolute_urls(await asyncio.to_thread(inline_audio, data), public_base(request))
     return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
                          "data": data})
 
