@@ -11,8 +11,8 @@ Measured (a definition, computed exactly):
   mono at 22050 Hz, 2048-point frames). librosa.feature.spectral_centroid.
 - spectral_rolloff: the mean frequency under which 85 % of each audible frame's spectral
   energy lies, Hz (0..11025). librosa.feature.spectral_rolloff.
-- zero_crossing_rate: the mean fraction of sample pairs that change sign, 0..1.
-  librosa.feature.zero_crossing_rate.
+- zero_crossing_rate: the mean fraction of sample pairs that change sign in the mono
+  mixdown at 22050 Hz, 0..1 (a 220 Hz sine: 0.02). librosa.feature.zero_crossing_rate.
 
 Heuristics (hand-made formulas from measured parts, not trained on listener ratings; use
 them to sort and filter a library, not as ground truth), each 0..1:
@@ -22,7 +22,7 @@ them to sort and filter a library, not as ground truth), each 0..1:
   busier and brighter is more energetic; the tests check the ordering on the corpus.
 - danceability: pulse clarity (the bpm confidence of basic_features) over 0.5, capped at
   1, times a tempo factor: 1 for 95-135 bpm, down to 0.5 at 70 and 180 bpm. No steady
-  pulse gives 0.
+  pulse (basic_features found no beats to track) gives 0.
 - arousal: 0.7 x energy + 0.3 x tempo (60..180 bpm onto 0..1): calm and slow to
   intense and fast, the two cues that carry most of arousal in music-emotion studies.
 
@@ -89,11 +89,13 @@ class Characteristics:
 
 
 def characteristics(samples: np.ndarray, sample_rate: int, *, bpm: float | None,
-                    bpm_confidence: float, loudness_lufs: float | None) -> Characteristics:
+                    bpm_confidence: float, loudness_lufs: float | None,
+                    steady_pulse: bool = True) -> Characteristics:
     """Characteristics of float (channels, frames) audio (or mono (frames,)).
 
     `bpm` (best guess), `bpm_confidence` (pulse clarity) and `loudness_lufs` come from the
-    track's basic features (stemcast.analysis.features), measured once there."""
+    track's basic features (stemcast.analysis.features), measured once there;
+    `steady_pulse` is False when that analysis found no beat to track."""
     audio = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     unavailable = dict(NOT_ESTIMATED)
@@ -127,7 +129,8 @@ def characteristics(samples: np.ndarray, sample_rate: int, *, bpm: float | None,
     energy = (0.5 * _scale(level_db, *LEVEL_RANGE_DB)
               + 0.25 * _scale(len(onsets) / seconds, 0.0, MAX_ONSETS_PER_S)
               + 0.25 * _scale(centroid, 0.0, BRIGHT_HZ))
-    danceability = min(bpm_confidence / 0.5, 1.0) * _dance_tempo(bpm) if bpm else 0.0
+    danceability = (min(bpm_confidence / 0.5, 1.0) * _dance_tempo(bpm)
+                    if bpm and steady_pulse else 0.0)
     arousal = 0.7 * energy + 0.3 * (_scale(bpm, *AROUSAL_TEMPO) if bpm else 0.0)
     return Characteristics(
         danceability=_round(danceability), valence=None, arousal=_round(arousal),

@@ -52,7 +52,8 @@ def _app_extras(audio: Any, features: dict[str, Any], folder: Path) -> dict[str,
     grid = beat_grid(features)
     return characteristics(audio.samples, audio.sample_rate, bpm=grid.bpm,
                            bpm_confidence=grid.bpm_confidence,
-                           loudness_lufs=features.get("loudness_lufs")).to_dict()
+                           loudness_lufs=features.get("loudness_lufs"),
+                           steady_pulse=grid.bpm_measured).to_dict()
 
 
 def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:

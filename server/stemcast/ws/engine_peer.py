@@ -18,13 +18,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from stemcast.app.services import Services
-from stemcast.ws.session import ClientSession
+if TYPE_CHECKING:  # the app's wiring imports this module: no import back at load time
+    from stemcast.app.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,10 @@ class EnginePeer:
                 await self._task
 
     async def _run(self) -> None:
+        # Here, not at the top: the session imports the app's services, whose package
+        # imports this module while it loads.
+        from stemcast.ws.session import ClientSession
+
         delay = self.first_delay
         while True:
             try:
