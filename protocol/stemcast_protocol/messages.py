@@ -312,19 +312,26 @@ def track_info_message(*, request_id: RequestId, track_id: str, file_path: str,
                        title: str | None, stems_cached: bool,
                        model: str | None, key_name: str | None = None,
                        camelot: str | None = None,
-                       analysis: str = "pending") -> dict[str, Any]:
+                       analysis: str = "pending", first_beat_offset: float = 0.0,
+                       first_phrase_beat_no: int = 1,
+                       bpm_guess: float | None = None) -> dict[str, Any]:
+    """`firstBeatOffset`, `firstPhraseBeatNo` and `hotCues` are seed 000's (stemcast keeps
+    no hot cues: always empty); `bpmGuess` is a bpm > 0 even without a steady pulse."""
     return {
         "type": MessageType.TRACK_INFO.value, "success": True, "requestId": request_id,
         "trackId": track_id, "filePath": file_path, "bpm": bpm, "key": key, "mode": mode,
         "durationSeconds": duration_seconds, "sampleRate": sample_rate, "channels": channels,
         "title": title, "stemsCached": stems_cached, "model": model, "keyName": key_name,
-        "camelot": camelot, "analysis": analysis,
+        "camelot": camelot, "analysis": analysis, "firstBeatOffset": first_beat_offset,
+        "firstPhraseBeatNo": first_phrase_beat_no, "hotCues": [], "bpmGuess": bpm_guess,
     }
 
 
 def track_analysis_message(*, request_id: RequestId, track_id: str,
                            analysis: Mapping[str, Any], bpm: float | None, key: str | None,
-                           mode: str | None) -> dict[str, Any]:
+                           mode: str | None, first_beat_offset: float = 0.0,
+                           first_phrase_beat_no: int = 1,
+                           bpm_guess: float | None = None) -> dict[str, Any]:
     """The track's analysis once it is done (or failed), after a trackInfo that lacked it.
 
     `analysis` is the track's analysis map (state, error, keyName, camelot, beats, ...)."""
@@ -341,6 +348,8 @@ def track_analysis_message(*, request_id: RequestId, track_id: str,
         "analysis": analysis.get("state"),
         "error": ({"code": ErrorCode.ANALYSIS_FAILED.value, "message": analysis["error"]}
                   if analysis.get("error") else None),
+        "firstBeatOffset": first_beat_offset, "firstPhraseBeatNo": first_phrase_beat_no,
+        "hotCues": [], "bpmGuess": bpm_guess,
     }
 
 

@@ -175,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                        default=_env_str("LOG_JSON", "0").lower() in ("1", "true", "yes"),
                        help="one JSON object per log line, with job_id/request_id "
                             "[STEMCAST_LOG_JSON=1]")
+    serve.add_argument("--public-url", default=_env("PUBLIC_URL"),
+                       help="base URL clients reach this server at (http://host:port), for "
+                            "absolute download URLs in poll mode; default: the URL each job "
+                            "was submitted to [STEMCAST_PUBLIC_URL]")
+    serve.add_argument("--engine-url", default=_env("ENGINE_URL"),
+                       help="dial a DJ engine that is a WebSocket server (ws://host:port, "
+                            "Mismo's AUDIO_SERVER_WS_URL) and answer its getTrackInfo as the "
+                            "Mismo app server does; reconnects with backoff "
+                            "[STEMCAST_ENGINE_URL]")
     _add_cache_limits(serve)
     serve.add_argument("--prune-interval-s", type=float,
                        default=float(_env_str("PRUNE_INTERVAL_S", "300")),
@@ -188,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = sub.add_parser("add", help="register audio files as tracks; prints their trackIds")
     add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("--id", dest="track_id", default=None,
+                     help="register the (one) file under this trackId, e.g. your app "
+                          "server's UUID for it, so that getTrackInfo by that id finds it")
     _add_data_dir(add)
 
     tracks = sub.add_parser("tracks", help="list the tracks the server knows")
@@ -258,6 +270,8 @@ def _serve(args: argparse.Namespace) -> int:
         token=args.token or None,
         callback_allow_hosts=args.callback_allow_host,
         allow_origins=args.allow_origin,
+        public_url=args.public_url or None,
+        engine_url=args.engine_url or None,
     )
     try:
         settings.validate()
@@ -280,8 +294,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from stemcast.audio import AudioError
     from stemcast.db.database import open_database
-    from stemcast.library.library import TrackLibrary
+    from stemcast.library.library import TrackIdError, TrackLibrary
     from stemcast.library.tracks import TrackSource, TrackStore
+
+    if args.track_id is not None and len(args.paths) != 1:
+        print("stemcast add: --id names one track; give exactly one file with it",
+              file=sys.stderr)
+        return 2
 
     async def run() -> int:
         db = await open_database(args.data_dir / "stemcast.sqlite3")
@@ -290,9 +309,13 @@ def _add(args: argparse.Namespace) -> int:
             library = TrackLibrary(TrackStore(db), [])
             for path in args.paths:
                 try:
-                    track = await library.add_file(path, TrackSource.CLI)
+                    if args.track_id is not None:
+                        track = await library.add_file_with_id(path, TrackSource.CLI,
+                                                               args.track_id)
+                    else:
+                        track = await library.add_file(path, TrackSource.CLI)
                     print(f"{track.id}\t{track.duration_seconds:8.2f}s\t{track.path}")
-                except AudioError as exc:
+                except (AudioError, TrackIdError) as exc:
                     failures += 1
                     print(f"stemcast add: {exc}", file=sys.stderr)
         finally:

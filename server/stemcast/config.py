@@ -61,6 +61,11 @@ class Settings:
     prune_interval_s: float = 300.0
     # How long one database write waits for another process's write lock (then retried).
     db_busy_timeout_s: float = 5.0
+    # Base URL for absolute download URLs (poll mode); None: the URL each job came in on.
+    public_url: str | None = None
+    # A DJ engine that is a WebSocket server (seed 000's Mismo engine): dial it and serve
+    # it as the app server does (ws/engine_peer.py). None: only listen.
+    engine_url: str | None = None
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -164,6 +169,13 @@ class Settings:
             raise ValueError("--header-timeout-s and --body-timeout-s must be more than 0")
         if self.callback_inline_max_mb <= 0:
             raise ValueError("--callback-inline-max-mb must be more than 0")
+        if self.public_url is not None and not self.public_url.startswith(
+                ("http://", "https://")):
+            raise ValueError(f"--public-url must start with http:// or https://, got "
+                             f"{self.public_url!r} (e.g. http://stems.local:8000)")
+        if self.engine_url is not None and not self.engine_url.startswith(("ws://", "wss://")):
+            raise ValueError(f"--engine-url must start with ws:// or wss://, got "
+                             f"{self.engine_url!r} (e.g. ws://127.0.0.1:8080)")
         for folder in self.library_dirs:
             if not folder.is_dir():
                 raise ValueError(

@@ -220,7 +220,10 @@ def test_cancel_a_running_job_removes_its_files(server: ServerProcess,
         assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled"
         failed = receiver.wait_for("job_failed")
     assert failed.body["status"] == "failed"
-    assert failed.body["data"]["error"]["code"] == "CANCELLED"
+    # Seed 000's app server stores data.error as text: a string, the code beside it.
+    assert failed.body["data"]["error_code"] == "CANCELLED"
+    assert isinstance(failed.body["data"]["error"], str) and failed.body["data"]["error"]
+    assert failed.body["error"]["code"] == "CANCELLED"
     assert receiver.stages() == ["stems", "job_failed"]
     status = job_status(server, "hash-cancel")
     assert status["status"] == "cancelled"

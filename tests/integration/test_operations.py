@@ -219,8 +219,8 @@ def test_disk_full_while_writing_stems_fails_the_job_cleanly(tmp_path: Path,
         status = wait_for(lambda: (s := httpx.get(f"{server.http_url}/jobs/full").json())
                           ["status"] in ("completed", "failed") and s, 90, "the job to end")
         assert status["status"] == "failed", status
-        assert status["error"]["code"] == "DISK_FULL", status
-        assert "no space left" in status["error"]["message"]
+        assert status["error_code"] == "DISK_FULL", status
+        assert "no space left" in status["error"]
         # The partial files are gone and nothing in the cache points at them.
         assert list((data_dir / "jobs").iterdir()) == []
         assert httpx.get(f"{server.http_url}/health").json()["status"] == "ok"

@@ -312,8 +312,12 @@ def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path,
     assert abs(features["bpm"] - 120) <= 1 and features["camelot"] == "8B", features
     stems = receiver.received[1].body["data"]
     assert stems["format"] == "flac" and set(stems["stems"]) == {"vocals", "accompaniment"}
-    assert {w["zoom_level"] for w in stems["waveforms"]} == {1, 2}
-    assert {w["stem_type"] for w in stems["waveforms"]} == {"mix", "vocals", "accompaniment"}
+    assert {w["zoom_level"] for w in stems["peaks"]} == {1, 2}
+    assert {w["stem_type"] for w in stems["peaks"]} == {"mix", "vocals", "accompaniment"}
+    # The app server's shape: one entry per zoom level (0-1 here), <stem>_amplitude each.
+    assert [w["zoom_level"] for w in stems["waveforms"]] == [0, 1]
+    assert all({"vocals_amplitude", "accompaniment_amplitude"} <= set(w)
+               for w in stems["waveforms"])
     assert done.body["status"] == "completed"
     zipped = httpx.get(f"{server.http_url}/jobs/out-1/stems.zip")
     assert zipped.status_code == 200 and b"accompaniment.flac" in zipped.content

@@ -274,7 +274,7 @@ def test_features_round_trip_through_json() -> None:
     assert list(data) == [
         "duration_seconds", "bpm", "bpm_confidence", "beats", "downbeats", "key", "mode",
         "key_name", "camelot", "key_confidence", "loudness_lufs", "peak_dbfs",
-        "audible_start", "audible_end",
+        "audible_start", "audible_end", "bpm_estimate",
     ]
     assert isinstance(data["beats"], list)
     restored = BasicFeatures.from_dict(json.loads(json.dumps(data, allow_nan=False)))

@@ -97,6 +97,9 @@ class BasicFeatures:
     peak_dbfs: float  # sample peak; PEAK_FLOOR_DBFS for digital silence
     audible_start: float  # seconds: the first non-silent moment
     audible_end: float  # seconds: the end of the last non-silent moment
+    # The tempogram's folded estimate even where there is no steady pulse (bpm is None):
+    # a best guess for clients that need some bpm (seed 000's app server needs bpm > 0).
+    bpm_estimate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: snake_case keys, lists for tuples, rounded floats, no NaN or inf."""
@@ -115,6 +118,7 @@ class BasicFeatures:
             "peak_dbfs": _num(self.peak_dbfs, default=PEAK_FLOOR_DBFS),
             "audible_start": _num(self.audible_start),
             "audible_end": _num(self.audible_end),
+            "bpm_estimate": _opt_num(self.bpm_estimate, BPM_DECIMALS),
         }
 
     @classmethod
@@ -138,6 +142,7 @@ class BasicFeatures:
             peak_dbfs=float(data.get("peak_dbfs", PEAK_FLOOR_DBFS)),
             audible_start=float(data.get("audible_start", 0.0)),
             audible_end=float(data.get("audible_end", 0.0)),
+            bpm_estimate=_opt_float(data.get("bpm_estimate")),
         )
 
 
@@ -147,6 +152,7 @@ class _Rhythm:
     confidence: float
     beats: tuple[float, ...] = ()
     downbeats: tuple[float, ...] = ()
+    estimate: float | None = None  # the tempogram's folded tempo, steady pulse or not
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,8 @@ def analyze(samples: np.ndarray, sample_rate: int) -> BasicFeatures:
                        else PEAK_FLOOR_DBFS),
         audible_start=_num(span[0]),
         audible_end=_num(span[1]),
+        bpm_estimate=_opt_num(rhythm.bpm if rhythm.bpm is not None else rhythm.estimate,
+                              BPM_DECIMALS),
     )
 
 
@@ -287,18 +295,19 @@ def _rhythm(mel: np.ndarray) -> _Rhythm:
     tempo = fold_bpm(estimate, TRACKING_RANGE)
     # The tempogram may have found the pulse at half or double the folded tempo.
     clarity = max(_pulse_clarity(envelope, estimate), _pulse_clarity(envelope, tempo))
+    guess = fold_bpm(estimate) if np.isfinite(estimate) and estimate > 0 else None
     if clarity < max(MIN_CLARITY, PULSE_Z / np.sqrt(envelope.size)):
-        return _Rhythm(None, clarity)
+        return _Rhythm(None, clarity, estimate=guess)
 
     frames = _track(envelope, tempo)
     if frames.size < MIN_BEATS:
-        return _Rhythm(None, clarity)
+        return _Rhythm(None, clarity, estimate=guess)
     bpm = _fitted_bpm(frames)
     if fold_bpm(bpm) != bpm:
         # Tracked just outside the range (see TRACKING_RANGE): track again an octave over.
         frames = _track(envelope, fold_bpm(bpm))
         if frames.size < MIN_BEATS:
-            return _Rhythm(None, clarity)
+            return _Rhythm(None, clarity, estimate=guess)
         bpm = _fitted_bpm(frames)
     times = librosa.frames_to_time(frames, sr=RATE, hop_length=HOP)
     phase = _bar_phase(frames, envelope, bass)

@@ -11,6 +11,7 @@ from stemcast.storage.atomic import write_text_atomic
 
 ONSETS_JSON = "onsets.json"
 DRUMS_MIDI = "drums.mid"
+BANDS_JSON = "bands.json"  # the mix's app-shape waveforms (analysis.app_waveforms)
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -19,16 +20,39 @@ def _write_json(path: Path, document: Any) -> None:
 
 
 def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
-    """Basic features of a track, and its mix's waveform peaks written to waveform_path."""
+    """Basic features and characteristics of a track; its mix's waveform peaks written to
+    waveform_path, and its band waveforms (app shape) beside them (BANDS_JSON)."""
     from stemcast.analysis.features import analyze
     from stemcast.audio import decode
     from stemcast.audio.waveform import waveform_entries
 
     audio = decode(audio_path)
-    features = analyze(audio.samples, audio.sample_rate)
+    features = analyze(audio.samples, audio.sample_rate).to_dict()
     _write_json(Path(waveform_path), waveform_entries({"mix": audio.samples},
                                                       audio.sample_rate))
-    return features.to_dict()
+    features["characteristics"] = _app_extras(audio, features, Path(waveform_path).parent)
+    return features
+
+
+def app_extras_file(audio_path: str, features: dict[str, Any], folder: str) -> dict[str, Any]:
+    """For a track analysed before characteristics existed: its characteristics (returned)
+    and band waveforms (written to folder/BANDS_JSON)."""
+    from stemcast.audio import decode
+
+    return _app_extras(decode(audio_path), features, Path(folder))
+
+
+def _app_extras(audio: Any, features: dict[str, Any], folder: Path) -> dict[str, Any]:
+    from stemcast.analysis.app_waveforms import mix_band_waveforms
+    from stemcast.analysis.beatgrid import beat_grid
+    from stemcast.analysis.characteristics import characteristics
+
+    _write_json(folder / BANDS_JSON, mix_band_waveforms(audio.samples, audio.sample_rate))
+    grid = beat_grid(features)
+    return characteristics(audio.samples, audio.sample_rate, bpm=grid.bpm,
+                           bpm_confidence=grid.bpm_confidence,
+                           loudness_lufs=features.get("loudness_lufs"),
+                           steady_pulse=grid.bpm_measured).to_dict()
 
 
 def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:

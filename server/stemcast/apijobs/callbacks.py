@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from stemcast.apijobs.stems_payload import InlineTooLargeError, inline_audio
+from stemcast.apijobs.stems_payload import InlineTooLargeError, absolute_urls, inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 class CallbackDispatcher:
     def __init__(self, store: ApiJobStore, *, retries: int, retry_delay: float,
                  timeout: float, policy: OutboundPolicy | None = None,
-                 inline_max_bytes: int | None = None) -> None:
+                 inline_max_bytes: int | None = None,
+                 public_url: str | None = None) -> None:
         self.store = store
         # Every attempt connects through the outbound guard (no private targets unless
         # allowed): a callback_url is a client's choice of where the server connects.
         self.policy = policy or OutboundPolicy()
         self.inline_max_bytes = inline_max_bytes
+        # Poll-mode URLs are made absolute with this base (--public-url), else with the
+        # base URL the job was submitted to.
+        self.public_url = public_url
         self.retries = retries
         self.retry_delay = retry_delay
         self.timeout = timeout
@@ -91,7 +95,9 @@ class CallbackDispatcher:
             "data": data,
         }
         if callback.status == "failed" and "error" in data:
-            body["error"] = data["error"]  # seed 000 reads the error at the top level
+            # Seed 000 shows the error at the top level as an object; data.error (what
+            # the app stores) is the message string.
+            body["error"] = {"code": data.get("error_code"), "message": data["error"]}
         return body
 
     async def _deliver(self, stale: Callback) -> None:
@@ -106,7 +112,8 @@ class CallbackDispatcher:
             try:
                 data = await asyncio.to_thread(inline_audio, callback.data,
                                                self.inline_max_bytes)
-                body = self._body(callback, data)
+                base = self.public_url or await self.store.public_url(callback.api_job_id)
+                body = self._body(callback, absolute_urls(data, base))
                 response = await self._client.post(
                     callback.url, json=body,
                     headers={"X-Mismo-Job-ID": callback.api_job_id,

@@ -85,8 +85,9 @@ class ApiJob:
             "stage": self.stage,
             "progress": self.progress,
             "stages_completed": self.stages_completed,
-            "error": ({"code": self.error_code, "message": self.error_message}
-                      if self.error_code else None),
+            # A string, as seed 000's app server stores it; the code beside it.
+            "error": (self.error_message or self.error_code) if self.error_code else None,
+            "error_code": self.error_code,
             "track_hash": self.track_hash,
             "track_id": self.track_id,
             "separation_job_id": self.separation_job_id,

@@ -16,6 +16,7 @@ from typing import Any
 
 from stemcast.analysis.service import AnalysisService
 from stemcast.apijobs.callbacks import CallbackDispatcher
+from stemcast.apijobs.mismo_fields import AppFields, error_fields
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
 from stemcast.apijobs.stems_payload import CALLBACK_ZOOM_LEVELS, stems_data
 from stemcast.apijobs.store import ApiJobStore
@@ -65,6 +66,7 @@ class ApiJobService:
         self.library = library
         self.scheduler = scheduler
         self.callbacks = callbacks
+        self.app_fields = AppFields(analysis)  # seed 000's app server's fields
         self._inbox: asyncio.Queue[tuple[str, JobEvent]] = asyncio.Queue()
         self._subscribers: dict[str, _ApiSubscriber] = {}
         self._last_write: dict[str, float] = {}
@@ -114,7 +116,12 @@ class ApiJobService:
         try:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
-                await self._stage_done(job.id, "basic_features", basic_features_data(analysed))
+                await self._stage_done(job.id, "basic_features", await self.app_fields
+                                       .basic_features(analysed, basic_features_data(analysed)))
+            if job.options.characteristics and "characteristics" not in job.stages_completed:
+                analysed = await self.analysis.wait(track, job.priority)
+                await self._stage_done(job.id, "characteristics",
+                                       await self.app_fields.characteristics(analysed))
         except TimeoutError:
             await self._fail(job.id, "ANALYSIS_FAILED", "the track's analysis did not finish "
                                                         "in time; see the server log")
@@ -192,7 +199,7 @@ class ApiJobService:
             if isinstance(drums, RequestFailed):
                 # The stems were delivered: the job completes, its drums stage failed.
                 drums_error = drums
-                await self._notify(job, "drums", "failed", _error_data(drums))
+                await self._notify(job, "drums", "failed", error_fields(drums.code, drums.message))
             else:
                 await self._stage_done(api_job_id, "drums", {
                     "onsets": drums.onsets, "midi": drums.midi,
@@ -225,7 +232,7 @@ class ApiJobService:
         status = ApiJobStatus.CANCELLED if code == "CANCELLED" else ApiJobStatus.FAILED
         await self.store.update(api_job_id, status=status, error_code=code,
                                 error_message=message)
-        error = _error_data(RequestFailed(code, message))
+        error = error_fields(code, message)
         if job.options.stems and "stems" not in job.stages_completed:
             await self._notify(job, "stems", "failed", error)
         await self._notify(job, "job_failed", "failed", error)
@@ -255,7 +262,3 @@ class ApiJobService:
             await self.scheduler.forget(separation_id)
         return await self.store.get(api_job_id)
 
-
-def _error_data(failed: RequestFailed) -> dict[str, Any]:
-    """A failed stage's callback data (seed 000 reads `error` at the top level too)."""
-    return {"error": {"code": failed.code, "message": failed.message}}

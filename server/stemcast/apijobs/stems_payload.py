@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+from stemcast.analysis.app_waveforms import stem_amplitude_waveforms
 from stemcast.apijobs.models import DeliveryMode
 from stemcast.delivery.renditions import Delivered
 from stemcast_protocol import OutputRequest
@@ -29,12 +30,16 @@ def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, mod
         "bit_depth": spec.stated_bit_depth,
         "bitrate": spec.bitrate,
         "variant": spec.variant,
-        "waveforms": delivered.waveforms,  # delivered at CALLBACK_ZOOM_LEVELS
+        # Seed 000's app server stores one entry per zoom level with <stem>_amplitude;
+        # stemcast's min/max peaks per stem (GET /api/stems/{jobId}/waveforms) are `peaks`.
+        "waveforms": stem_amplitude_waveforms(delivered.waveforms),
+        "peaks": delivered.waveforms,  # delivered at CALLBACK_ZOOM_LEVELS
     }
     if mode == DeliveryMode.CALLBACK:
         data["encoding"] = "base64"
     elif mode == DeliveryMode.POLL:
-        # Download URLs, relative to the server: GET them with the same token.
+        # Download URLs, relative to the server until sent (absolute_urls): GET them with
+        # the same token.
         data["stems"] = {name: f"/jobs/{api_job_id}/stems/{name}" for name in delivered.stems}
         data["zip"] = f"/jobs/{api_job_id}/stems.zip"
     return data
@@ -81,3 +86,20 @@ def estimated_inline_bytes(duration_seconds: float, output: OutputRequest) -> fl
         if output.format == "flac":
             per_second *= 0.4  # lossless compression rarely does better on music
     return duration_seconds * per_second * stems
+
+
+def absolute_urls(data: dict[str, Any], base: str | None) -> dict[str, Any]:
+    """Poll mode's relative download URLs made absolute with `base` (e.g.
+    "http://host:8000"); other data, or no base, is returned as it is."""
+    if not base or data.get("delivery_mode") != DeliveryMode.POLL.value:
+        return data
+    root = base.rstrip("/")
+
+    def absolute(url: Any) -> Any:
+        return f"{root}{url}" if isinstance(url, str) and url.startswith("/") else url
+
+    result = dict(data)
+    result["stems"] = {name: absolute(url) for name, url in data.get("stems", {}).items()}
+    if "zip" in data:
+        result["zip"] = absolute(data["zip"])
+    return result

@@ -106,6 +106,17 @@ class ApiJobStore:
         await self._conn.execute(f"UPDATE api_jobs SET {columns} WHERE id = ?",
                                  (*fields.values(), job_id))
 
+    async def set_public_url(self, job_id: str, base: str) -> None:
+        await self._conn.execute("UPDATE api_jobs SET public_url = ? WHERE id = ?",
+                                 (base, job_id))
+
+    async def public_url(self, job_id: str) -> str | None:
+        """The base URL the job was submitted to (for absolute poll-mode URLs)."""
+        async with self._conn.execute("SELECT public_url FROM api_jobs WHERE id = ?",
+                                      (job_id,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
     # ---- callbacks ------------------------------------------------------------------
 
     async def add_callback(self, api_job_id: str, url: str, stage: str, status: str,

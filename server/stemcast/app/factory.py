@@ -46,6 +46,7 @@ from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
 from stemcast.requests import StemsPipeline
+from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def create_app(settings: Settings) -> Starlette:
                                        retry_delay=settings.callback_retry_delay,
                                        timeout=settings.callback_timeout,
                                        policy=settings.callback_policy(),
-                                       inline_max_bytes=settings.callback_inline_max_bytes)
+                                       inline_max_bytes=settings.callback_inline_max_bytes,
+                                       public_url=settings.public_url)
         callbacks.start()
         pipeline = StemsPipeline(scheduler, library, renditions, drums,
                                  max_duration_s=settings.max_duration_s)
@@ -114,6 +116,10 @@ def create_app(settings: Settings) -> Starlette:
         app.state.http = services.for_http()
         app.state.sessions = services.for_sessions()
         scan = asyncio.create_task(_scan_library(library, settings.library_dirs))
+        engine = (EnginePeer(settings.engine_url, app.state.sessions)
+                  if settings.engine_url else None)
+        if engine is not None:
+            engine.start()  # dial the DJ engine, as Mismo's app server does
         log.info("stemcast ready on http://%s:%s (data in %s, model %s)", settings.host,
                  settings.port, settings.data_dir, settings.model)
         if settings.model == "auto":
@@ -126,6 +132,8 @@ def create_app(settings: Settings) -> Starlette:
             scan.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scan
+            if engine is not None:
+                await engine.stop()
             await pruner.stop()
             await api_jobs.stop()
             await callbacks.stop()

@@ -24,6 +24,7 @@ from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, Deliv
 from stemcast.apijobs.stems_payload import (
     CALLBACK_ZOOM_LEVELS,
     InlineTooLargeError,
+    absolute_urls,
     inline_audio,
     stems_data,
 )
@@ -161,6 +162,7 @@ async def submit_job(request: Request) -> JSONResponse:
             callback_url=fields["callback_url"], mode=fields["mode"])
     except TrackTooLongError as exc:
         raise HTTPProblem(422, "TRACK_TOO_LONG", str(exc)) from exc
+    await services.api_jobs.store.set_public_url(job.id, public_base(request))
     return JSONResponse({
         "job_id": job.id,
         "status": job.status.value,
@@ -183,6 +185,12 @@ def _validated(body: dict[str, Any]) -> dict[str, Any]:
         "mode": _parse_mode(body.get("stem_delivery_mode"), callback_url),
         "priority": _parse_priority(body.get("priority")),
     }
+
+
+def public_base(request: Request) -> str:
+    """--public-url, else the scheme, host and port the request came to."""
+    configured = services_of(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 async def _job_or_404(services: Services, job_id: str) -> ApiJob:
@@ -239,6 +247,7 @@ async def get_stems(request: Request) -> JSONResponse:
                                        services.settings.callback_inline_max_bytes)
     except InlineTooLargeError as exc:
         raise HTTPProblem(413, "CALLBACK_TOO_LARGE", str(exc)) from exc
+    data = absolute_urls(data, public_base(request))
     return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
                          "data": data})
 

@@ -19,7 +19,8 @@ from stemcast.audio import AudioError
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
-from stemcast.library.paths import PathNotAllowedError
+from stemcast.library.library import TrackIdError
+from stemcast.library.paths import PathNotAllowedError, resolve_allowed
 from stemcast.library.tracks import TrackSource
 from stemcast_protocol import Priority
 
@@ -51,7 +52,31 @@ async def _add_by_path(request: Request, services: Services) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
         raise HTTPProblem(422, "MISSING_FIELD",
                           "send a JSON object with a non-empty string field 'path'")
-    return await track_from_path(body["path"], services)
+    track_id = body.get("trackId")
+    if track_id is None:
+        return await track_from_path(body["path"], services)
+    if not isinstance(track_id, str):
+        raise HTTPProblem(422, "INVALID_FIELD", "field 'trackId' must be a string (your "
+                          "track's id, e.g. the app server's UUID) or left out")
+    return await track_with_id(body["path"], track_id, services)
+
+
+async def track_with_id(path: str, track_id: str, services: Services) -> Any:
+    """A client-named path registered under the client's own track id."""
+    try:
+        resolved = resolve_allowed(path, services.library.allowed_dirs)
+        return await services.library.add_file_with_id(resolved, TrackSource.API, track_id)
+    except TrackIdError as exc:
+        raise HTTPProblem(409 if exc.conflict else 422,
+                          "TRACK_ID_CONFLICT" if exc.conflict else "INVALID_FIELD",
+                          str(exc)) from exc
+    except PathNotAllowedError as exc:
+        raise HTTPProblem(403, "PATH_NOT_ALLOWED", str(exc)) from exc
+    except AudioError as exc:
+        status = 404 if exc.code.value == "FILE_NOT_FOUND" else 422
+        raise HTTPProblem(status, exc.code.value, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPProblem(422, "INVALID_FIELD", f"path: {exc}") from exc
 
 
 async def track_from_path(path: str, services: Services) -> Any:

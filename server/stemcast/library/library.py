@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,25 @@ from stemcast.library.paths import (
 from stemcast.library.tracks import FileFacts, Track, TrackSource, TrackStore
 
 log = logging.getLogger(__name__)
+
+# A client's track id (seed 000's app server uses UUIDs): what may name a track.
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+
+
+class TrackIdError(ValueError):
+    """A client's trackId that is malformed, or that names another file already."""
+
+    def __init__(self, message: str, *, conflict: bool) -> None:
+        super().__init__(message)
+        self.conflict = conflict
+
+
+def check_external_id(track_id: str) -> str:
+    if not EXTERNAL_ID.match(track_id):
+        raise TrackIdError(f"trackId {track_id[:200]!r} must be 1-200 letters, digits, '-', "
+                           "'_', '.' or ':' starting with a letter or digit (a UUID fits)",
+                           conflict=False)
+    return track_id
 
 
 def _file_facts(path: Path, title: str | None = None) -> FileFacts:
@@ -87,6 +107,30 @@ class TrackLibrary:
             raise PathNotAllowedError(str(path), self.allowed_dirs)
         facts = await asyncio.to_thread(_file_facts, resolved, title)
         track = await self.store.upsert(facts, source)
+        for listener in self.listeners:
+            listener(track)
+        return track
+
+    async def add_file_with_id(self, path: Path, source: str, track_id: str,
+                               title: str | None = None) -> Track:
+        """Register a file under a client's id (seed 000's app server's UUID), so that
+        getTrackInfo by that id finds it. A file known under another id takes the new
+        one (its jobs follow); an id already naming another file is a conflict."""
+        check_external_id(track_id)
+        resolved = path.expanduser().resolve()
+        facts = await asyncio.to_thread(_file_facts, resolved, title)
+        named = await self.store.get(track_id)
+        if named is not None and named.path != facts.path:
+            raise TrackIdError(f"trackId {track_id!r} already names '{named.path}'; register "
+                               f"'{facts.path}' under another trackId", conflict=True)
+        existing = await self.store.get_by_path(facts.path)
+        if existing is not None and existing.id != track_id:
+            if existing.external_id is not None:
+                raise TrackIdError(f"'{facts.path}' is already registered with trackId "
+                                   f"{existing.external_id!r}; use that id", conflict=True)
+            log.info("track %s takes the client's id %s", existing.id, track_id)
+            await self.store.adopt_id(existing.id, track_id)
+        track = await self.store.upsert(facts, source, new_id=track_id)
         for listener in self.listeners:
             listener(track)
         return track

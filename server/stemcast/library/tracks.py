@@ -43,6 +43,7 @@ class Track:
     analysis_error: str | None = None
     features: str | None = None  # JSON of stemcast.analysis.BasicFeatures.to_dict()
     analyzed_at: str | None = None
+    external_id: str | None = None  # set when a client gave the id (the app's UUID)
 
     @property
     def feature_map(self) -> dict[str, Any] | None:
@@ -84,6 +85,7 @@ class Track:
             "camelot": analysis["camelot"],
             "analysis": self.analysis_state,
             "source": self.source,
+            "externalId": self.external_id,
             "createdAt": self.created_at,
         }
 
@@ -100,6 +102,10 @@ class FileFacts:
     duration_seconds: float
     sample_rate: int
     channels: int
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _row_to_track(row: aiosqlite.Row) -> Track:
@@ -134,19 +140,20 @@ class TrackStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def upsert(self, facts: FileFacts, source: str) -> Track:
-        """Insert a new track, or refresh one whose file changed; ids never change."""
+    async def upsert(self, facts: FileFacts, source: str, new_id: str | None = None) -> Track:
+        """Insert a new track (with `new_id`, a client's id, when given), or refresh one
+        whose file changed; ids change only by adopt_id."""
         existing = await self.get_by_path(facts.path)
         now = utc_now()
         if existing is None:
-            track_id = str(uuid.uuid4())
+            track_id = new_id or str(uuid.uuid4())
             await self._conn.execute(
                 "INSERT INTO tracks (id, path, title, source, file_size, file_mtime, container,"
-                " duration_seconds, sample_rate, channels, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_seconds, sample_rate, channels, created_at, updated_at, external_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (track_id, facts.path, facts.title, source, facts.file_size, facts.file_mtime,
                  facts.container, facts.duration_seconds, facts.sample_rate, facts.channels,
-                 now, now),
+                 now, now, new_id),
             )
         else:
             track_id = existing.id
@@ -164,6 +171,26 @@ class TrackStore:
         track = await self.get(track_id)
         assert track is not None
         return track
+
+    async def adopt_id(self, track_id: str, new_id: str) -> None:
+        """Give a track a client's id; its jobs follow. One script, one transaction (the
+        foreign keys are checked at its end), so no other statement runs in between.
+        The ids are embedded: callers pass only ids that match library.external_ids."""
+        old, new, now = (_literal(v) for v in (track_id, new_id, utc_now()))
+        script = (
+            "BEGIN; PRAGMA defer_foreign_keys = ON;"
+            f" UPDATE tracks SET id = {new}, external_id = {new}, updated_at = {now},"
+            f"  analysis_state = CASE analysis_state WHEN 'done' THEN 'pending'"
+            f"  ELSE analysis_state END WHERE id = {old};"  # its analysis files are by id
+            f" UPDATE jobs SET track_id = {new} WHERE track_id = {old};"
+            f" UPDATE api_jobs SET track_id = {new} WHERE track_id = {old};"
+            " COMMIT;")
+        try:
+            await self._conn.executescript(script)
+        except Exception:
+            if self._conn.in_transaction:
+                await self._conn.execute("ROLLBACK")
+            raise
 
     async def set_pcm_hash(self, track_id: str, pcm_hash: str,
                            duration_seconds: float | None = None) -> None:

@@ -26,6 +26,7 @@ from stemcast.library.library import TrackLibrary
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
 from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline
+from stemcast.ws import seed_dialect
 from stemcast.ws.fault_replies import storage_fault_error
 from stemcast.ws.outbox_budget import CLOSE_REASON, OUTBOX_MAX_BYTES, approx_size
 from stemcast.ws.subscription import RequestSubscription
@@ -101,6 +102,8 @@ class ClientSession:
         # (requestId, remover) of trackAnalysis listeners: removed on cancel and at the end.
         self._analysis_waits: list[tuple[Any, Callable[[], None]]] = []
         self.dropped_progress = 0
+        self.hello_seen = False  # JSON without hello: seed 000's dialect (ws/seed_dialect.py)
+        self._frame_track_id = ""
 
     # ---- connection ----------------------------------------------------------------
 
@@ -166,6 +169,8 @@ class ClientSession:
         if not essential and len(self._outbox) >= OUTBOX_LIMIT // 2:
             self.dropped_progress += 1
             return
+        if self.format == FrameFormat.JSON and not self.hello_seen:
+            message = seed_dialect.to_seed(message, self._frame_track_id)
         size = approx_size(message)
         if len(self._outbox) >= OUTBOX_LIMIT or self._outbox_bytes + size > OUTBOX_MAX_BYTES:
             log.warning("closing a client that does not read its messages (%d queued, "
@@ -197,10 +202,14 @@ class ClientSession:
         fields: dict[str, Any] = {}
         try:
             fields, _fmt = decode_frame(frame)
+            if seed_dialect.is_event_frame(fields):
+                return
+            self._frame_track_id = seed_dialect.frame_track_id(fields)
             command = parse_command(fields)
             if isinstance(command, GetTrackInfo):
                 await self._get_track_info(command)
             elif isinstance(command, Hello):
+                self.hello_seen = True
                 if command.delivery is not None:
                     self.delivery = command.delivery
                 self.push(self._hello())
@@ -299,6 +308,7 @@ class ClientSession:
             key_name=analysis["keyName"],
             camelot=analysis["camelot"],
             analysis=track.analysis_state,
+            **seed_dialect.grid_fields(track),
         ))
         if track.analysis_state == "pending":
             self._follow_analysis(track, command.request_id)
@@ -328,7 +338,8 @@ class ClientSession:
             self.push(track_analysis_message(
                 request_id=request_id, track_id=finished.id,
                 analysis=finished.analysis_api(), bpm=finished.bpm,
-                key=finished.musical_key, mode=finished.mode))
+                key=finished.musical_key, mode=finished.mode,
+                **seed_dialect.grid_fields(finished)))
 
         remove = analysis.when_done(track.id, done)
         self._analysis_waits.append((request_id, remove))
