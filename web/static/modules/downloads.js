@@ -1,0 +1,71 @@
+// Download formats and the links of the player's stems and zip.
+
+import { $, stemLabel } from "./dom.js";
+import { withToken, withQuery } from "./http.js";
+import { mixer } from "./mixer.js";
+
+export const DOWNLOAD_KEY = "stemcast.download";
+// Download formats offered in the player; each maps to the HTTP query of /api/stems.
+export const DOWNLOADS = [
+  { value: "wav16", label: "WAV 16-bit", name: "WAV", format: "wav", bitDepth: 16 },
+  { value: "wav24", label: "WAV 24-bit", name: "WAV 24-bit", format: "wav", bitDepth: 24 },
+  { value: "wav32", label: "WAV 32-bit float", name: "WAV 32-bit float", format: "wav", bitDepth: 32 },
+  { value: "flac", label: "FLAC (lossless)", name: "FLAC", format: "flac", bitDepth: 16 },
+  { value: "mp3", label: "MP3 320 kbps", name: "MP3", format: "mp3", bitrate: 320 },
+];
+
+export function showDownloadFormats(hello) {
+  const select = $("format-select");
+  const previous = localStorage.getItem(DOWNLOAD_KEY) || select.value || "wav16";
+  const outputs = hello && hello.outputs;
+  const offered = DOWNLOADS.filter((d) => {
+    if (!outputs) return d.value === "wav16";
+    if (!(outputs.formats || []).includes(d.format)) return false;
+    const depths = (outputs.bitDepths || {})[d.format];
+    return !d.bitDepth || !depths || depths.includes(d.bitDepth);
+  });
+  select.replaceChildren(...offered.map((d) => new Option(d.label, d.value)));
+  select.value = offered.some((d) => d.value === previous) ? previous : "wav16";
+  updateDownloadLinks();
+}
+
+export function downloadChoice() {
+  return DOWNLOADS.find((d) => d.value === $("format-select").value) || DOWNLOADS[0];
+}
+
+export function downloadQuery() {
+  const choice = downloadChoice();
+  return { format: choice.format, bitDepth: choice.bitDepth, bitrate: choice.bitrate, variant: mixer.variant };
+}
+
+export function updateDownloadLinks() {
+  const choice = downloadChoice();
+  const ready = mixer.complete && mixer.jobId;
+  const query = downloadQuery();
+  const zip = $("zip");
+  const title = (mixer.track && mixer.track.title) || "stems";
+  if (ready) {
+    zip.href = withToken(withQuery(`/api/stems/${encodeURIComponent(mixer.jobId)}.zip`, query));
+    zip.removeAttribute("aria-disabled");
+  } else {
+    zip.removeAttribute("href");
+    zip.setAttribute("aria-disabled", "true");
+  }
+  zip.setAttribute("download", `${title}-stems.zip`);
+  zip.textContent = `Download all (zip, ${choice.name})`;
+  for (const link of document.querySelectorAll(".stem a.download")) {
+    const name = link.closest(".stem").dataset.stem;
+    link.textContent = choice.format.toUpperCase();
+    link.setAttribute("download", `${name}.${choice.format}`);
+    link.setAttribute("aria-label", `Download ${stemLabel(name)} as ${choice.name}`);
+    link.title = ready ? `Download ${stemLabel(name)} as ${choice.label}` : "Available once the stems are separated";
+    if (ready) {
+      link.href = withToken(withQuery(`/api/stems/${encodeURIComponent(mixer.jobId)}/${encodeURIComponent(name)}.${choice.format}`, query));
+      link.removeAttribute("aria-disabled");
+    } else {
+      link.removeAttribute("href");
+      link.setAttribute("aria-disabled", "true");
+    }
+  }
+}
+
