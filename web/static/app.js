@@ -9,20 +9,21 @@ import { TOKEN_KEY, auth } from "./modules/http.js";
 import { clearError } from "./modules/errors.js";
 import { usesMsgpack, msgpackLoaded, socket, connect, hooks } from "./modules/connection.js";
 import { showModels, showVariants } from "./modules/models.js";
-import { DOWNLOAD_KEY, showDownloadFormats, updateDownloadLinks } from "./modules/downloads.js";
-import { job, updateStart, chooseFile, startSeparation, resumeJob } from "./modules/job.js";
-import { seek, togglePlay } from "./modules/mixer.js";
+import { DOWNLOAD_KEY, showDownloadFormats, updateDownloadLinks, saveStem } from "./modules/downloads.js";
+import { job, chooseFile, startSeparation, resumeJob, inputChanged, cancelJob } from "./modules/job.js";
+import { mixer, seek, togglePlay } from "./modules/mixer.js";
+import { onKey, onSeekKey } from "./modules/shortcuts.js";
+import { setLoopStart, setLoopEnd, loopBars, toggleLoop, clearLoop, showLoop, zoomIn, zoomOut, zoomFit, scrollTo } from "./modules/loop.js";
 import { drawWaveforms } from "./modules/waveforms.js";
+import { view, grid } from "./modules/timeline.js";
 import { refreshLibrary, refreshQueue } from "./modules/library.js";
 
 function wire() {
   const drop = $("drop");
   const input = $("file-input");
   input.addEventListener("change", () => chooseFile(input.files[0]));
-  drop.tabIndex = 0;
-  input.tabIndex = -1;  // the drop zone is the keyboard control for it
-  drop.setAttribute("role", "button");
-  drop.setAttribute("aria-describedby", "file-name");
+  // The drop zone is the control for the hidden file input (index.html says why).
+  drop.addEventListener("click", () => input.click());
   drop.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }
   });
@@ -44,9 +45,12 @@ function wire() {
   });
   $("url-input").addEventListener("input", () => {
     if ($("url-input").value.trim()) { chooseFile(null); input.value = ""; }
-    updateStart();
+    inputChanged();
   });
-  $("model-select").addEventListener("change", showVariants);
+  $("model-select").addEventListener("change", () => { showVariants(); inputChanged(); });
+  $("variant-select").addEventListener("change", inputChanged);
+  $("drums-check").addEventListener("change", inputChanged);
+  $("cancel").addEventListener("click", cancelJob);
   $("format-select").addEventListener("change", () => {
     localStorage.setItem(DOWNLOAD_KEY, $("format-select").value);
     updateDownloadLinks();
@@ -54,6 +58,19 @@ function wire() {
   $("start-form").addEventListener("submit", startSeparation);
   $("play").addEventListener("click", togglePlay);
   $("seek").addEventListener("input", () => seek(Number($("seek").value)));
+  $("seek").addEventListener("keydown", onSeekKey);
+  document.addEventListener("keydown", onKey);
+  $("zoom-in").addEventListener("click", zoomIn);
+  $("zoom-out").addEventListener("click", zoomOut);
+  $("zoom-fit").addEventListener("click", zoomFit);
+  $("view-scroll").addEventListener("input", () => scrollTo(Number($("view-scroll").value)));
+  $("loop-a").addEventListener("click", setLoopStart);
+  $("loop-b").addEventListener("click", setLoopEnd);
+  $("loop-bars").addEventListener("click", () => loopBars(4));
+  $("loop-toggle").addEventListener("click", toggleLoop);
+  $("loop-clear").addEventListener("click", clearLoop);
+  $("midi").addEventListener("click", saveStem);
+  mixer.onLoopChange = showLoop;
   $("library-refresh").addEventListener("click", refreshLibrary);
   $("queue-refresh").addEventListener("click", refreshQueue);
   $("token-input").value = auth.token;
@@ -88,6 +105,7 @@ hooks.opened = () => {
   refreshQueue();
 };
 hooks.hello = showModels;
+window.stemcastTimeline = { view, grid };  // for people debugging and the browser tests
 hooks.following = () => job.active;
 showDownloadFormats(null);
 msgpackLoaded.then(() => {

@@ -3,6 +3,7 @@
 import { $, stemLabel } from "./dom.js";
 import { withToken, withQuery } from "./http.js";
 import { mixer } from "./mixer.js";
+import { showError } from "./errors.js";
 
 export const DOWNLOAD_KEY = "stemcast.download";
 // Download formats offered in the player; each maps to the HTTP query of /api/stems.
@@ -43,7 +44,6 @@ export function updateDownloadLinks() {
   const ready = mixer.complete && mixer.jobId;
   const query = downloadQuery();
   const zip = $("zip");
-  const title = (mixer.track && mixer.track.title) || "stems";
   if (ready) {
     zip.href = withToken(withQuery(`/api/stems/${encodeURIComponent(mixer.jobId)}.zip`, query));
     zip.removeAttribute("aria-disabled");
@@ -51,12 +51,12 @@ export function updateDownloadLinks() {
     zip.removeAttribute("href");
     zip.setAttribute("aria-disabled", "true");
   }
-  zip.setAttribute("download", `${title}-stems.zip`);
+  zip.setAttribute("download", downloadName(mixer.track, "stems", "zip"));
   zip.textContent = `Download all (zip, ${choice.name})`;
   for (const link of document.querySelectorAll(".stem a.download")) {
     const name = link.closest(".stem").dataset.stem;
     link.textContent = choice.format.toUpperCase();
-    link.setAttribute("download", `${name}.${choice.format}`);
+    link.setAttribute("download", downloadName(mixer.track, name, choice.format));
     link.setAttribute("aria-label", `Download ${stemLabel(name)} as ${choice.name}`);
     link.title = ready ? `Download ${stemLabel(name)} as ${choice.label}` : "Available once the stems are separated";
     if (ready) {
@@ -69,3 +69,66 @@ export function updateDownloadLinks() {
   }
 }
 
+
+// "Artist - Title (stem).ext" where the track has an artist, else "<title or file name> (stem).ext":
+// files of different tracks never collide in a downloads folder (the server names them "bass.wav").
+export function downloadName(track, stem, extension) {
+  const file = track && track.filePath ? track.filePath.split(/[\\/]/).pop().replace(/\.[^.]*$/, "") : "";
+  const title = (track && track.title) || file || "track";
+  const base = track && track.artist ? `${track.artist} - ${title}` : title;
+  // Characters no file system takes, and control characters, become a space.
+  const safe = base.replace(/[\\/:*?"<>|\u0000-\u001f]+/g, " ").replace(/\s+/g, " ").trim() || "track";
+  return `${safe} (${stem}).${extension}`;
+}
+
+// A link's file saved under its `download` name: the server's own Content-Disposition name
+// would win over the attribute, so the file is fetched and saved from a blob.
+export async function saveStem(event) {
+  const link = event.currentTarget;
+  if (!link.href || link.getAttribute("aria-disabled") === "true") return;
+  event.preventDefault();
+  try {
+    const response = await fetch(link.href);
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      const error = body.error || {};
+      showError(error.code || `HTTP_${response.status}`, error.message || "the download failed", { key: "download" });
+      return;
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = url;
+    save.download = link.getAttribute("download");
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    showError("CONNECTION", `the download failed: ${err.message}`, { key: "download" });
+  }
+}
+
+// The drum transcription's MIDI file, where the server made one for this track.
+export function showMidi(track, url) {
+  const link = $("midi");
+  if (!url) {
+    link.hidden = true;
+    link.removeAttribute("href");
+    return;
+  }
+  link.href = withToken(url);
+  link.setAttribute("download", downloadName(track, "drums", "mid"));
+  link.hidden = false;
+}
+
+// Opened from the library: ask whether the server has the drums' MIDI (HEAD, no body).
+export async function probeMidi(track) {
+  showMidi(track, null);
+  const url = `/api/tracks/${encodeURIComponent(track.trackId)}/drums.mid`;
+  try {
+    const response = await fetch(withToken(url), { method: "HEAD" });
+    if (response.ok && mixer.trackId === track.trackId) showMidi(track, url);
+  } catch {
+    // no MIDI link then
+  }
+}

@@ -5,6 +5,8 @@ import { api } from "./http.js";
 import { showError, clearError, clearJobErrors } from "./errors.js";
 import { job, chosenOptions, stopFollowing, followTrack, followAnalysis, showTrackLine, setJob } from "./job.js";
 import { loadStems } from "./mixer.js";
+import { probeMidi } from "./downloads.js";
+import { sentence } from "./player.js";
 
 export async function refreshLibrary() {
   try {
@@ -12,6 +14,7 @@ export async function refreshLibrary() {
     clearError("library");
     const body = $("library");
     body.replaceChildren();
+    const names = openNames(tracks);
     for (const track of tracks) {
       const row = document.createElement("tr");
       row.dataset.trackId = track.trackId;
@@ -23,7 +26,7 @@ export async function refreshLibrary() {
       open.type = "button";
       open.className = "small";
       open.textContent = "Open";
-      open.setAttribute("aria-label", `Open ${track.title || "track"}`);
+      open.setAttribute("aria-label", names.get(track.trackId));
       open.addEventListener("click", () => openTrack(track));
       const action = document.createElement("td");
       action.append(open);
@@ -49,24 +52,47 @@ export async function refreshLibrary() {
   }
 }
 
+// A distinct name for each row's Open button: its title and length, then when it was added
+// where titles repeat (the same song uploaded twice), then a count.
+function openNames(tracks) {
+  const base = (t) => `Open ${t.title || "track"} (${clock(t.durationSeconds)})`;
+  const counts = new Map();
+  for (const t of tracks) counts.set(base(t), (counts.get(base(t)) || 0) + 1);
+  const names = new Map();
+  const seen = new Map();
+  for (const t of tracks) {
+    let name = base(t);
+    if (counts.get(name) > 1 && t.createdAt) {
+      const added = new Date(typeof t.createdAt === "number" ? t.createdAt * 1000 : t.createdAt);
+      if (!Number.isNaN(added.getTime())) name = `${name.slice(0, -1)}, added ${added.toLocaleString()})`;
+    }
+    const n = (seen.get(name) || 0) + 1;
+    seen.set(name, n);
+    names.set(t.trackId, n > 1 ? `${name} #${n}` : name);
+  }
+  return names;
+}
+
 export async function openTrack(track) {
   clearJobErrors();
   stopFollowing();
   job.trackId = track.trackId;
   job.track = { ...track };
+  job.cached = false;
   try {
     const found = await api(`/api/tracks/${encodeURIComponent(track.trackId)}/stems`);
     setJob({ stage: "complete", label: "Complete (separated before)", progress: 1 });
     showTrackLine($("job-track"), job.track);
     if (track.analysis === "pending") followAnalysis(track);
     await loadStems(found.jobId, Object.keys(found.stems), job.track, { model: found.model });
+    probeMidi(job.track);
   } catch (err) {
     if (err.code === "NO_STEMS") followTrack(track.trackId, job.track, chosenOptions());
     else showError(err.code, err.message, { key: "job" });
   }
 }
 
-export let queueTimer = null;
+let queueTimer = null;
 export async function refreshQueue() {
   clearTimeout(queueTimer);
   try {
@@ -77,7 +103,7 @@ export async function refreshQueue() {
     body.replaceChildren();
     for (const item of jobs) {
       const row = document.createElement("tr");
-      const state = item.state === "running" ? `${item.stage}` : `waiting (${ordinal(item.queuePosition)})`;
+      const state = item.state === "running" ? sentence(`${item.stage}`) : `Waiting (${ordinal(item.queuePosition)})`;
       row.append(cell(titles.get(item.trackId) || (item.trackId || item.jobId).slice(0, 8), "title"),
         cell(state, `state-${item.state}`), cell(item.priority),
         cell(`${Math.round(item.progress * 100)}%`, "num"));

@@ -9,6 +9,7 @@ import { updateDownloadLinks } from "./downloads.js";
 import { job } from "./job.js";
 import { buildPlayer, addStemRow } from "./player.js";
 import { makePeaks, updatePeaks, overviewPeaks, scheduleDraw, drawWaveforms } from "./waveforms.js";
+import { view, setView, toView, resetView, resetGrid, loadGrid, grid } from "./timeline.js";
 
 //
 // Each stem's audio lives in `mixer.stems[name].channels` (one Float32Array per channel),
@@ -45,11 +46,20 @@ export const mixer = {
   duration: 0,
   playing: false,
   waiting: false,     // playback ran into the end of what has arrived; resumes when more does
+  onLoopChange: () => {},  // the loop controls follow the loop (app.js sets it)
   startedAt: 0,       // context time at which offset 0 would have played
   offset: 0,          // position while paused
+  refused: null,      // a time clicked that was not separated yet: said until it arrives
+  loop: { a: null, b: null, on: false },  // A-B loop, seconds; played only once all audio is here
   position() {
     if (!this.playing) return this.offset;
-    return Math.max(0, Math.min(this.duration, this.context.currentTime - this.startedAt));
+    const raw = Math.max(0, Math.min(this.duration, this.context.currentTime - this.startedAt));
+    return this.looping() && raw >= this.loop.b
+      ? this.loop.a + ((raw - this.loop.a) % (this.loop.b - this.loop.a)) : raw;
+  },
+  looping() {
+    return this.loop.on && this.complete && this.loop.a !== null && this.loop.b !== null
+      && this.loop.b > this.loop.a;
   },
   availableFrames() {
     const names = this.expected.length ? this.expected : Object.keys(this.stems);
@@ -80,10 +90,20 @@ export function resetMixer({ key, jobId, track, model, variant, origin, sampleRa
     key, jobId, track, trackId: track ? track.trackId : null, model, variant, origin,
     complete: false, sampleRate, expectedFrames, expected: expected || [], stems: {}, buffers: {},
     bufferStart: 0, bufferedFrames: 0, fullBuffers: false, gains: {}, state: {}, waiting: false, offset: 0,
-    duration: expectedFrames ? expectedFrames / sampleRate : 0,
+    duration: expectedFrames ? expectedFrames / sampleRate : 0, loop: { a: null, b: null, on: false },
+    refused: null,
   });
+  if (!track || grid.trackId !== track.trackId) resetView();
+  resetGrid(track ? track.trackId : null);
+  if (track && track.analysis !== "pending") loadGrid(track.trackId, gridLoaded);
+  mixer.onLoopChange();
   buildPlayer(track);
   for (const name of mixer.expected) addStem(name, 2, expectedFrames);
+}
+
+export function gridLoaded() {
+  scheduleDraw();
+  mixer.onLoopChange();
 }
 
 export function addStem(name, channels, capacity) {
@@ -142,7 +162,7 @@ export function onChunk(message) {
       origin: "stream", sampleRate: message.sampleRate, expectedFrames: frames,
       expected: expectedStems(model, variant),
     });
-    setStreamStatus("Stems are arriving while they separate…");
+    setStreamStatus(streamStatusText());
   }
   if (mixer.complete) return;  // asked again (a reconnect): this audio is already whole here
   if (mixer.expected.length && !mixer.expected.includes(message.stem)) {
@@ -233,6 +253,7 @@ export function completeStream(message) {
   $("play").disabled = false;
   setStreamStatus(streamStatusText());
   updateDownloadLinks();
+  mixer.onLoopChange();
   drawWaveforms();
 }
 
@@ -294,6 +315,7 @@ export async function loadStems(jobId, names, track, { model = null, variant = n
   applyGains();
   setStreamStatus(streamStatusText());
   updateDownloadLinks();
+  mixer.onLoopChange();
   drawWaveforms();
 }
 
@@ -360,9 +382,20 @@ export function startPlayback(offset, { handover = false } = {}) {
   offset = Math.max(start, Math.min(offset, end));
   const old = mixer.sources;
   mixer.sources = {};
+  const loop = mixer.looping() && mixer.fullBuffers;
+  if (loop && offset >= mixer.loop.b) offset = mixer.loop.a;
   for (const [name, buffer] of Object.entries(mixer.buffers)) {
     const source = context.createBufferSource();
     source.buffer = buffer;
+    if (loop) {
+      // Web Audio loops sample-exactly inside the source: no timer, no gap at the seam.
+      // On whole sample frames: a fractional loop point makes every pass after the first
+      // an interpolation between samples, not the samples themselves.
+      const rate = buffer.sampleRate;
+      source.loop = true;
+      source.loopStart = Math.round(mixer.loop.a * rate) / rate;
+      source.loopEnd = Math.round(mixer.loop.b * rate) / rate;
+    }
     source.connect(mixer.gains[name]);
     source.start(when, Math.min(offset - start, buffer.duration));
     mixer.sources[name] = source;
@@ -399,6 +432,12 @@ export function seek(seconds) {
   const limit = mixer.complete ? mixer.duration : mixer.availableSeconds();
   const target = Math.max(0, Math.min(limit, seconds));
   mixer.waiting = false;
+  mixer.refused = null;
+  // Seeking out of an active loop leaves it (as a DJ player's loop exit).
+  if (mixer.looping() && (target < mixer.loop.a || target >= mixer.loop.b)) {
+    mixer.loop.on = false;
+    mixer.onLoopChange();
+  }
   if (mixer.playing) startPlayback(target);
   else { mixer.offset = target; drawPlayhead(); }
 }
@@ -448,23 +487,42 @@ export function tick() {
 
 export function drawPlayhead() {
   const position = mixer.position();
-  const fraction = mixer.duration ? Math.min(1, position / mixer.duration) : 0;
-  for (const head of document.querySelectorAll(".playhead")) head.style.left = `calc(${(fraction * 100).toFixed(3)}% - 1px)`;
+  let fraction = mixer.duration ? Math.min(1, position / mixer.duration) : 0;
+  // Zoomed in and playing: the view turns the page when the play head leaves it.
+  if (mixer.playing && (fraction > view.to || fraction < view.from) && view.to - view.from < 1) {
+    setView(fraction - 0.05 * (view.to - view.from), view.to - view.from);
+    scheduleDraw();
+  }
+  const x = toView(fraction);
+  for (const head of document.querySelectorAll(".playhead")) {
+    head.hidden = x < 0 || x > 1;
+    head.style.left = `calc(${(Math.min(1, Math.max(0, x)) * 100).toFixed(3)}% - 1px)`;
+  }
   const slider = $("seek");
   slider.max = String(mixer.duration || 1);
   if (document.activeElement !== slider) slider.value = String(position);
-  slider.setAttribute("aria-valuetext", `${clock(position)} of ${clock(mixer.duration)}`);
+  // The slider carries the position for screen readers (read when they ask); the clock is
+  // visual only, so a live region does not chatter on every frame.
+  const text = `${clock(position)} of ${clock(mixer.duration)}`;
+  if (slider.getAttribute("aria-valuetext") !== text) slider.setAttribute("aria-valuetext", text);
   $("clock").textContent = `${fineClock(position)} / ${fineClock(mixer.duration)}`;
 }
 
 export function streamStatusText() {
   if (mixer.complete) {
+    if (mixer.origin === "stream" && job.cached) return "All stems here, from the cache.";
     return mixer.origin === "stream" ? "All stems here: streamed while they separated."
       : "All stems loaded from the server.";
   }
   const have = mixer.availableSeconds();
   const total = mixer.duration;
-  if (!have) return "Stems are arriving while they separate…";
+  if (!have) return job.cached ? "Stems are coming from the cache…"
+    : job.separating ? "Stems are arriving while they separate…" : "Stems are arriving…";
+  if (job.cached) return `From the cache so far: ${clock(have)} of ${clock(total)}.`;
+  if (mixer.refused !== null && mixer.refused > have) {
+    return `Not separated yet: ${clock(mixer.refused)} is past the ${clock(have)} here so far. It plays once it arrives.`;
+  }
+  if (!job.separating) return `Here so far: ${clock(have)} of ${clock(total)}.`;
   const now = mixer.waiting ? "Playback waits for the next part."
     : mixer.playing ? "Playing what has arrived; the rest follows." : "Press Play to hear it now.";
   return `Separated so far: ${clock(have)} of ${clock(total)}. ${now}`;

@@ -1,5 +1,3 @@
-// What the page has seen, for people debugging and for the browser tests.
-
 // What the page has seen, for people and tests (window.stemcastStats).
 export const stats = {
   transport: "loading",    // then "msgpack", or "json" where msgpack could not load
@@ -12,6 +10,7 @@ export const stats = {
   waits: 0,               // playback caught up with the separation and waited for it
   fetchedStems: 0,        // stems fetched as WAV over HTTP for playback
   analyses: 0,            // trackAnalysis messages
+  chunksAtCancel: null,   // stemChunk frames received when the server confirmed a cancel
 };
 window.stemcastStats = stats;
 

@@ -2,6 +2,7 @@
 
 import { $ } from "./dom.js";
 import { PEAK_BINS, mixer, drawPlayhead } from "./mixer.js";
+import { view, toView, drawGrid, drawAxis } from "./timeline.js";
 
 export function makePeaks(frames) {
   const binFrames = Math.max(32, Math.ceil(Math.max(frames, 1) / PEAK_BINS));
@@ -58,7 +59,7 @@ export function overviewPeaks(waveforms, names) {
   return result;
 }
 
-export let drawPending = false;
+let drawPending = false;
 export function scheduleDraw() {
   if (drawPending) return;
   drawPending = true;
@@ -68,22 +69,40 @@ export function scheduleDraw() {
 export function drawWaveforms() {
   const totalFrames = mixer.complete ? mixer.expectedFrames
     : Math.max(mixer.expectedFrames, ...Object.values(mixer.stems).map((s) => s.frames), 1);
+  const duration = mixer.duration || totalFrames / mixer.sampleRate;
   for (const row of document.querySelectorAll(".stem")) {
     const stem = mixer.stems[row.dataset.stem];
     const canvas = row.querySelector("canvas");
     const peaks = stem && stem.peaks.frames ? stem.peaks : row.peaks;
     if (!canvas) continue;
     const total = stem && stem.peaks.frames ? totalFrames : (peaks ? peaks.frames : totalFrames);
-    drawWave(canvas, peaks, total, getComputedStyle(row).getPropertyValue("--stem-color").trim());
+    const g = drawWave(canvas, peaks, total, getComputedStyle(row).getPropertyValue("--stem-color").trim());
+    drawLoop(canvas, g, duration);
+    drawGrid(canvas, g, duration);
     const complete = mixer.complete && stem && stem.peaks.frames > 0;
     canvas.dataset.drawn = complete ? "true" : peaks && peaks.frames ? (stem && stem.peaks.frames ? "partial" : "overview") : "empty";
     canvas.dataset.filled = peaks && total ? Math.min(1, peaks.frames / total).toFixed(3) : "0";
   }
+  drawAxis(duration);
   $("player").dataset.complete = String(Boolean(mixer.complete));
   drawPlayhead();
 }
 
-export function drawWave(canvas, peaks, totalFrames, color) {
+// The A-B loop's region, shaded.
+function drawLoop(canvas, g, duration) {
+  const loop = mixer.loop;
+  if (!duration || loop.a === null) return;
+  const x0 = toView(loop.a / duration) * canvas.width;
+  const x1 = loop.b === null ? x0 + 2 : toView(loop.b / duration) * canvas.width;
+  g.fillStyle = loop.on ? "rgba(255, 215, 94, 0.16)" : "rgba(255, 255, 255, 0.07)";
+  g.fillRect(x0, 0, Math.max(2, x1 - x0), canvas.height);
+  g.fillStyle = "rgba(255, 215, 94, 0.9)";
+  g.fillRect(Math.round(x0), 0, 2, canvas.height);
+  if (loop.b !== null) g.fillRect(Math.round(x1) - 2, 0, 2, canvas.height);
+}
+
+// The waveform of the part of the track in view; returns the canvas's 2D context.
+function drawWave(canvas, peaks, totalFrames, color) {
   const ratio = window.devicePixelRatio || 1;
   const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
   const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
@@ -92,8 +111,10 @@ export function drawWave(canvas, peaks, totalFrames, color) {
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
   const mid = height / 2;
+  const firstFrame = view.from * totalFrames;
+  const framesPerPixel = ((view.to - view.from) * totalFrames) / width;
   const filledFrames = peaks ? Math.min(peaks.frames, totalFrames) : 0;
-  const filledX = totalFrames ? Math.round((filledFrames / totalFrames) * width) : 0;
+  const filledX = Math.max(0, Math.min(width, Math.round((filledFrames - firstFrame) / framesPerPixel)));
   // Not yet separated: a dim band with a dashed centre line.
   if (filledX < width) {
     g.fillStyle = "rgba(255, 255, 255, 0.045)";
@@ -106,14 +127,13 @@ export function drawWave(canvas, peaks, totalFrames, color) {
     g.stroke();
     g.setLineDash([]);
   }
-  if (!peaks || !filledX) return;
-  const binsPerPixel = totalFrames / peaks.binFrames / width;
+  if (!peaks || !filledX || !totalFrames) return g;
   const filledBins = Math.ceil(filledFrames / peaks.binFrames);
   const scale = (mid - 2) / Math.max(peaks.peak, 0.05);
   g.fillStyle = color || "#5fb3ff";
   for (let x = 0; x < filledX; x += 1) {
-    const b0 = Math.floor(x * binsPerPixel);
-    const b1 = Math.min(filledBins, Math.max(b0 + 1, Math.floor((x + 1) * binsPerPixel)));
+    const b0 = Math.floor((firstFrame + x * framesPerPixel) / peaks.binFrames);
+    const b1 = Math.min(filledBins, Math.max(b0 + 1, Math.floor((firstFrame + (x + 1) * framesPerPixel) / peaks.binFrames)));
     let min = 0;
     let max = 0;
     for (let b = b0; b < b1; b += 1) {
@@ -124,5 +144,5 @@ export function drawWave(canvas, peaks, totalFrames, color) {
     const bottom = mid - min * scale;
     g.fillRect(x, top, 1, Math.max(1, bottom - top));
   }
+  return g;
 }
-
