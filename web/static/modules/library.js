@@ -1,0 +1,120 @@
+// The library (tracks on the server, opened again) and the queue (every job running or waiting).
+
+import { $, keyName, clock, ordinal, cell } from "./dom.js";
+import { api } from "./http.js";
+import { showError, clearError, clearJobErrors } from "./errors.js";
+import { job, chosenOptions, stopFollowing, followTrack, followAnalysis, showTrackLine, setJob } from "./job.js";
+import { loadStems } from "./mixer.js";
+import { probeMidi } from "./downloads.js";
+import { sentence } from "./player.js";
+
+export async function refreshLibrary() {
+  try {
+    const { tracks } = await api("/api/tracks");
+    clearError("library");
+    const body = $("library");
+    body.replaceChildren();
+    const names = openNames(tracks);
+    for (const track of tracks) {
+      const row = document.createElement("tr");
+      row.dataset.trackId = track.trackId;
+      row.dataset.analysis = track.analysis || "";
+      if (track.trackId === job.trackId) row.className = "current";
+      const title = cell(track.title || track.filePath.split("/").pop(), "title");
+      title.title = track.filePath;
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "small";
+      open.textContent = "Open";
+      open.setAttribute("aria-label", names.get(track.trackId));
+      open.addEventListener("click", () => openTrack(track));
+      const action = document.createElement("td");
+      action.append(open);
+      const pending = track.analysis === "pending";
+      const bpm = cell(track.bpm ? String(Math.round(track.bpm)) : pending ? "…" : "–", "num bpm");
+      const key = cell("", "key");
+      const name = keyName(track);
+      key.append(name || (pending ? "…" : "–"));
+      if (track.camelot) {
+        const camelot = document.createElement("span");
+        camelot.className = "camelot";
+        camelot.textContent = track.camelot;
+        camelot.title = `Camelot code ${track.camelot}`;
+        key.append(" ", camelot);
+      }
+      if (pending) { bpm.title = "analysing"; key.title = "analysing"; }
+      row.append(title, cell(clock(track.durationSeconds), "num"), bpm, key, action);
+      body.append(row);
+    }
+    $("library-empty").hidden = tracks.length > 0;
+  } catch (err) {
+    showError(err.code, `the library could not be loaded: ${err.message}`, { key: "library" });
+  }
+}
+
+// A distinct name for each row's Open button: its title and length, then when it was added
+// where titles repeat (the same song uploaded twice), then a count.
+function openNames(tracks) {
+  const base = (t) => `Open ${t.title || "track"} (${clock(t.durationSeconds)})`;
+  const counts = new Map();
+  for (const t of tracks) counts.set(base(t), (counts.get(base(t)) || 0) + 1);
+  const names = new Map();
+  const seen = new Map();
+  for (const t of tracks) {
+    let name = base(t);
+    if (counts.get(name) > 1 && t.createdAt) {
+      const added = new Date(typeof t.createdAt === "number" ? t.createdAt * 1000 : t.createdAt);
+      if (!Number.isNaN(added.getTime())) name = `${name.slice(0, -1)}, added ${added.toLocaleString()})`;
+    }
+    const n = (seen.get(name) || 0) + 1;
+    seen.set(name, n);
+    names.set(t.trackId, n > 1 ? `${name} #${n}` : name);
+  }
+  return names;
+}
+
+export async function openTrack(track) {
+  clearJobErrors();
+  stopFollowing();
+  job.trackId = track.trackId;
+  job.track = { ...track };
+  job.cached = false;
+  try {
+    const found = await api(`/api/tracks/${encodeURIComponent(track.trackId)}/stems`);
+    setJob({ stage: "complete", label: "Complete (separated before)", progress: 1 });
+    showTrackLine($("job-track"), job.track);
+    if (track.analysis === "pending") followAnalysis(track);
+    await loadStems(found.jobId, Object.keys(found.stems), job.track, { model: found.model });
+    probeMidi(job.track);
+  } catch (err) {
+    if (err.code === "NO_STEMS") followTrack(track.trackId, job.track, chosenOptions());
+    else showError(err.code, err.message, { key: "job" });
+  }
+}
+
+let queueTimer = null;
+export async function refreshQueue() {
+  clearTimeout(queueTimer);
+  try {
+    const { jobs } = await api("/queue");
+    clearError("queue");
+    const titles = new Map([...$("library").querySelectorAll("tr")].map((tr) => [tr.dataset.trackId, tr.firstChild.textContent]));
+    const body = $("queue");
+    body.replaceChildren();
+    for (const item of jobs) {
+      const row = document.createElement("tr");
+      const state = item.state === "running" ? sentence(`${item.stage}`) : `Waiting (${ordinal(item.queuePosition)})`;
+      row.append(cell(titles.get(item.trackId) || (item.trackId || item.jobId).slice(0, 8), "title"),
+        cell(state, `state-${item.state}`), cell(item.priority),
+        cell(`${Math.round(item.progress * 100)}%`, "num"));
+      body.append(row);
+    }
+    $("queue-empty").hidden = jobs.length > 0;
+    // The socket pushes our own job; other clients' jobs are only seen here, so look
+    // again now and then while something runs.
+    if (jobs.length && !document.hidden) queueTimer = setTimeout(refreshQueue, 3000);
+  } catch (err) {
+    if (err.code !== "CONNECTION") showError(err.code, `the queue could not be loaded: ${err.message}`, { key: "queue" });
+  }
+}
+
