@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stemcast.cache.retention import parse_time
+from stemcast.jobs.models import JobState
 from stemcast.jobs.observer import JobObserver
-from stemcast.jobs.worker_pool import ModelState
+from stemcast_protocol import ModelState, Priority
 
 if TYPE_CHECKING:
     from stemcast.app.services import Services
@@ -27,8 +28,6 @@ _WAIT_BUCKETS = (0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _SEPARATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10)
 
-JOB_STATES = ("queued", "running", "completed", "failed", "cancelled")
-PRIORITIES = ("high", "normal", "low")
 
 
 class Metrics(JobObserver):
@@ -98,15 +97,16 @@ class Metrics(JobObserver):
     def cache_lookup(self, result: str) -> None:
         self.cache_requests.labels(result).inc()
 
-    def job_started(self, priority: str, created_at: str) -> None:
-        self.jobs_started.labels(priority).inc()
+    def job_started(self, priority: Priority, created_at: str) -> None:
+        self.jobs_started.labels(priority.value).inc()
         wait = time.time() - parse_time(created_at)
-        self.queue_wait.labels(priority).observe(max(0.0, wait))
+        self.queue_wait.labels(priority.value).observe(max(0.0, wait))
 
-    def job_finished(self, state: str, priority: str, processing_time: float | None = None,
+    def job_finished(self, state: JobState, priority: Priority,
+                     processing_time: float | None = None,
                      duration: float | None = None) -> None:
-        self.jobs_finished.labels(state, priority).inc()
-        if state == "completed" and processing_time is not None:
+        self.jobs_finished.labels(state.value, priority.value).inc()
+        if state == JobState.COMPLETED and processing_time is not None:
             self.separation_time.observe(processing_time)
             if duration:
                 self.realtime_factor.observe(processing_time / duration)
@@ -115,9 +115,10 @@ class Metrics(JobObserver):
 
     async def refresh(self, services: Services) -> None:
         counts = await services.jobs.count_by_state_priority()
-        for state in JOB_STATES:
-            for priority in PRIORITIES:
-                self.jobs.labels(state, priority).set(counts.get((state, priority), 0))
+        for state in JobState:
+            for priority in Priority:
+                self.jobs.labels(state.value, priority.value).set(
+                    counts.get((state.value, priority.value), 0))
         snapshot = services.scheduler.snapshot()
         self.queue_length.set(_number(snapshot.get("queued")))
         self.running.set(_number(snapshot.get("running")))

@@ -45,5 +45,5 @@ def write_wav_atomic(path: Path, samples: np.ndarray, sample_rate: int,
         if samples.ndim != 2:
             raise ValueError(f"samples must be (channels, frames), got {samples.shape}")
         data = np.ascontiguousarray(samples.T, dtype=np.float32)
-    with atomic_target(path) as partial:
-        sf.write(partial, data, sample_rate, subtype=subtype, format="WAV")
+    with atomic_target(path) as partial, open(partial, "wb") as handle:
+        sf.write(handle, data, sample_rate, subtype=subtype, format="WAV")

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from stemcast import __version__
 from stemcast.http.auth import has_token
 from stemcast.http.deps import services_of
-from stemcast.jobs.worker_pool import ModelState
+from stemcast_protocol import ModelState
 
 
 async def health(request: Request) -> JSONResponse:

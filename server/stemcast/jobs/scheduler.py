@@ -275,7 +275,7 @@ class Scheduler:
                 )
                 log.info("job %s started on worker %s (priority %s)", job.id, worker.index,
                          job.priority.value)
-                self.observer.job_started(job.priority.value, job.created_at)
+                self.observer.job_started(job.priority, job.created_at)
                 self.bus.publish(self._progress_event(job.id))
                 dispatched = True
             if dispatched:
@@ -302,7 +302,7 @@ class Scheduler:
             running = self._running.get(message.job_id)
             if running is None:
                 return
-            stage = Stage(message.stage)
+            stage = message.stage
             if stage != running.stage:
                 running.stage = stage
                 if stage == Stage.SEPARATING:
@@ -336,7 +336,7 @@ class Scheduler:
             self.audio_changes.finished(message.job_id)
             log.info("job %s completed in %.1f s", message.job_id, message.processing_time)
             if job is not None:
-                self.observer.job_finished("completed", job.priority.value,
+                self.observer.job_finished(JobState.COMPLETED, job.priority,
                                            message.processing_time, message.duration_seconds)
                 self.bus.publish(self._completed_event(job, cached=False))
             self._kick()
@@ -350,7 +350,7 @@ class Scheduler:
             failed = self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
             if failed is not None:
-                self.observer.job_finished("failed", failed.job.priority.value)
+                self.observer.job_finished(JobState.FAILED, failed.job.priority)
             self.bus.publish(JobFailed(message.job_id, message.code, message.message))
             self._kick()
         elif isinstance(message, _WorkerLost):

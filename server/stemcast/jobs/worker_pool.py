@@ -31,20 +31,13 @@ from stemcast.separation.worker_messages import (
     WorkerReady,
     WorkerToServer,
 )
+from stemcast_protocol import ModelState
 
 log = logging.getLogger(__name__)
 
 # One job per priority level at most: a low job, preempted by a normal one, preempted
 # by a high one.
 MAX_JOBS_PER_WORKER = 3
-
-
-class ModelState(str, Enum):
-    """The default model's state, as /health, hello and trackInfo say it."""
-
-    LOADING = "loading"  # the workers are starting; requests wait for them
-    READY = "ready"  # separating
-    UNAVAILABLE = "unavailable"  # no weights: jobs fail fast saying why
 
 
 class WorkerState(str, Enum):

@@ -46,6 +46,7 @@ from stemcast.separation.worker_messages import (
 )
 from stemcast.storage.atomic import atomic_target, write_text_atomic
 from stemcast.storage.job_folder import JobFolder
+from stemcast_protocol import Stage
 
 if TYPE_CHECKING:
     from stemcast.separation.engine import SeparationEngine
@@ -211,7 +212,7 @@ class _Worker:
         self.active[task.job_id] = job
 
         def prepare(job: _ActiveJob) -> None:
-            self.conn.send(TaskProgress(task.job_id, "decoding", 0.0))
+            self.conn.send(TaskProgress(task.job_id, Stage.DECODING, 0.0))
             audio = decode(task.input_path)
             if task.pcm_hash and pcm_hash(audio) != task.pcm_hash:
                 # Stems of other audio must never be filed under this job's key.
@@ -230,7 +231,7 @@ class _Worker:
             job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
             shifts = task.options.shifts
-            self.conn.send(TaskProgress(task.job_id, "separating", 0.0))
+            self.conn.send(TaskProgress(task.job_id, Stage.SEPARATING, 0.0))
             if shifts > 0:
                 stems = engine.separate(prepared, shifts=shifts, seed=task.seed)
                 from stemcast.separation.streaming import Region
@@ -253,7 +254,7 @@ class _Worker:
             return  # its state is untouched: the segment runs again when the job resumes
         if region is not None:
             self._write_region(job, region)
-        self.conn.send(TaskProgress(job.task.job_id, "separating", float(separation.progress)))
+        self.conn.send(TaskProgress(job.task.job_id, Stage.SEPARATING, float(separation.progress)))
         if separation.done:
             self._finish(job)
 
@@ -273,7 +274,7 @@ class _Worker:
         task = job.task
         info = job.engine.info
         layout = job.layout
-        self.conn.send(TaskProgress(task.job_id, "writing", 0.0))
+        self.conn.send(TaskProgress(task.job_id, Stage.WRITING, 0.0))
         self._close(job)
         paths: dict[str, str] = {}
         peaks_input: dict[str, np.ndarray] = {}
@@ -283,13 +284,14 @@ class _Worker:
             raw = raw_stem_path(task.output_dir, name, layout)
             final = final_stem_path(task.output_dir, name)
             data = np.fromfile(raw, dtype=layout.dtype).reshape(-1, info.channels)
-            with atomic_target(final) as partial:
-                sf.write(partial, data, info.sample_rate, subtype=layout.wav_subtype,
+            with atomic_target(final) as partial, open(partial, "wb") as handle:
+                sf.write(handle, data, info.sample_rate, subtype=layout.wav_subtype,
                          format="WAV")
             raw.unlink()
             paths[name] = str(final.resolve())
             peaks_input[name] = data.T
-            self.conn.send(TaskProgress(task.job_id, "writing", (index + 1) / len(info.sources)))
+            self.conn.send(TaskProgress(task.job_id, Stage.WRITING,
+                                        (index + 1) / len(info.sources)))
         _write_waveforms(Path(task.output_dir), peaks_input, info.sample_rate)
         processing_time = time.monotonic() - job.started
         _write_stems_json(Path(task.output_dir), task, paths, info.sample_rate,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast_protocol import Stage
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -100,7 +102,7 @@ class WorkerReady:
 @dataclass(frozen=True)
 class TaskProgress:
     job_id: str
-    stage: str
+    stage: Stage  # decoding, separating or writing
     fraction: float  # of this stage, 0..1
 
 

@@ -21,7 +21,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from stemcast import __version__
 from stemcast.analysis.service import AnalysisService
 from stemcast.audio import AudioError
-from stemcast.jobs.worker_pool import ModelState
 from stemcast.library.library import TrackLibrary
 from stemcast.library.paths import PathNotAllowedError
 from stemcast.library.tracks import Track
@@ -37,9 +36,11 @@ from stemcast_protocol import (
     FrameFormat,
     GetTrackInfo,
     Hello,
+    ModelState,
     Ping,
     Priority,
     ProtocolError,
+    Stage,
     cancelled_message,
     decode_frame,
     encode_frame,
@@ -349,7 +350,7 @@ class ClientSession:
         def hashing() -> None:
             self.push(progress_message(
                 request_id=subscription.request_id, track_id=ask.track.id, job_id=None,
-                stage="decoding", progress=0.0, eta_seconds=None, queue_position=None,
+                stage=Stage.DECODING, progress=0.0, eta_seconds=None, queue_position=None,
             ), False)
 
         async def still_wanted() -> bool:
