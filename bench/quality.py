@@ -7,9 +7,13 @@ tempos and keys, each stem rendered on its own, the mix their sum. Prints markdo
 2. drum onsets (stemcast.analysis.drums.transcribe) on the ground-truth drum stems;
 3. separation SDR per stem for the DSP engine, Demucs (a tiny random-weight HTDemucs, or
    real weights with --model/--model-repo) and the mix/4 baseline;
-4. drum onsets on the DSP engine's drum stem: what a server without weights gives.
+4. drum onsets on the DSP engine's drum stem: what a server without weights gives;
+5. speech over rendered music (bench/speech.py: espeak-ng voices at 0 dB over each song's
+   accompaniment): vocal and accompaniment SDR for the engines that need no download
+   (dsp, spleeter-2stems, offline) and the mix/2 baseline, with their speed.
 
     python bench/quality.py [--songs N] [--out DIR] [--model NAME --model-repo DIR]
+                            [--sections 1,2,3,4,5] [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -119,14 +123,24 @@ def onset_table(songs: list[RenderedSong], drums: list[np.ndarray]) -> str:
             + f"\n\n{audio:.0f} s of drums transcribed in {seconds:.1f} s.")
 
 
+def spleeter_networks(args: argparse.Namespace) -> object:
+    from stemcast.separation.spleeter_engine import SpleeterNetworks
+
+    if not hasattr(args, "_networks"):
+        args._networks = SpleeterNetworks.load(device="cpu", precision=args.precision)
+    return args._networks
+
+
 def engines(args: argparse.Namespace) -> list[tuple[str, Separate]]:
     from stemcast.separation.demucs_engine import DemucsEngine
     from stemcast.separation.dsp_engine import DspEngine
+    from stemcast.separation.offline_engine import OfflineEngine
     from stemcast.separation.random_model import build_htdemucs
 
     out: list[tuple[str, Separate]] = [
         ("mix/4 (baseline)", lambda mix: {stem: mix / 4 for stem in STEMS}),
         ("dsp", DspEngine().separate),
+        ("offline", OfflineEngine(spleeter_networks(args)).separate),  # type: ignore[arg-type]
         ("demucs tiny-random", DemucsEngine(build_htdemucs("tiny"), name="tiny-random").separate),
     ]
     if args.model:
@@ -153,14 +167,65 @@ def separation(songs: list[RenderedSong], args: argparse.Namespace) -> list[np.n
             for stem, value in zip(STEMS, values, strict=True):
                 per_stem[stem].append(float(value))
         every = [v for values in per_stem.values() for v in values]
+        audio = sum(song.spec.seconds for song in songs)
         rows.append([name, *(fmt(statistics.median(per_stem[stem])) for stem in STEMS),
-                     fmt(statistics.median(every)), f"{seconds:.1f}"])
+                     fmt(statistics.median(every)), f"{seconds:.1f}",
+                     f"{audio / seconds:.1f}" if seconds > 0 else "-"])
     print("\n### 3. Separation: SDR per stem (dB, median over the songs)\n")
     print(f"SDR: {SDR_FUNCTION}. The median column is over every song and stem. "
           "tiny-random is an untrained ~0.36M-parameter HTDemucs: the cost of the real code, "
           "not its quality.\n")
-    print(table(["engine", *STEMS, "median", "separate s"], rows))
+    print(table(["engine", *STEMS, "median", "separate s", "x realtime"], rows))
     return dsp_drums
+
+
+def speech_over_music(songs: list[RenderedSong], args: argparse.Namespace) -> None:
+    """Vocal and accompaniment SDR with espeak-ng speech as the vocal, at 0 dB."""
+    from speech import VOICES, at_0_db, speech_track
+
+    from stemcast.separation.dsp_engine import DspEngine
+    from stemcast.separation.offline_engine import OfflineEngine
+    from stemcast.separation.spleeter_engine import SpleeterEngine
+
+    networks = spleeter_networks(args)
+    contenders: list[tuple[str, Separate, str]] = [
+        ("mix/2 (baseline)", lambda mix: {"vocals": mix / 2, "accompaniment": mix / 2}, ""),
+        ("dsp", DspEngine().separate, "4"),
+        ("spleeter-2stems", SpleeterEngine(networks).separate, ""),  # type: ignore[arg-type]
+        ("offline", OfflineEngine(networks).separate, "4"),  # type: ignore[arg-type]
+    ]
+    cases = []
+    for index, song in enumerate(songs):
+        accompaniment = sum(load_stereo(song.stems[stem]) for stem in STEMS if stem != "vocals")
+        assert isinstance(accompaniment, np.ndarray)
+        voice = VOICES[index % len(VOICES)]
+        speech, mix = at_0_db(speech_track(voice, accompaniment.shape[1], SAMPLE_RATE),
+                              accompaniment)
+        cases.append((song.spec.name, voice, speech, mix - speech, mix))
+    rows = []
+    for name, separate, kind in contenders:
+        vocals, rest, seconds = [], [], 0.0
+        for _, _, speech, accompaniment, mix in cases:
+            started = time.perf_counter()
+            stems = separate(mix)
+            seconds += time.perf_counter() - started
+            other = stems["accompaniment"] if not kind else \
+                stems["drums"] + stems["bass"] + stems["other"]
+            values = sdr(np.stack([speech, accompaniment]), np.stack([stems["vocals"], other]))
+            vocals.append(float(values[0]))
+            rest.append(float(values[1]))
+        audio = sum(case[4].shape[1] for case in cases) / SAMPLE_RATE
+        rows.append([name, fmt(statistics.median(vocals)), fmt(statistics.median(rest)),
+                     fmt(min(vocals)), f"{seconds:.1f}",
+                     f"{audio / seconds:.1f}" if seconds > 0 else "-"])
+    voices = ", ".join(f"{case[0]}: {case[1]}" for case in cases)
+    print("\n### 5. Speech over rendered music: vocals and accompaniment SDR (dB)\n")
+    print(f"espeak-ng speech (voices {voices}) at 0 dB over each song's drums + bass + "
+          f"other; 4-stem engines' accompaniment is drums + bass + other. SDR: "
+          f"{SDR_FUNCTION}. Median over the songs; worst vocals too. Spleeter networks in "
+          f"{args.precision}.\n")
+    print(table(["engine", "vocals", "accompaniment", "worst vocals", "separate s",
+                 "x realtime"], rows))
 
 
 def main() -> int:
@@ -174,7 +239,12 @@ def main() -> int:
     parser.add_argument("--model", help="also a Demucs model with real weights, by name")
     parser.add_argument("--model-repo", type=Path, help="local folder of --model's weights")
     parser.add_argument("--device", default="auto", help="for --model: auto, cpu or cuda")
+    parser.add_argument("--sections", default="1,2,3,4,5",
+                        help="which tables to print (default all)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="what Spleeter's networks run in (default fp32)")
     args = parser.parse_args()
+    sections = {int(part) for part in args.sections.split(",") if part.strip()}
     if not fluidsynth_available():
         print("needs FluidSynth and the FluidR3 GM soundfont "
               "(Debian: apt-get install fluidsynth fluid-soundfont-gm)", file=sys.stderr)
@@ -184,12 +254,23 @@ def main() -> int:
     print(f"## Quality on the FluidSynth corpus: {len(songs)} songs, "
           f"{sum(s.spec.seconds for s in songs):.0f} s, in {args.out}")
     print(f"\nOn {machine()}; corpus ready in {time.perf_counter() - started:.1f} s.")
-    tempo_and_key(songs)
-    print("\n### 2. Drum onsets on the ground-truth drum stems (±25 ms)\n")
-    print(onset_table(songs, [load_stereo(song.stems["drums"]) for song in songs]))
-    dsp_drums = separation(songs, args)
-    print("\n### 4. Drum onsets on the DSP engine's drum stem (±25 ms)\n")
-    print(onset_table(songs, dsp_drums))
+    if 1 in sections:
+        tempo_and_key(songs)
+    if 2 in sections:
+        print("\n### 2. Drum onsets on the ground-truth drum stems (±25 ms)\n")
+        print(onset_table(songs, [load_stereo(song.stems["drums"]) for song in songs]))
+    if 3 in sections or 4 in sections:
+        dsp_drums = separation(songs, args)
+        if 4 in sections:
+            print("\n### 4. Drum onsets on the DSP engine's drum stem (±25 ms)\n")
+            print(onset_table(songs, dsp_drums))
+    if 5 in sections:
+        from speech import espeak_available
+
+        if espeak_available():
+            speech_over_music(songs, args)
+        else:
+            print("\n### 5. skipped: needs espeak-ng (Debian: apt-get install espeak-ng)")
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
     return 0
 

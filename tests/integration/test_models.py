@@ -16,9 +16,11 @@ import soundfile as sf
 from stemcast.separation.random_model import SIX_STEMS, build_htdemucs, save_to_repo
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.client import SpecCheckedClient
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
+# Ready in seconds on a quiet 2-core machine; the deadline leaves room for a shared one.
+START_S = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +47,63 @@ async def stems_of(server: ServerProcess, clip: Path, request_id: str,
     raise AssertionError("no stemsReady")
 
 
-async def test_auto_without_weights_serves_the_dsp_engine_and_says_why(
+async def test_auto_without_weights_serves_the_offline_engine_and_says_why(
         tmp_path: Path, clip: Path) -> None:
     server = ServerProcess(tmp_path / "data", args=["--allow-path-prefix", str(clip.parent)],
-                           env={"HF_HOME": str(tmp_path / "hf")}).start()
+                           env={"HF_HOME": str(tmp_path / "hf")}).start(timeout=START_S)
     try:
         health = server.health()
         model = health["model"]
-        assert model["requested"] == "auto" and model["name"] == "dsp"
+        assert model["requested"] == "auto" and model["name"] == "offline"
         assert model["state"] == "ready" and health["ready"] is True
-        assert "htdemucs is not available" in model["choice"]
+        assert "htdemucs's weights are not on disk" in model["choice"]
         assert "HF_HUB_OFFLINE" in model["choice"] and "--model-repo" in model["choice"]
+        offered = {m["name"]: m["kind"] for m in health["models"]}
+        assert offered == {"offline": "spleeter", "spleeter-2stems": "spleeter", "dsp": "dsp"}
         ready = await stems_of(server, clip, "auto")
-        assert ready["type"] == "stemsReady" and ready["model"] == "dsp"
-        assert ready["_info"]["model"] == "dsp"
+        assert ready["type"] == "stemsReady" and ready["model"] == "offline"
+        assert list(ready["stems"]) == ["drums", "bass", "other", "vocals"]
+        assert ready["_info"]["model"] == "offline"
+        # Spleeter's own two stems, natively: the 2stems variant is its accompaniment,
+        # the same separation (cached), not a sum of other stems.
+        native = await stems_of(server, clip, "spleeter", model="spleeter-2stems")
+        assert list(native["stems"]) == ["vocals", "accompaniment"]
+        two = await stems_of(server, clip, "two", model="spleeter-2stems", variant="2stems")
+        assert two["cached"] and list(two["stems"]) == ["vocals", "accompaniment"]
+        for stem in ("vocals", "accompaniment"):
+            assert np.array_equal(sf.read(two["stems"][stem], dtype="int16")[0],
+                                  sf.read(native["stems"][stem], dtype="int16")[0])
     finally:
         server.stop()
-    assert "auto: the weightless DSP engine" in server.log()
+    log = server.log()
+    assert "auto: the offline engine" in log
+    assert "retry" not in log.lower()
+
+
+async def test_without_network_the_download_is_one_line_in_the_background(
+        tmp_path: Path, clip: Path) -> None:
+    """Downloads allowed but the hub unreachable (a closed loopback port stands in for
+    it): ready at once on the offline engine; the failed download is one warning."""
+    closed = free_port()
+    server = ServerProcess(tmp_path / "data", args=["--allow-path-prefix", str(clip.parent)],
+                           env={"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+                                "HF_ENDPOINT": f"http://127.0.0.1:{closed}"}).start(timeout=START_S)
+    try:
+        model = server.health()["model"]
+        assert model["name"] == "offline"
+        assert "downloading in the background" in model["choice"]
+        deadline = time.monotonic() + 120
+        while "download did not complete" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.5)
+        ready = await stems_of(server, clip, "after-failed-download")
+        assert ready["model"] == "offline"
+    finally:
+        server.stop()
+    log = server.log()
+    assert log.count("download did not complete") == 1
+    assert log.count("downloading them in the background") == 1
+    assert "retry" not in log.lower() and "Retrying" not in log
 
 
 async def test_auto_with_weights_takes_htdemucs(tmp_path: Path, clip: Path) -> None:

@@ -158,7 +158,7 @@ def test_a_wrong_mask_normalisation_is_caught(
 
     monkeypatch.setattr(spleeter_engine, "ratio_masks",
                         exponent_one if wrong == "exponent 1" else not_normalised)
-    short = music[:, :(4 * 44100)]
+    short = music[:, :4 * 44100]
     stems = SpleeterEngine(networks).separate(short)
     assert _max_difference(stems, [ref[:, :short.shape[1] // HOP * HOP]
                                    for ref in reference]) > 1e-2
