@@ -9,6 +9,7 @@ Same set-up as test_page.py (Debian's chromium driven by Playwright); screenshot
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -146,6 +147,7 @@ def test_a_finished_separation_as_a_prep_tool(page: Any, server: ServerProcess,
     page.locator("#variant-select").select_option("2stems")
     expect(start).to_be_enabled()
     page.locator("#variant-select").select_option("4stems")
+    expect(start).to_be_disabled()  # back to what was sent
 
     # Labels in sentence case, as written (no CSS capitalising them).
     expect(page.locator("#job-stage")).to_have_text("Complete")
@@ -251,12 +253,15 @@ def test_a_finished_separation_as_a_prep_tool(page: Any, server: ServerProcess,
     page.keyboard.press("ArrowLeft")
     assert abs(position(page) - 1.0) < 1e-6
     page.keyboard.press(" ")
-    page.wait_for_function("() => window.stemcastMixer.playing && window.stemcastMixer.position() > 1.2")
+    page.wait_for_function(
+        "() => window.stemcastMixer.playing && window.stemcastMixer.position() > 1.2")
     page.keyboard.press(" ")
     assert page.evaluate("() => window.stemcastMixer.playing") is False
 
     ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#player").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "web-page-1440x900.png"), full_page=False)
+    page.screenshot(path=str(ARTIFACTS / "web-page-1440x900-full.png"), full_page=True)
 
 
 def record_output(page: Any, seconds: float) -> tuple[np.ndarray, int]:
@@ -269,7 +274,7 @@ def record_output(page: Any, seconds: float) -> tuple[np.ndarray, int]:
             if (m.playing) window.recorded.push(Array.from(e.inputBuffer.getChannelData(0)));
         };
         m.master.connect(tap);
-        tap.connect(m.context.destination);  // a processor runs only when connected; it outputs silence
+        tap.connect(m.context.destination);  // runs only when connected; outputs silence
         window.tap = tap;
     }""")
     rate = int(page.evaluate("() => window.stemcastMixer.context.sampleRate"))
@@ -351,7 +356,8 @@ def test_an_a_b_loop_snapped_to_beats_plays_the_right_samples(
     # Every window came from inside the loop (within a window's length of its ends) ...
     assert all(a - 0.03 <= t <= b + 0.03 for _, t in good), good
     # ... and the audio jumped back from B to A at least twice, by the loop's length.
-    jumps = [(s1, t1, s2, t2) for (s1, t1), (s2, t2) in zip(good, good[1:]) if t2 < t1 - 0.1]
+    jumps = [(s1, t1, s2, t2) for (s1, t1), (s2, t2) in itertools.pairwise(good)
+             if t2 < t1 - 0.1]
     assert len(jumps) >= 2, good
     for s1, t1, s2, t2 in jumps:
         assert abs((s2 - s1) - (t2 - t1) - length) < 0.03, (s1, t1, s2, t2, length)
@@ -402,12 +408,14 @@ def test_phone_layout(browser: Any, server: ServerProcess, clip: Path) -> None:
             assert clock.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
             # The header's model line on one line, not nine.
             lines = page.locator("#model-line").evaluate(
-                "el => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)")
+                "el => el.getBoundingClientRect().height"
+                " / parseFloat(getComputedStyle(el).lineHeight)")
             assert lines <= 1.05, (width, lines)
             topbar = page.locator(".topbar").bounding_box()
             assert topbar and topbar["height"] < 140, (width, topbar)
             if width == 390:
                 ARTIFACTS.mkdir(exist_ok=True)
+                page.locator("#player").scroll_into_view_if_needed()
                 page.screenshot(path=str(ARTIFACTS / "web-page-390x844.png"), full_page=False)
                 page.screenshot(path=str(ARTIFACTS / "web-page-390x844-full.png"), full_page=True)
         finally:
@@ -523,7 +531,8 @@ def test_cancel_a_running_separation(page: Any, server: ServerProcess, long_clip
     while httpx.get(f"{server.http_url}/queue", timeout=10).json()["jobs"]:
         assert time.monotonic() < deadline, "the server's queue never emptied"
         page.wait_for_timeout(250)
-    counts = page.evaluate("() => [window.stemcastStats.chunks, window.stemcastStats.chunksAtCancel]")
+    counts = page.evaluate(
+        "() => [window.stemcastStats.chunks, window.stemcastStats.chunksAtCancel]")
     assert counts[0] == counts[1], counts
 
 

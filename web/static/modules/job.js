@@ -19,24 +19,30 @@ export const job = {
   separating: false,    // the server said it queues or separates this request's audio
   drumsPending: false,  // drumsReady or drumsFailed still to come
   cancelling: false,
-  used: false,          // the chosen song and settings were sent: Separate again needs a change
+  sent: null,           // the song and settings last sent: Separate again needs a change
 };
+
+// What Separate would send: the song (file or link) and the settings.
+function request() {
+  const song = chosenFile ? `file:${chosenFile.name}:${chosenFile.size}:${chosenFile.lastModified}`
+    : `url:${$("url-input").value.trim()}`;
+  return JSON.stringify([song, chosenOptions()]);
+}
 
 export function updateStart() {
   const hasInput = chosenFile || $("url-input").value.trim();
-  $("start").disabled = !hasInput || job.busy || job.used;
-  $("start").title = job.used && hasInput ? "Already separated: choose another song or other settings" : "";
+  const again = Boolean(hasInput) && job.sent === request();
+  $("start").disabled = !hasInput || job.busy || again;
+  $("start").title = again ? "Already sent: choose another song or other settings" : "";
 }
 
-// The song or the settings changed: Separate is offered again.
+// The song or the settings changed: Separate is offered again unless they are what was sent.
 export function inputChanged() {
-  job.used = false;
   updateStart();
 }
 
 export function chooseFile(file) {
   chosenFile = file || null;
-  job.used = false;
   $("file-name").textContent = file ? `${file.name} · ${(file.size / 1048576).toFixed(1)} MB` : "";
   if (file) $("url-input").value = "";
   updateStart();
@@ -68,7 +74,7 @@ export async function startSeparation(event) {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url }),
       });
     }
-    job.used = true;
+    job.sent = request();
     followTrack(track.trackId, track, options);
     refreshLibrary();
   } catch (err) {
@@ -245,7 +251,7 @@ export function onJobMessage(message) {
     case "cancelled":
       job.active = false;
       job.cancelling = false;
-      job.used = false;  // not separated here: Separate is offered again
+      job.sent = null;  // not separated here: Separate is offered again
       socket.handlers.delete(message.requestId);
       stats.chunksAtCancel = stats.chunks;
       setJob({ stage: "cancelled", label: "Cancelled", progress: null });
@@ -260,7 +266,8 @@ export function onJobMessage(message) {
       // A failed separation still gets its track's tempo and key, if they are coming.
       if (message.type === "error" || !job.analysisPending) socket.handlers.delete(message.requestId);
       job.cancelling = false;
-      job.used = false;
+      job.sent = null;
+      updateStart();
       setJob({ stage: "failed", label: "Failed", progress: 0 });
       // The model's own error box already says it when the weights are missing.
       showError(message.error.code, message.error.message,
