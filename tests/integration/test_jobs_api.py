@@ -138,9 +138,10 @@ def test_poll_mode_and_zip(server: ServerProcess, clips: dict[str, Path]) -> Non
     assert ready.status_code == 200
     data = ready.json()["data"]
     assert data["delivery_mode"] == "poll" and set(data["stems"]) == STEMS
-    files = {name: httpx.get(f"{server.http_url}{url}").content
-             for name, url in data["stems"].items()}
-    archive = zipfile.ZipFile(io.BytesIO(httpx.get(f"{server.http_url}{data['zip']}").content))
+    # Absolute URLs, from the URL the job was posted to: a remote app server can use them.
+    assert all(url.startswith(f"{server.http_url}/jobs/") for url in data["stems"].values())
+    files = {name: httpx.get(url).content for name, url in data["stems"].items()}
+    archive = zipfile.ZipFile(io.BytesIO(httpx.get(data["zip"]).content))
     assert sorted(archive.namelist()) == sorted(f"{n}.wav" for n in STEMS)
     for name, content in files.items():
         assert archive.read(f"{name}.wav") == content and content[:4] == b"RIFF"

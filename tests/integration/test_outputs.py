@@ -70,6 +70,9 @@ async def request(server: ServerProcess, clip: Path, request_id: str, *,
     """Messages of one getTrackInfo request, up to the first of `until`."""
     messages: list[dict[str, Any]] = []
     async with SpecCheckedClient.connect(server.ws_url, fmt=fmt) as client:
+        # hello first: a JSON client that says hello gets stemcast's own shapes, not seed
+        # 000's dialect (PROTOCOL.md 1.1).
+        await client.send({"command": "hello", "protocolVersion": 1})
         await client.send({"command": "getTrackInfo", "filePath": str(clip), "stems": True,
                            "requestId": request_id, **fields})
         deadline = time.monotonic() + timeout
