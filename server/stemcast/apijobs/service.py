@@ -215,7 +215,7 @@ class ApiJobService:
         except Exception as exc:
             log.exception("API job %s: could not deliver its stems", api_job_id)
             await self._fail(api_job_id, "SEPARATION_FAILED", "the stems were separated but "
-                             f"could not be delivered as asked: {type(exc).__name__}: {exc}")
+                             f"could not be delivered as asked: {describe(exc)}")
             return
         await self._stage_done(api_job_id, "stems", stems_data(
             mode=job.delivery_mode, api_job_id=api_job_id, delivered=delivered,
@@ -227,7 +227,7 @@ class ApiJobService:
             except Exception as exc:
                 log.warning("API job %s: drum transcription failed: %s", api_job_id, exc)
                 await self._fail(api_job_id, "TRANSCRIPTION_FAILED",
-                                 f"drum transcription failed: {type(exc).__name__}: {exc}")
+                                 f"drum transcription failed: {describe(exc)}")
                 return
             await self._stage_done(api_job_id, "drums", {
                 "onsets": summary["onsets"], "midi": summary["midi"],
