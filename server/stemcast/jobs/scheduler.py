@@ -199,7 +199,15 @@ class Scheduler:
         held = self.recovery.release(job_id)
         if queued is None and held is None and job_id not in self._running:
             return False
-        await self.store.mark_cancelled(job_id, reason)
+        try:
+            await self.store.mark_cancelled(job_id, reason)
+        except DatabaseBusyError:
+            # Not cancelled after all (the client is told BUSY): the job stays as it was.
+            if queued is not None:
+                self._queued.push(queued)
+            if held is not None:
+                self.recovery.hold(held)
+            raise
         self.audio_changes.finished(job_id)
         if queued is None:
             self.pool.cancel_job(job_id)
@@ -345,8 +353,8 @@ class Scheduler:
             self._running.pop(message.job_id, None)
             self._kick()
         elif isinstance(message, TaskFailed):
-            self.audio_changes.finished(message.job_id)
             await self.store.mark_failed(message.job_id, message.code, message.message)
+            self.audio_changes.finished(message.job_id)
             failed = self._running.pop(message.job_id, None)
             log.warning("job %s failed: %s: %s", message.job_id, message.code, message.message)
             if failed is not None:
@@ -406,6 +414,7 @@ class Scheduler:
             )
             await self.store.mark_failed(job_id, "WORKER_CRASHED", message, count_attempt=True)
             del self._running[job_id]
+            self.audio_changes.finished(job_id)
             self.bus.publish(JobFailed(job_id, "WORKER_CRASHED", message))
         self._kick()
 

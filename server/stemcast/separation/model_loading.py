@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from stemcast.error_text import describe
 from stemcast.separation.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _read_bag(name: str, path: Path) -> dict[str, Any]:
         bag = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelUnavailableError(
-            name, f"the bag file '{path}' cannot be read ({type(exc).__name__}: {exc})",
+            name, f"the bag file '{path}' cannot be read ({describe(exc)})",
             f"fix or replace it; it must hold {_LAYOUT}") from exc
     models = bag.get("models") if isinstance(bag, dict) else None
     if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
@@ -159,7 +160,7 @@ def _load_from_repo(name: str, repo: Path) -> DemucsModel:
                                     "install what it asks for, or use another model") from None
     except Exception as exc:  # torch.load/unpickling/state loading raise many kinds
         raise ModelUnavailableError(
-            name, f"{which} could not be loaded ({type(exc).__name__}: {exc})",
+            name, f"{which} could not be loaded ({describe(exc)})",
             _DAMAGED_FIX) from exc
 
 
@@ -290,7 +291,7 @@ def _download(name: str, cache: Path, timeout: float, looked: str, fix: str) -> 
     error = fetch.error
     raise ModelUnavailableError(
         name, f"{looked} and the download from huggingface.co/{repo_id} failed "
-              f"({type(error).__name__}: {error})", fix)
+              f"({describe(error) if error is not None else 'no reason given'})", fix)
 
 
 def _released_names() -> set[str]:

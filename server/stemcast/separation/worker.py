@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
+from stemcast.error_text import describe
 from stemcast.lifeline import bind_to_parent
 from stemcast.separation.worker_messages import (
     CancelTask,
@@ -182,7 +183,7 @@ class _Worker:
                            f"could not write the stems to {job.task.output_dir}: {exc}")
         except Exception as exc:  # reported, never left to kill the worker
             log.exception("job %s failed", job.task.job_id)
-            self._fail(job, "SEPARATION_FAILED", f"separation failed: {type(exc).__name__}: {exc}")
+            self._fail(job, "SEPARATION_FAILED", f"separation failed: {describe(exc)}")
 
     def _fail(self, job: _ActiveJob, code: str, message: str) -> None:
         self.active.pop(job.task.job_id, None)
