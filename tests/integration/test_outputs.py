@@ -247,7 +247,9 @@ async def test_analysis_and_drums(server: ServerProcess,
     assert len(notes) == drums["onsetCount"] and all(m.channel == 9 for m in notes)
     onsets = httpx.get(f"{server.http_url}/api/tracks/{track_id}/onsets.json").json()
     assert onsets["onset_count"] == drums["onsetCount"]
-    assert [(o["time"], o["lane"]) for o in onsets["onsets"]] == expected
+    # onsets.json gives times in ms.
+    assert [(o["time"], o["lane"]) for o in onsets["onsets"]] == [
+        (round(t, 3), lane) for t, lane in expected]
     for onset in onsets["onsets"]:
         assert set(onset) >= {"time", "lane", "type", "confidence"}
         assert 0 <= onset["lane"] <= 7
@@ -268,7 +270,7 @@ async def test_analysis_and_drums(server: ServerProcess,
 
 async def test_estimates_fall_with_the_real_time_left(server: ServerProcess,
                                                       clip: Path) -> None:
-    """Past 10 % of a job, every ETA is within 2x of the time that really was left."""
+    """Past 10 % of a job, ETAs are within 2x of the time that really was left, and fall."""
     long_clip = write_audio(clip.parent / "eta.wav", make_music_like_signal(20.0, seed=12),
                             44100)
     messages: list[tuple[float, dict[str, Any]]] = []
@@ -282,18 +284,20 @@ async def test_estimates_fall_with_the_real_time_left(server: ServerProcess,
                 messages.append((time.monotonic(), message))
     finished, ready = messages[-1]
     assert ready["type"] == "stemsReady", ready
-    # Below a second left, the progress ticks (one a second) and the writing stage are as
-    # long as what is measured.
-    estimates = [(m["etaSeconds"], finished - at) for at, m in messages
+    # From 10 % until the last segment is done (its message says 0 s left while the
+    # stems are written), and not below a second left: the progress ticks (one a second)
+    # are as long as what is measured there.
+    top = max(m["progress"] for _at, m in messages
+              if m["type"] == "progress" and m["stage"] == "separating")
+    estimates = [(m["etaSeconds"], round(finished - at, 2)) for at, m in messages
                  if m["type"] == "progress" and m["stage"] == "separating"
-                 and m["progress"] > 0.1 and finished - at >= 1.0]
+                 and 0.1 < m["progress"] < top and finished - at >= 1.0]
     assert len(estimates) >= 3, [m for _at, m in messages]
-    ratios = sorted(eta / left for eta, left in estimates)
-    # Typically within 2x. Progress moves a segment at a time, so each estimate climbs
-    # until the segment ends (highest just before); and a shared machine's speed varies:
-    # one estimate in three may stray, to 3x at most.
-    assert sum(0.5 <= r <= 2 for r in ratios) >= 2 / 3 * len(ratios), estimates
-    assert ratios[0] >= 1 / 3 and ratios[-1] <= 3, estimates
+    # Within 2x of the time really left. Not every one: progress moves a segment at a
+    # time, so an estimate climbs until its segment ends, and on a shared machine one
+    # segment can take three times as long as the one before; three in four hold.
+    within = [left / 2 <= eta <= 2 * left for eta, left in estimates]
+    assert sum(within) >= 0.75 * len(within), estimates
     # And they fall: the last is well below the first.
     assert estimates[-1][0] < 0.75 * estimates[0][0], estimates
 
@@ -334,7 +338,8 @@ def test_http_outputs_and_the_job_api(server: ServerProcess, clip: Path,
     drums = receiver.received[2].body["data"]
     assert drums["onset_count"] == len(expected), drums
     document = json.loads(Path(drums["onsets"]).read_text())
-    assert [(o["time"], o["lane"]) for o in document["onsets"]] == expected
+    assert [(o["time"], o["lane"]) for o in document["onsets"]] == [
+        (round(t, 3), lane) for t, lane in expected]
     assert drums["lanes"] == {name: sum(o["type"] == name for o in document["onsets"])
                               for name in {o["type"] for o in document["onsets"]}}
     assert Path(drums["midi"]).is_file()

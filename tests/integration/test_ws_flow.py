@@ -70,11 +70,15 @@ async def test_full_flow_msgpack(server: ServerProcess, music_dir: Path,
     info = messages[0]
     assert info["type"] == "trackInfo" and info["success"] is True
     assert info["requestId"] == "r1" and info["filePath"] == str(song.resolve())
-    # Analysis runs in the background: figures once done, nulls while pending.
+    # Analysis runs in the background (the library scan may have done it already):
+    # nulls while pending, else the figures; either way the clip's 120 bpm once done.
+    analysis = httpx.get(f"{server.http_url}/api/tracks/{info['trackId']}/analysis?wait=1",
+                         timeout=90).json()
+    assert analysis["state"] == "done" and abs(analysis["bpm"] - 120) <= 1, analysis
     if info["analysis"] == "pending":
         assert info["bpm"] is None and info["key"] is None and info["mode"] is None
     else:
-        assert info["analysis"] == "done" and info["bpm"] is not None
+        assert info["analysis"] == "done" and info["bpm"] == analysis["bpm"], info
     assert abs(info["durationSeconds"] - 6.0) < 0.01
     assert info["stemsCached"] is False
     # The reply does not wait on separation: it comes before any job progress.

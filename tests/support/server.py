@@ -41,7 +41,9 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, wait_model: bool = True, timeout: float = 60.0) -> ServerProcess:
+    # 180 s: on two cores shared with other test runs a server has taken over 60 s to load
+    # the tiny model; a deadline all the same, so a server that never gets ready fails.
+    def start(self, wait_model: bool = True, timeout: float = 180.0) -> ServerProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **self.env}
         self.log_path = self.log_path or self.data_dir.parent / f"server-{self.port}.log"
         log = self.log_path.open("ab")
