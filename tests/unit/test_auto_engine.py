@@ -13,7 +13,7 @@ import pytest
 from stemcast.separation.engines import load_engines
 from stemcast.separation.model_loading import BackgroundFetch, _Fetch
 from stemcast.separation.random_model import build_htdemucs
-from stemcast.separation.worker import STEMS_JSON, _Worker
+from stemcast.separation.worker import _Worker
 from stemcast.separation.worker_messages import (
     SeparateTask,
     Shutdown,
@@ -22,6 +22,7 @@ from stemcast.separation.worker_messages import (
     WorkerReady,
     WorkerToServer,
 )
+from stemcast.storage.job_folder import JobFolder
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 
 DEADLINE_S = 300.0
@@ -100,11 +101,12 @@ def test_a_landed_download_switches_new_jobs(offline_env: WorkerConfig, tmp_path
         assert "downloaded in the background" in ready.choice
         assert [m.name for m in ready.models][:2] == ["htdemucs", "offline"]
         after = run("after", "htdemucs")
-        document = json.loads((tmp_path / "after" / STEMS_JSON).read_text())
+        document = json.loads(JobFolder(tmp_path / "after").stems_json.read_text())
         assert document["model"] == "htdemucs" and set(after.stems) == set(before.stems)
         # Jobs for the offline engine still run on it.
         again = run("again", "offline")
-        assert json.loads((tmp_path / "again" / STEMS_JSON).read_text())["model"] == "offline"
+        again_json = JobFolder(tmp_path / "again").stems_json
+        assert json.loads(again_json.read_text())["model"] == "offline"
         assert again.stems
     finally:
         server_end.send(Shutdown())

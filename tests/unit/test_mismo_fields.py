@@ -17,9 +17,9 @@ from stemcast.analysis.characteristics import NOT_ESTIMATED, characteristics
 from stemcast.analysis.characteristics import RATE as ANALYSIS_RATE
 from stemcast.analysis.features import analyze
 from stemcast.analysis.tasks import BANDS_JSON, analyze_file
-from stemcast.analysis.waveform import waveform_entries
 from stemcast.apijobs.models import DeliveryMode
-from stemcast.delivery.stems_payload import absolute_urls
+from stemcast.apijobs.stems_payload import absolute_urls
+from stemcast.audio.waveform import waveform_entries
 from stemcast.ws.engine_peer import is_request
 from stemcast.ws.seed_dialect import is_event_frame, to_seed
 from tests.support.corpus import (

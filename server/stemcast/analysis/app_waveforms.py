@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from stemcast.analysis.waveform import ZOOM_LEVELS
+from stemcast.audio.waveform import ZOOM_LEVELS
 
 LOW_HZ, HIGH_HZ = 250.0, 4000.0
 FILTER_ORDER = 4

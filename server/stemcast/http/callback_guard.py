@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from stemcast.apijobs.models import AnalysisOptions, DeliveryMode
+from stemcast.apijobs.stems_payload import estimated_inline_bytes, inline_too_large
 from stemcast.config import Settings
-from stemcast.delivery.stems_payload import estimated_inline_bytes, inline_too_large
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.tracks import Track
 from stemcast.net.outbound import OutboundRefused, checked_addresses
