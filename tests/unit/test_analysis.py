@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -331,15 +330,12 @@ def test_peaks_take_min_and_max_over_all_channels() -> None:
     assert peaks(np.zeros((2, 0), dtype=np.float32), 44100, 5).shape == (0, 2)
 
 
-def test_peaks_of_3_minutes_stereo_at_level_3_are_fast() -> None:
+def test_peaks_of_3_minutes_stereo_at_level_3_have_one_pair_a_pixel() -> None:
+    # Speed is a benchmark figure, not a test (README "Benchmarks").
     samples = np.random.default_rng(2).standard_normal((2, 180 * RATE), dtype=np.float32)
-    best = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        pairs = peaks(samples, RATE, ZOOM_LEVELS[3])
-        best = min(best, time.perf_counter() - start)
+    pairs = peaks(samples, RATE, ZOOM_LEVELS[3])
     assert pairs.shape == (180 * 150, 2)
-    assert best < 0.1
+    assert np.all(pairs[:, 0] <= pairs[:, 1])
 
 
 def test_waveform_entries_fields_and_order() -> None:
