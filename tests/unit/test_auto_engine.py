@@ -79,7 +79,7 @@ def test_a_landed_download_switches_new_jobs(offline_env: WorkerConfig, tmp_path
 
     def run(job_id: str, model: str) -> TaskDone:
         server_end.send(SeparateTask(job_id, str(clip), str(tmp_path / job_id),
-                                     options={"model": model}))
+                                     options=TaskOptions(model=model)))
         return next(m for m in messages() if isinstance(m, TaskDone) and m.job_id == job_id)
 
     def messages() -> list[WorkerToServer]:

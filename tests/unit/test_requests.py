@@ -34,9 +34,12 @@ def test_audio_errors_keep_their_own_code() -> None:
 
 
 def test_finishing_failures_say_the_stems_were_separated() -> None:
-    failed = undeliverable(OSError(28, "No space left on device"), "job-2")
+    failed = undeliverable(RuntimeError("the zip could not be made"), "job-2")
     assert failed.code == "SEPARATION_FAILED"
-    assert failed.message.startswith(UNDELIVERABLE) and "No space left" in failed.message
+    assert failed.message.startswith(UNDELIVERABLE) and "zip" in failed.message
+    # A full disk is named as such (the fix is to free space), still saying what was done.
+    full = undeliverable(OSError(28, "No space left on device"), "job-2")
+    assert full.code == "DISK_FULL" and full.message.startswith(UNDELIVERABLE)
     options = undeliverable(OptionError("variant", "needs a 6-stem model"), "job-2")
     assert options.code == "INVALID_FIELD" and "variant" in options.message
 
