@@ -68,7 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> I
     data_dir = tmp_path_factory.mktemp("prep-server") / "data"
     proc = ServerProcess(
         data_dir, args=["--model", TINY_MODEL, "--model-repo", str(tiny_model_repo)],
-    ).start()
+    ).start(timeout=240)  # a busy shared machine can take over a minute to load the model
     assert proc.health()["model"]["state"] == "ready", proc.log()
     yield proc
     proc.stop()
@@ -194,6 +194,7 @@ def test_a_finished_separation_as_a_prep_tool(page: Any, server: ServerProcess,
     # Fewer beats in view, each drawn.
     in_view = [t for t in beats if t <= 3.0]
     expect(canvas).to_have_attribute("data-beats", str(len(in_view)))
+    page.locator(".stem[data-stem=bass] .wave").scroll_into_view_if_needed()
     box = page.locator(".stem[data-stem=bass] .wave").bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
@@ -498,6 +499,7 @@ def test_a_cache_hit_is_shown_as_one_and_unseparated_parts_say_so(
     expect(page.locator("#job-stage")).to_have_text("Loading the stems")
     expect(page.locator("#stream-status")).not_to_contain_text("separate")
     # A click on the part not here yet is answered in words; the play head stays.
+    page.locator(".stem[data-stem=drums] .wave").scroll_into_view_if_needed()
     box = page.locator(".stem[data-stem=drums] .wave").bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
