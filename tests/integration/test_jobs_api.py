@@ -172,7 +172,8 @@ def test_callback_that_never_answers_leaves_stems_pollable(
             if callbacks and callbacks[0]["state"] == "failed":
                 break
             time.sleep(0.2)
-    assert callbacks[0]["attempts"] == 4 and "Timeout" in callbacks[0]["last_error"]
+    # The stored error reads alike for every failure (no port scanning by callbacks).
+    assert callbacks[0]["attempts"] == 4 and "no answer" in callbacks[0]["last_error"]
     # The stems callback was tried 1 + 3 times; job_completed is tried on its own after.
     assert receiver.attempts >= 4
     stems = httpx.get(f"{server.http_url}/jobs/hash-e/stems")
