@@ -19,7 +19,10 @@ TINY_MODEL = "tiny"
 # filled once before any server starts (prewarmed_numba_cache), so that the servers only
 # read it: numba's cache is not safe for two processes writing at once, and compiling it
 # anew for each of the run's ~20 servers would cost minutes. Set before numba is imported.
-NUMBA_CACHE = Path(tempfile.mkdtemp(prefix="stemcast-test-numba-"))
+# STEMCAST_TEST_NUMBA_CACHE names one a finished run filled, to skip compiling again (on a
+# loaded two-core machine the warm-up alone took over ten minutes).
+NUMBA_CACHE = Path(os.environ.get("STEMCAST_TEST_NUMBA_CACHE")
+                   or tempfile.mkdtemp(prefix="stemcast-test-numba-"))
 os.environ["STEMCAST_NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
 os.environ["NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
 

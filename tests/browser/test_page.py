@@ -121,10 +121,12 @@ RENDER_PLAYED = """async (seconds) => {
             const source = offline.createBufferSource();
             source.buffer = s.node.buffer;
             source.connect(offline.destination);
+            // Whole frames: a fractional start interpolates, and noise unlike itself then.
+            const frame = (seconds) => Math.round(seconds * rate) / rate;
             const lead = s.when - now;
-            if (lead >= 0) source.start(lead, s.offset);
-            else source.start(0, s.offset - lead);
-            if (s.stopped !== null) source.stop(s.stopped - now);
+            if (lead >= 0) source.start(frame(lead), frame(s.offset));
+            else source.start(0, frame(s.offset - lead));
+            if (s.stopped !== null) source.stop(Math.max(0, s.stopped - now));
         }
         const rendered = await offline.startRendering();
         stems[name] = Array.from(rendered.getChannelData(0));
@@ -411,9 +413,14 @@ def test_library_lists_the_track_and_opens_it_again(page: Any, server: ServerPro
 
 
 def test_every_stem_plays_in_step_with_the_play_head(page: Any, server: ServerProcess,
-                                                     clip: Path) -> None:
+                                                     tmp_path: Path) -> None:
     """What is played, not what is stored: the page's graph rendered offline."""
-    # Separated through the job API (at once if the upload test did it already).
+    # Loud broadband noise in the clip: every stem is then unlike itself at any other
+    # offset (a stem of steady tones would match itself a period later).
+    samples = make_music_like_signal(4.0, seed=8)
+    samples += np.random.default_rng(8).uniform(-0.4, 0.4, samples.shape).astype(np.float32)
+    clip = write_audio(tmp_path / "Sync Song.wav", samples * 0.5, 44100)
+    # Separated through the job API, then opened from the library.
     with clip.open("rb") as handle:
         job = httpx.post(f"{server.http_url}/jobs", timeout=60, data={
             "stem_delivery_mode": "poll"}, files={"file": (clip.name, handle, "audio/wav")})
@@ -424,7 +431,7 @@ def test_every_stem_plays_in_step_with_the_play_head(page: Any, server: ServerPr
         assert time.monotonic() < deadline, "the clip was not separated within 180 s"
         time.sleep(0.2)
     page.goto(server.http_url + "/")
-    row = page.locator("#library tr", has_text="Page Song")
+    row = page.locator("#library tr", has_text="Sync Song")
     sync_api.expect(row.first).to_be_visible()
     stems = mono_stems(server, str(row.first.get_attribute("data-track-id")))
     row.first.get_by_role("button").click()
