@@ -18,6 +18,7 @@ from stemcast.separation.worker_messages import (
     SeparateTask,
     Shutdown,
     TaskDone,
+    TaskOptions,
     WorkerConfig,
     WorkerReady,
     WorkerToServer,
