@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from stemcast.separation.random_model import build_htdemucs, save_to_repo
-from stemcast_protocol import FrameFormat, StemcastClient
+from stemcast_protocol import FrameFormat
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.callback_receiver import CallbackReceiver
+from tests.support.client import SpecCheckedClient
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Any:
 async def test_websocket_sends_the_stems_then_drums_failed(server: ServerProcess,
                                                            clip: Path) -> None:
     kinds: list[str] = []
-    async with StemcastClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
+    async with SpecCheckedClient.connect(server.ws_url, fmt=FrameFormat.JSON) as client:
+        # hello first: stemcast's own shapes, not seed 000's dialect (PROTOCOL.md 1.1)
+        await client.send({"command": "hello", "protocolVersion": 1})
         await client.send({"command": "getTrackInfo", "filePath": str(clip), "stems": True,
                            "drums": True, "requestId": "ws"})
         deadline = time.monotonic() + 90
@@ -79,7 +82,7 @@ def test_job_api_completes_with_a_failed_drums_stage(server: ServerProcess,
     assert done.body["data"]["stages_completed"] == ["stems"]
     status = httpx.get(f"{server.http_url}/jobs/drumless-1").json()
     assert status["status"] == "completed" and status["stages_completed"] == ["stems"]
-    assert status["error"]["code"] == "INVALID_FIELD"
+    assert status["error_code"] == "INVALID_FIELD" and "drum stem" in status["error"]
     # The stems stay pollable: the job completed.
     polled = httpx.get(f"{server.http_url}/jobs/drumless-1/stems", timeout=30)
     assert polled.status_code == 200 and set(polled.json()["data"]["stems"]) == set(NO_DRUMS)

@@ -18,6 +18,7 @@ import httpx
 
 from stemcast.apijobs.stems_payload import InlineTooLargeError, absolute_urls, inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
+from stemcast.error_text import describe
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
 log = logging.getLogger(__name__)
@@ -130,15 +131,14 @@ class CallbackDispatcher:
                 await self.store.callback_attempt_failed(callback.id, str(exc), None)
                 self.failures += 1
                 return
-            except httpx.TimeoutException as exc:
-                error = (f"{type(exc).__name__}: the receiver did not answer within "
-                         f"{self.timeout:g} s (--callback-timeout)")
             except httpx.HTTPError as exc:
-                # The job's record is readable by clients: keep the target's answer (which
-                # tells open ports from closed ones) for the operator's log only.
-                log.info("callback %s/%s: %s: %s", callback.api_job_id, callback.stage,
-                         type(exc).__name__, exc)
-                error = "no connection to the callback URL, or no answer in time"
+                # The job's record is readable by clients: keep what the target did (which
+                # tells open ports from closed ones) for the operator's log only, and say
+                # the cause in words that fit both (never an empty "ReadTimeout: ").
+                log.info("callback %s/%s: %s", callback.api_job_id, callback.stage,
+                         describe(exc))
+                error = (f"no connection to the callback URL, or no answer within "
+                         f"{self.timeout:g} s (--callback-timeout)")
             except OSError as exc:
                 error = f"could not read the stems to send: {exc}"
             self.failures += 1
