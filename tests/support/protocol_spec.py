@@ -82,8 +82,23 @@ def _has_type(spec_type: str, value: Any) -> bool:
     return any(TYPE_CHECKS[name](value) for name in names)
 
 
+def _from_seed_dialect(message: dict[str, Any]) -> dict[str, Any]:
+    """PROTOCOL.md 1.1: a JSON client that sent no hello gets `error` as a string, the code
+    in `errorCode` and `trackId` always; the rest is section 4's message, checked as such."""
+    if not isinstance(message.get("error"), str):
+        return message
+    assert isinstance(message.get("errorCode"), str), "seed dialect: errorCode missing"
+    assert isinstance(message.get("trackId"), str), "seed dialect: trackId missing"
+    restored = {key: value for key, value in message.items() if key != "errorCode"}
+    restored["error"] = {"code": message["errorCode"], "message": message["error"]}
+    if "trackId" not in TABLES[f"message:{message['type']}"]:
+        del restored["trackId"]
+    return restored
+
+
 def check_against_spec(message: dict[str, Any]) -> None:
     """Assert that a command or server message is exactly what PROTOCOL.md describes."""
+    message = _from_seed_dialect(message)
     if "type" in message:
         table = TABLES[f"message:{message['type']}"]
         assert set(message) == set(table), message["type"]
