@@ -312,11 +312,9 @@ class Scheduler:
                 return
             stage = message.stage
             if stage != running.stage:
-                running.stage = stage
-                if stage == Stage.SEPARATING:
-                    running.separating_started = time.monotonic()
+                running.enter(stage, time.monotonic())
                 await self.store.set_progress(message.job_id, stage.value, running.progress)
-            running.stage_fraction = message.fraction
+            running.advance(message.fraction, time.monotonic())
             self.bus.publish(self._progress_event(message.job_id))
         elif isinstance(message, TaskChunk):
             running = self._running.get(message.job_id)
@@ -337,8 +335,11 @@ class Scheduler:
             await self.store.mark_completed(
                 message.job_id, message.stems, message.processing_time, message.duration_seconds,
                 message.sample_rate)
-            self.eta.learn(self._running[message.job_id].job.model, message.processing_time,
-                           message.duration_seconds)
+            finished = self._running[message.job_id]
+            writing = (time.monotonic() - finished.writing_started
+                       if finished.writing_started is not None else None)
+            self.eta.learn(finished.job.model, message.processing_time,
+                           message.duration_seconds, writing)
             job = await self.store.get(message.job_id)
             self._running.pop(message.job_id, None)
             self.audio_changes.finished(message.job_id)
