@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,11 @@ async def _add_by_path(request: Request, services: Services) -> Any:
     return await track_with_id(body["path"], track_id, services)
 
 
-async def track_with_id(path: str, track_id: str, services: Services) -> Any:
-    """A client-named path registered under the client's own track id."""
+@contextlib.contextmanager
+def _path_problems() -> Iterator[None]:
+    """A client-named path's failures as HTTP answers (shared by every way to add one)."""
     try:
-        resolved = resolve_allowed(path, services.library.allowed_dirs)
-        return await services.library.add_file_with_id(resolved, TrackSource.API, track_id)
-    except TrackIdError as exc:
-        raise HTTPProblem(409 if exc.conflict else 422,
-                          "TRACK_ID_CONFLICT" if exc.conflict else "INVALID_FIELD",
-                          str(exc)) from exc
+        yield
     except PathNotAllowedError as exc:
         raise HTTPProblem(403, "PATH_NOT_ALLOWED", str(exc)) from exc
     except AudioError as exc:
@@ -77,19 +74,25 @@ async def track_with_id(path: str, track_id: str, services: Services) -> Any:
         raise HTTPProblem(status, exc.code.value, str(exc)) from exc
     except ValueError as exc:
         raise HTTPProblem(422, "INVALID_FIELD", f"path: {exc}") from exc
+
+
+async def track_with_id(path: str, track_id: str, services: Services) -> Any:
+    """A client-named path registered under the client's own track id."""
+    with _path_problems():
+        try:
+            resolved = resolve_allowed(path, services.library.allowed_dirs)
+            return await services.library.add_file_with_id(resolved, TrackSource.API,
+                                                           track_id)
+        except TrackIdError as exc:
+            raise HTTPProblem(409 if exc.conflict else 422,
+                              "TRACK_ID_CONFLICT" if exc.conflict else "INVALID_FIELD",
+                              str(exc)) from exc
 
 
 async def track_from_path(path: str, services: Services) -> Any:
     """A client-named path: inside the allowed folders, existing, audio."""
-    try:
+    with _path_problems():
         return await services.library.add_allowed_path(path, TrackSource.API)
-    except PathNotAllowedError as exc:
-        raise HTTPProblem(403, "PATH_NOT_ALLOWED", str(exc)) from exc
-    except AudioError as exc:
-        status = 404 if exc.code.value == "FILE_NOT_FOUND" else 422
-        raise HTTPProblem(status, exc.code.value, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPProblem(422, "INVALID_FIELD", f"path: {exc}") from exc
 
 
 def _too_large(services: Services) -> HTTPProblem:
