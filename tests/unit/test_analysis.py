@@ -19,7 +19,8 @@ from stemcast.analysis import (
     peaks,
     waveform_entries,
 )
-from stemcast.analysis.features import PEAK_FLOOR_DBFS, fold_bpm
+from stemcast.analysis.features import PEAK_FLOOR_DBFS
+from stemcast.analysis.rhythm import fold_bpm
 
 RATE = 44100
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stemcast.separation.engines import load_engines
-from stemcast.separation.model_loading import BackgroundFetch, _Fetch
+from stemcast.separation.hf_hub import BackgroundFetch, _Fetch
 from stemcast.separation.random_model import build_htdemucs
 from stemcast.separation.worker import _Worker
 from stemcast.separation.worker_messages import (

@@ -17,12 +17,8 @@ import torch
 from stemcast.separation.demucs_engine import DemucsEngine
 from stemcast.separation.device import resolve_device
 from stemcast.separation.errors import DeviceUnavailableError, ModelUnavailableError
-from stemcast.separation.model_loading import (
-    describe_repo,
-    hf_hub_cache_dir,
-    load_model,
-    locate_weights,
-)
+from stemcast.separation.hf_hub import hf_hub_cache_dir
+from stemcast.separation.model_loading import describe_repo, load_model, locate_weights
 from stemcast.separation.random_model import SIX_STEMS, build_htdemucs, main, save_to_repo
 from tests.conftest import TINY_MODEL
 

@@ -85,9 +85,12 @@ def create_app(settings: Settings) -> Starlette:
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
         scheduler = Scheduler(jobs, settings, bus)
-        scheduler.audio_changes.on_rehashed = library.audio_replaced
         metrics = Metrics()
         scheduler.observer = metrics
+        pipeline = StemsPipeline(scheduler, library, renditions, drums,
+                                 max_duration_s=settings.max_duration_s)
+        # A job whose audio changed is asked again through the pipeline, like any request.
+        scheduler.audio_changes.ask_again = pipeline.ask_again
         await scheduler.start()
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
@@ -97,8 +100,6 @@ def create_app(settings: Settings) -> Starlette:
                                        inline_max_bytes=settings.callback_inline_max_bytes,
                                        public_url=settings.public_url)
         callbacks.start()
-        pipeline = StemsPipeline(scheduler, library, renditions, drums,
-                                 max_duration_s=settings.max_duration_s)
         api_jobs = ApiJobService(api_store, library, pipeline, scheduler, callbacks,
                                  analysis=analysis)
         await api_jobs.start()

@@ -41,7 +41,7 @@ from stemcast.http.tracks import (
     track_from_path,
     track_from_upload,
 )
-from stemcast.jobs.scheduler import completed_event
+from stemcast.jobs.submission import completed_event
 from stemcast.requests import TrackTooLongError
 from stemcast_protocol import OptionError, Priority, parse_output_options
 

@@ -28,7 +28,7 @@ from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.jobs.models import Job, JobState
-from stemcast.jobs.scheduler import completed_event
+from stemcast.jobs.submission import completed_event
 from stemcast.storage.folder_cache import read_manifest
 from stemcast_protocol import OptionError, parse_output_options
 

@@ -16,29 +16,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import Final
 
-from stemcast.audio import AudioError, decode, pcm_hash
+from stemcast.audio import AudioError
 from stemcast.db.faults import classify
 from stemcast.error_text import describe
-from stemcast.jobs.events import JobFailed, Subscriber
-
-if TYPE_CHECKING:
-    from stemcast.jobs.scheduler import Scheduler, StemRequest
+from stemcast.jobs.events import EventBus, JobFailed, Subscriber
+from stemcast.jobs.store import JobStore
+from stemcast.jobs.submission import StemRequest
 
 log = logging.getLogger(__name__)
 
 AUDIO_CHANGED: Final = "AUDIO_CHANGED"
 MAX_RESUBMITS: Final = 2
 
-# (track id, new hash, decoded duration): the library records the new audio.
-RehashListener = Callable[[str, str, float], Awaitable[None]]
-
-
-def hash_decoded(path: str) -> tuple[str, float]:
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+# Asks again for a request whose audio changed: hashed anew from its file and submitted
+# under its true key. The request pipeline provides it (requests/pipeline.py), so the
+# scheduler is only ever asked through the pipeline.
+AskAgain = Callable[[StemRequest, Subscriber], Awaitable[None]]
 
 
 @dataclass
@@ -49,12 +45,13 @@ class _Asker:
 
 
 class AudioChanges:
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._scheduler = scheduler
+    def __init__(self, store: JobStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
         self._askers: dict[str, list[_Asker]] = {}  # live job id -> the requests behind it
         self._carried: dict[int, int] = {}  # id(subscriber) -> changes, while resubmitting
         self._tasks: set[asyncio.Task[None]] = set()
-        self.on_rehashed: RehashListener | None = None
+        self.ask_again: AskAgain | None = None
 
     # ---- who asked for what ----------------------------------------------------------------
 
@@ -84,14 +81,13 @@ class AudioChanges:
     async def job_refused(self, job_id: str, reason: str) -> None:
         """The worker refused the job (AUDIO_CHANGED): failed, never completed under its
         key; each request behind it is asked again from its own file."""
-        scheduler = self._scheduler
-        await scheduler.store.mark_failed(job_id, AUDIO_CHANGED, reason)
+        await self._store.mark_failed(job_id, AUDIO_CHANGED, reason)
         askers = self._askers.pop(job_id, [])
         for asker in askers:
-            scheduler.bus.unsubscribe(job_id, asker.subscriber)
+            self._bus.unsubscribe(job_id, asker.subscriber)
         log.warning("job %s: %s; asking again for its %d request(s)", job_id, reason,
                     len(askers))
-        scheduler.bus.publish(JobFailed(job_id, AUDIO_CHANGED, reason))  # anyone else
+        self._bus.publish(JobFailed(job_id, AUDIO_CHANGED, reason))  # anyone else
         for asker in askers:
             task = asyncio.create_task(self._resubmit(job_id, asker, reason))
             self._tasks.add(task)
@@ -104,13 +100,11 @@ class AudioChanges:
                 f"{reason}; it changed {asker.changes + 1} times while its job waited. Ask "
                 "again once the file is no longer being written")))
             return
+        if self.ask_again is None:
+            raise RuntimeError("AudioChanges.ask_again was never wired (app/factory.py)")
         try:
-            digest, duration = await asyncio.to_thread(hash_decoded, request.input_path)
-            if request.track_id is not None and self.on_rehashed is not None:
-                await self.on_rehashed(request.track_id, digest, duration)
             self._carried[id(asker.subscriber)] = asker.changes + 1
-            await self._scheduler.submit(
-                replace(request, pcm_hash=digest, duration_seconds=duration), asker.subscriber)
+            await self.ask_again(request, asker.subscriber)
         except AudioError as exc:
             asker.subscriber.deliver(JobFailed(old_job_id, exc.code.value, str(exc)))
         except Exception as exc:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from stemcast.analysis.drum_service import DrumTranscriber
+from stemcast.audio import decode, pcm_hash
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.jobs.events import JobCompleted, Subscriber
 from stemcast.jobs.models import SeparationOptions
-from stemcast.jobs.scheduler import Scheduler, StemRequest, Submission
+from stemcast.jobs.scheduler import Scheduler
+from stemcast.jobs.submission import StemRequest, Submission
 from stemcast.jobs.worker_pool import ModelStatus
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import Track
@@ -89,6 +92,16 @@ class StemsPipeline:
         except Exception as exc:
             return failure_for(exc)
 
+    async def ask_again(self, request: StemRequest, subscriber: Subscriber) -> None:
+        """A request whose job the worker refused because the file's audio changed
+        (jobs/audio_changes.py): hashed anew from its file, the library told of the new
+        audio, and submitted under its true key. Raises what hashing or submitting raised."""
+        digest, duration = await asyncio.to_thread(_hash_decoded, request.input_path)
+        if request.track_id is not None:
+            await self.library.audio_replaced(request.track_id, digest, duration)
+        await asyncio.shield(self.scheduler.submit(
+            replace(request, pcm_hash=digest, duration_seconds=duration), subscriber))
+
     async def _model_for(self, ask: StemsAsk) -> str:
         """The model `ask` gets, resolved once; raises ModelChoiceError for one not on
         offer and OptionError for output options it cannot give (before any work is
@@ -130,3 +143,8 @@ class StemsPipeline:
         return DrumsReady(job_id=completed.job_id, track_id=track_id, onsets=summary.onsets,
                           midi=summary.midi, onset_count=summary.onset_count,
                           lanes=dict(summary.lanes))
+
+
+def _hash_decoded(path: str) -> tuple[str, float]:
+    audio = decode(path)
+    return pcm_hash(audio), audio.duration_seconds

@@ -27,7 +27,8 @@ from stemcast.separation.engine import (
     SeparationEngine,
 )
 from stemcast.separation.errors import DeviceUnavailableError, ModelUnavailableError
-from stemcast.separation.model_loading import BackgroundFetch, locate_weights
+from stemcast.separation.hf_hub import BackgroundFetch
+from stemcast.separation.model_loading import locate_weights
 from stemcast.separation.worker_messages import ModelDescription, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _load_spleeter(found: EngineSet, config: WorkerConfig, default: str,
 
 def _choose_auto(found: EngineSet, config: WorkerConfig, offer_all: bool,
                  background: bool) -> None:
-    from stemcast.separation.model_loading import downloads_allowed, fetch_in_background
+    from stemcast.separation.hf_hub import downloads_allowed, fetch_in_background
 
     location = locate_weights(AUTO_DEMUCS_MODEL, config.model_repo)
     why = f"{AUTO_DEMUCS_MODEL}'s weights are not on disk"
