@@ -134,7 +134,8 @@ class Metrics(JobObserver):
             for reason in ("age", "size"):
                 self.cache_removed.labels(reason).set(stats.removed.get(reason, 0))
         self.cache_readers.set(len(services.leases.active()))
-        self.model_ready.set(1 if services.scheduler.pool.model.state == ModelState.READY else 0)
+        model_state = services.scheduler.catalog.status.state
+        self.model_ready.set(1 if model_state == ModelState.READY else 0)
         self.uptime.set(time.time() - services.started_at)
         self.tracks_analysed.labels("done").set(services.analysis.analysed)
         self.tracks_analysed.labels("failed").set(services.analysis.failed)

@@ -108,14 +108,14 @@ class StemsPipeline:
         queued). A configured model that could not be loaded passes: its job fails fast
         saying why."""
         model = await self.scheduler.catalog.resolve(ask.model)
-        described = self.scheduler.pool.model.find(model)
+        described = self.scheduler.catalog.status.find(model)
         if described is not None:
             plan_outputs(ask.output, described.sources)
         return model
 
     def models(self) -> ModelStatus:
         """The models the workers hold now (or that they are still loading)."""
-        return self.scheduler.pool.model
+        return self.scheduler.catalog.status
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.scheduler.unsubscribe(job_id, subscriber)
