@@ -26,11 +26,13 @@ MODEL = (
     Flag("--model", "MODEL", str, DEFAULT_MODEL, MODEL_HELP),
     Flag("--model-repo", "MODEL_REPO", Path, None, REPO_HELP),
 )
+DEVICE = (
+    Flag("--device", "DEVICE", str, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+)
 ENGINE = (
     Flag("--model-fetch-timeout", "MODEL_FETCH_TIMEOUT", float, 20.0,
          "seconds to try downloading missing weights; 0 = never (HF_HUB_OFFLINE=1 also "
          "turns downloads off)"),
-    Flag("--device", "DEVICE", str, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
     Flag("--precision", "PRECISION", str, "auto",
          "what the model runs in; auto = bf16 where the hardware runs it natively (CUDA, "
          "CPUs with AVX512-BF16 or AMX), else fp32", choices=("auto", "fp32", "bf16", "fp16")),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from stemcast.cli.common import CACHE_LIMITS, DATA_DIR, ENGINE, MODEL
+from stemcast.cli.common import CACHE_LIMITS, DATA_DIR, DEVICE, ENGINE, MODEL
 from stemcast.cli.flags import Flag, add_flags, attrs
 from stemcast.config import Settings
 
@@ -92,7 +94,8 @@ STORAGE = (
 )
 
 # Every group of `stemcast serve`, in the order --help lists them.
-FLAGS = (LISTEN, DATA_DIR, MODEL, ENGINE, WORK, CALLBACKS, SECURITY, LOGGING, LINKS, STORAGE)
+FLAGS = (LISTEN, DATA_DIR, MODEL, DEVICE, ENGINE, WORK, CALLBACKS, SECURITY, LOGGING, LINKS,
+         STORAGE)
 
 # Optional text settings: an empty value (STEMCAST_TOKEN=) means unset.
 _EMPTY_IS_UNSET = ("token", "public_url", "engine_url")
@@ -117,25 +120,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound now: a taken port is found before anything
+    starts (uvicorn binds only after the app's start-up, which had logged "ready" and
+    spawned workers that then took 30-75 s to wind down). Raises OSError with the fix."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise OSError(f"--host {host!r} is not an address of this machine ({exc.strerror}); "
+                      "use 127.0.0.1, 0.0.0.0 or one of its addresses") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(f"{where} is already in use (another stemcast, or another "
+                          "program); stop it, or choose another port with --port or "
+                          "STEMCAST_PORT") from None
+        if exc.errno == errno.EACCES:
+            raise OSError(f"no permission to listen on {where} (ports below 1024 need "
+                          "privileges); choose --port 1024 or above") from None
+        raise OSError(f"cannot listen on {where}: {exc.strerror}; check --host and "
+                      "--port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from stemcast.app import create_app
-
     settings = settings_from(args)
     try:
         settings.validate()
-    except ValueError as exc:
+        sock = listen_socket(settings.host, settings.port)
+    except (ValueError, OSError) as exc:
         print(f"stemcast: {exc}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(exc, ValueError) else 1
+    # The heavy imports after the bind: a taken port is said at once.
+    import uvicorn
+
+    from stemcast.app import create_app
+    from stemcast.http.conn_guard import guarded_protocol
     from stemcast.logging_setup import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    from stemcast.http.conn_guard import guarded_protocol
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, ws_max_size=2 * 1024 * 1024,
-                log_config=None,
-                http=guarded_protocol(settings.max_connections_per_address,
-                                      settings.header_timeout_s))
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level=settings.log_level, ws_max_size=2 * 1024 * 1024,
+                            log_config=None,
+                            http=guarded_protocol(settings.max_connections_per_address,
+                                                  settings.header_timeout_s))
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
