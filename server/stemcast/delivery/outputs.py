@@ -151,27 +151,32 @@ def _write_atomic(path: Path, write: object) -> None:
         write(partial)
 
 
-def _encode(path: Path, data: np.ndarray, rate: int, spec: OutputSpec) -> None:
+def encode_stem(path: Path, data: np.ndarray, rate: int, *, format: str, bit_depth: int = 16,
+                bitrate: int | None = None, mp3_quality: int = 2) -> None:
+    """Write one stem, (frames, channels) int16 or float32, as wav/flac (16, 24 or 32-bit
+    float) or mp3 at `bitrate` kbit/s; under a temporary name renamed when complete.
+
+    mp3_quality: LAME's quality, 2 (best, the usual choice for music) to 7 (fastest)."""
     import soundfile as sf
 
-    if spec.format == "mp3":
+    if format == "mp3":
         import lameenc
 
         pcm = data if data.dtype == np.int16 else \
             np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
         encoder = lameenc.Encoder()
-        encoder.set_bit_rate(int(spec.bitrate or DEFAULT_MP3_BITRATE))
+        encoder.set_bit_rate(int(bitrate or DEFAULT_MP3_BITRATE))
         encoder.set_in_sample_rate(rate)
         encoder.set_channels(int(pcm.shape[1]))
-        encoder.set_quality(2)  # 2 = high quality, the usual choice for music
+        encoder.set_quality(mp3_quality)
         encoded = bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes()))
         encoded += bytes(encoder.flush())
         _write_atomic(path, lambda p: Path(p).write_bytes(encoded))
         return
-    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[spec.bit_depth]
+    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[bit_depth]
     if subtype == "PCM_16" and data.dtype != np.int16:
         data = np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
-    container = "FLAC" if spec.format == "flac" else "WAV"
+    container = "FLAC" if format == "flac" else "WAV"
     _write_atomic(path, lambda p: sf.write(str(p), data, rate, subtype=subtype,
                                            format=container))
 
@@ -205,7 +210,8 @@ def render_outputs(master: Mapping[str, str], spec: OutputSpec,
             data = soxr.resample(_to_float(data), rate, spec.sample_rate, quality="HQ")
             data = np.asarray(data, dtype=np.float32)
         target = folder / f"{name}.{spec.extension}"
-        _encode(target, data, spec.sample_rate, spec)
+        encode_stem(target, data, spec.sample_rate, format=spec.format,
+                    bit_depth=spec.bit_depth, bitrate=spec.bitrate)
         paths[name] = str(target.resolve())
     waveforms = waveform_entries(summed, master_rate) if summed else []
     return paths, waveforms
