@@ -13,7 +13,7 @@ from stemcast.http.jobs_api import (
     stats,
     submit_job,
 )
-from stemcast.http.status import health, queue
+from stemcast.http.status import health, health_live, health_ready, queue
 from stemcast.http.stem_files import (
     get_job_stem,
     get_job_stems_zip,
@@ -31,7 +31,9 @@ def http_routes() -> list[Route]:
 
 def _status_routes() -> list[Route]:
     """For operators and app servers."""
-    return [Route("/health", health), Route("/queue", queue), Route("/stats", stats)]
+    return [Route("/health", health), Route("/health/live", health_live),
+            Route("/health/ready", health_ready), Route("/queue", queue),
+            Route("/stats", stats)]
 
 
 def _track_routes() -> list[Route]:

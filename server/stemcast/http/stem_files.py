@@ -45,9 +45,13 @@ async def _completed_job(services: Services, job_id: str) -> Job:
     job = await services.jobs.get(job_id)
     if job is None:
         raise HTTPProblem(404, "JOB_NOT_FOUND", f"no separation job with id '{job_id}'")
+    # 409 NOT_READY as on /jobs/*: the job is there, its stems are not (yet).
+    if job.state.is_live:
+        raise HTTPProblem(409, "NOT_READY", f"separation job '{job_id}' is {job.state.value}; "
+                          "its stems are served once stemsReady says so")
     if job.state != JobState.COMPLETED:
-        raise HTTPProblem(404, "STEMS_NOT_READY",
-                          f"separation job '{job_id}' is {job.state.value}, not completed"
+        raise HTTPProblem(409, "NO_STEMS", f"separation job '{job_id}' is {job.state.value} "
+                          "and made no stems"
                           + (f": {job.error_message}" if job.error_message else ""))
     if not _files_present(job.stems):
         raise HTTPProblem(404, "STEMS_REMOVED", f"the stems of job '{job_id}' were removed "
