@@ -1,15 +1,19 @@
-"""The HTTP API's contract as a client meets it: one JSON error shape for every error
-(Starlette's 404 and 405 included), the liveness and readiness probes."""
+"""The HTTP API's contract as a client meets it: real replies fit /openapi.json, one JSON
+error shape for every error (Starlette's 404 and 405 included), the liveness and readiness
+probes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.openapi_check import OpenApiChecker
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -81,3 +85,62 @@ def test_probes_of_a_server_without_a_model(tmp_path: Path) -> None:
         assert httpx.get(f"{server.http_url}/health").status_code == 200
     finally:
         server.stop()
+
+
+def test_real_replies_fit_the_openapi_description(server: ServerProcess, clip: Path) -> None:
+    base = server.http_url
+    document = httpx.get(f"{base}/openapi.json").json()
+    checker = OpenApiChecker(document)
+
+    def call(method: str, path: str, status: int, **kwargs: Any) -> httpx.Response:
+        response = httpx.request(method, f"{base}{path}", timeout=60, **kwargs)
+        assert response.status_code == status, (method, path, response.text)
+        checker.check(response)
+        return response
+
+    for path in ("/health", "/health/live", "/health/ready", "/queue", "/stats", "/metrics"):
+        call("GET", path, 200)
+    track = call("POST", "/api/tracks", 201, json={"path": str(clip)}).json()
+    call("GET", "/api/tracks", 200)
+    call("GET", f"/api/tracks/{track['trackId']}", 200)
+    call("GET", f"/api/tracks/{track['trackId']}/analysis?wait=1", 200)
+    call("GET", f"/api/tracks/{track['trackId']}/stems", 404)
+    call("POST", "/jobs", 200, json={"file_path": str(clip), "track_hash": "contract-1",
+                                     "options": {"stems": True, "basic_features": True}})
+    deadline = time.monotonic() + 120
+    while call("GET", "/jobs/contract-1", 200).json()["status"] != "completed":
+        assert time.monotonic() < deadline, "job contract-1 never completed"
+        time.sleep(0.2)
+    job = call("GET", "/jobs/contract-1", 200).json()
+    assert job["callbacks"] == []
+    call("GET", "/jobs/contract-1/stems", 200)
+    call("GET", "/jobs/contract-1/stems/bass.wav", 200)
+    call("GET", "/jobs/contract-1/stems.zip", 200)
+    separation = job["separation_job_id"]
+    call("GET", f"/api/tracks/{track['trackId']}/stems", 200)
+    call("GET", f"/api/stems/{separation}/waveforms?zoom=1", 200)
+    call("GET", f"/api/stems/{separation}/bass.wav", 200)
+    call("GET", f"/api/stems/{separation}.zip", 200)
+    call("GET", f"/api/tracks/{track['trackId']}/onsets.json", 404)
+    call("GET", "/queue", 200)
+    call("GET", "/stats", 200)
+    # Errors fit the one error shape the description names for them.
+    call("GET", "/jobs/no-such-job", 404)
+    call("POST", "/jobs", 422, json={"track_hash": "x"})
+    call("POST", "/api/tracks", 415, content=b"x", headers={"content-type": "text/plain"})
+    call("GET", f"/api/stems/{separation}/bass?format=ogg", 422)
+    call("PUT", "/jobs", 405)
+    call("DELETE", "/jobs/contract-1", 200)
+    every = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
+    # Not called here: a URL download (test_web_api), the docs themselves (below), the
+    # MIDI twin of onsets.json.
+    assert every - checker.checked == {"fetch_track", "openapi_json", "docs_page",
+                                       "get_track_drums"}
+
+
+def test_the_docs_page_needs_nothing_from_elsewhere(server: ServerProcess) -> None:
+    page = httpx.get(f"{server.http_url}/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "openapi.json" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    assert "<script src" not in page.text and "<link" not in page.text

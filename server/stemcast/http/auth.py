@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OPEN_PATHS = ("/health", "/health/live", "/health/ready")
+# The API description is public (it is in the repository) and holds no data.
+OPEN_PATHS = ("/health", "/health/live", "/health/ready", "/openapi.json", "/docs")
 OPEN_PREFIXES = ("/static/",)
 
 

@@ -14,12 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from stemcast import __version__
+from stemcast.http.api_meta import endpoint
+from stemcast.http.api_types import Health, Live, QueueListing, Ready
 from stemcast.http.auth import has_token
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem, problem_response
 from stemcast_protocol import ModelState
 
 
+@endpoint("Alive, ready, and (with the token) the model, device and queue", tags=("health",),
+          responses={200: Health})
 async def health(request: Request) -> JSONResponse:
     services = services_of(request)
     model = services.scheduler.catalog.status
@@ -53,15 +57,21 @@ async def health(request: Request) -> JSONResponse:
     })
 
 
+@endpoint("Jobs running and waiting, running first", tags=("health",),
+          responses={200: QueueListing})
 async def queue(request: Request) -> JSONResponse:
     services = services_of(request)
     return JSONResponse({"jobs": services.scheduler.queue_listing()})
 
 
+@endpoint("Liveness probe: 200 while the process serves", tags=("health",),
+          responses={200: Live})
 async def health_live(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@endpoint("Readiness probe: 503 NOT_READY until a worker has the model loaded",
+          tags=("health",), responses={200: Ready, 503: None})
 async def health_ready(request: Request) -> Response:
     model = services_of(request).scheduler.catalog.status
     if model.state != ModelState.READY:
