@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from stemcast_protocol.wire import ModelOffer  # the same shape as hello.models
+
 Priority = Literal["high", "normal", "low"]
 DeliveryMode = Literal["path", "callback", "poll"]
 
@@ -40,16 +42,6 @@ class HealthModel(TypedDict):
     precision: str | None
     segmentSeconds: float | None
     repo: str | None
-
-
-class ModelOffer(TypedDict):
-    name: str
-    kind: str
-    sources: list[str]
-    sampleRate: int | None
-    device: str | None
-    precision: str | None
-    default: bool
 
 
 class WorkerRow(TypedDict):
