@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", default=_env("TOKEN"),
                        help="require 'Authorization: Bearer TOKEN' (or ?token=) on HTTP and "
                             "WebSocket [STEMCAST_TOKEN]")
+    serve.add_argument("--callback-secret", default=_env("CALLBACK_SECRET"),
+                       help="sign callbacks (Standard Webhooks: webhook-signature), whsec_BASE64 "
+                            "or text [STEMCAST_CALLBACK_SECRET]")
     _add_security_args(serve)
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
@@ -268,6 +271,7 @@ def _serve(args: argparse.Namespace) -> int:
         library_dirs=[p.resolve() for p in args.library],
         allowed_path_prefixes=[p.resolve() for p in args.allow_path_prefix],
         token=args.token or None,
+        callback_secret=args.callback_secret or None,
         callback_allow_hosts=args.callback_allow_host,
         allow_origins=args.allow_origin,
         public_url=args.public_url or None,

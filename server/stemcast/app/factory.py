@@ -46,6 +46,7 @@ from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
+from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
@@ -99,7 +100,8 @@ def create_app(settings: Settings) -> Starlette:
                                        timeout=settings.callback_timeout,
                                        policy=settings.callback_policy(),
                                        inline_max_bytes=settings.callback_inline_max_bytes,
-                                       public_url=settings.public_url)
+                                       public_url=settings.public_url,
+                                       signer=WebhookSigner(settings.callback_secret))
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, pipeline, scheduler, callbacks,
                                  analysis=analysis)
