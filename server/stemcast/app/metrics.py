@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stemcast.cache.retention import parse_time
+from stemcast.http.api_meta import Media, endpoint
 from stemcast.jobs.models import JobState
 from stemcast.jobs.observer import JobObserver
 from stemcast_protocol import ModelState, Priority
@@ -149,6 +150,8 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+@endpoint("Prometheus metrics (text exposition format)", tags=("health",),
+          responses={200: Media(CONTENT_TYPE_LATEST)})
 async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     metrics = services.metrics

@@ -13,7 +13,8 @@ from stemcast.http.jobs_api import (
     stats,
     submit_job,
 )
-from stemcast.http.status import health, queue
+from stemcast.http.openapi import docs_page, openapi_json
+from stemcast.http.status import health, health_live, health_ready, queue
 from stemcast.http.stem_files import (
     get_job_stem,
     get_job_stems_zip,
@@ -30,8 +31,11 @@ def http_routes() -> list[Route]:
 
 
 def _status_routes() -> list[Route]:
-    """For operators and app servers."""
-    return [Route("/health", health), Route("/queue", queue), Route("/stats", stats)]
+    """For operators and app servers; the API's own description."""
+    return [Route("/health", health), Route("/health/live", health_live),
+            Route("/openapi.json", openapi_json), Route("/docs", docs_page),
+            Route("/health/ready", health_ready), Route("/queue", queue),
+            Route("/stats", stats)]
 
 
 def _track_routes() -> list[Route]:
