@@ -39,6 +39,7 @@ from tests.support.corpus import (
     STEMS,
     RenderedSong,
     Score,
+    NEEDS,
     fluidsynth_available,
     key_verdict,
     load_stereo,
@@ -246,8 +247,7 @@ def main() -> int:
     args = parser.parse_args()
     sections = {int(part) for part in args.sections.split(",") if part.strip()}
     if not fluidsynth_available():
-        print("needs FluidSynth and the FluidR3 GM soundfont "
-              "(Debian: apt-get install fluidsynth fluid-soundfont-gm)", file=sys.stderr)
+        print(NEEDS, file=sys.stderr)
         return 2
     started = time.perf_counter()
     songs = render_corpus(args.out, DEFAULT_SONGS[:max(1, args.songs)])
