@@ -51,6 +51,8 @@ CALLBACKS = (
 SECURITY = (
     Flag("--token", "TOKEN", str, None,
          "require 'Authorization: Bearer TOKEN' (or ?token=) on HTTP and WebSocket"),
+    Flag("--callback-secret", "CALLBACK_SECRET", str, None,
+         "sign callbacks (Standard Webhooks: webhook-signature), whsec_BASE64 or text"),
     Flag("--fetch-allow-private", "FETCH_ALLOW_PRIVATE", bool, False,
          "let URL ingest and callbacks reach loopback, private and link-local addresses "
          "(only on a trusted network)"),
@@ -98,7 +100,7 @@ FLAGS = (LISTEN, DATA_DIR, MODEL, DEVICE, ENGINE, WORK, CALLBACKS, SECURITY, LOG
          STORAGE)
 
 # Optional text settings: an empty value (STEMCAST_TOKEN=) means unset.
-_EMPTY_IS_UNSET = ("token", "public_url", "engine_url")
+_EMPTY_IS_UNSET = ("token", "callback_secret", "public_url", "engine_url")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
