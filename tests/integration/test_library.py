@@ -117,3 +117,51 @@ async def test_delete_is_refused_while_a_separation_runs(server: ServerProcess,
         assert refused.json()["error"]["code"] == "JOB_RUNNING"
         assert "cancel" in refused.json()["error"]["message"]
     assert Path(track["filePath"]).exists()
+
+
+async def test_cues_are_kept_validated_and_given_to_engines_as_hot_cues(
+        server: ServerProcess, tmp_path: Path) -> None:
+    song = write_audio(tmp_path / "Cued.wav", make_music_like_signal(4.0, seed=71), 44100)
+    track_id = upload(server, song).json()["trackId"]
+    cues = f"{server.http_url}/api/tracks/{track_id}/cues"
+    assert httpx.get(cues).json() == {"trackId": track_id, "hotCues": []}
+    drop = httpx.put(f"{cues}/2", json={"position": 1.5, "name": "Drop", "color": "#ff8800"})
+    assert drop.status_code == 200, drop.text
+    loop = httpx.put(f"{cues}/0", json={"position": 0.5, "isLoop": True, "loopEnd": 2.5})
+    assert loop.json() == {"index": 0, "position": 0.5, "isLoop": True, "loopEnd": 2.5}
+    expected = [{"index": 0, "position": 0.5, "isLoop": True, "loopEnd": 2.5},
+                {"index": 2, "position": 1.5, "isLoop": False, "name": "Drop",
+                 "color": "#ff8800"}]
+    assert httpx.get(cues).json()["hotCues"] == expected
+    assert httpx.get(f"{cues}/2").json() == expected[1]
+
+    for index, body, word in (
+            ("8", {"position": 1.0}, "index"), ("x", {"position": 1.0}, "index"),
+            ("1", {"position": 9.0}, "outside the track"), ("1", {"position": -1}, "outside"),
+            ("1", {"position": "1"}, "position must be a number"),
+            ("1", {"position": 2.0, "isLoop": True, "loopEnd": 1.0}, "after position"),
+            ("1", {"position": 2.0, "isLoop": True}, "loopEnd"),
+            ("1", {"position": 1.0, "loopEnd": 2.0}, "isLoop true"),
+            ("1", {"position": 1.0, "color": "red"}, "#rrggbb"),
+            ("1", {"position": 1.0, "colour": "#ffffff"}, "unknown field 'colour'"),
+            ("1", {"position": 1.0, "index": 3}, "differs")):
+        reply = httpx.put(f"{cues}/{index}", json=body)
+        assert reply.status_code == 422, (index, body, reply.text)
+        assert word in reply.json()["error"]["message"], reply.json()
+    assert httpx.get(f"{cues}/1").json()["error"]["code"] == "CUE_NOT_FOUND"
+
+    async with SpecCheckedClient.connect(server.ws_url) as client:
+        await client.send({"command": "getTrackInfo", "trackId": track_id,
+                           "requestId": "cues"})
+        info = await client.until(lambda m: m["type"] == "trackInfo", timeout=60)
+    assert info[-1]["hotCues"] == expected
+
+    replaced = httpx.put(cues, json={"hotCues": [{"index": 7, "position": 3.0}]})
+    assert replaced.json()["hotCues"] == [{"index": 7, "position": 3.0, "isLoop": False}]
+    twice = httpx.put(cues, json={"hotCues": [{"index": 1, "position": 1},
+                                              {"index": 1, "position": 2}]})
+    assert twice.status_code == 422 and "twice" in twice.json()["error"]["message"]
+    assert httpx.delete(f"{cues}/7").json()["hotCues"] == []
+    assert httpx.delete(f"{cues}/7").status_code == 404
+    httpx.put(f"{cues}/3", json={"position": 1.0})
+    assert httpx.delete(cues).json()["hotCues"] == []

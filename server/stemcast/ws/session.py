@@ -292,6 +292,7 @@ class ClientSession:
         cached = await pipeline.stems_cached(track, command.model, command.output)
         analysis = track.analysis_api()
         pool_model = pipeline.models()
+        hot_cues = [cue.to_api() for cue in await self.services.library.cues.for_track(track.id)]
         self.push(track_info_message(
             request_id=command.request_id,
             track_id=track.id,
@@ -309,6 +310,7 @@ class ClientSession:
             key_name=analysis["keyName"],
             camelot=analysis["camelot"],
             analysis=track.analysis_state,
+            hot_cues=hot_cues,
             **seed_dialect.grid_fields(track),
         ))
         if track.analysis_state == "pending":
@@ -336,15 +338,20 @@ class ClientSession:
 
         def done(finished: Track) -> None:
             self._analysis_waits[:] = [w for w in self._analysis_waits if w[1] is not remove]
-            self.push(track_analysis_message(
-                request_id=request_id, track_id=finished.id,
-                analysis=finished.analysis_api(), bpm=finished.bpm,
-                key=finished.musical_key, mode=finished.mode,
-                **seed_dialect.grid_fields(finished)))
+            self._spawn(self._push_analysis(finished, request_id))
 
         remove = analysis.when_done(track.id, done)
         self._analysis_waits.append((request_id, remove))
         analysis.request(track, Priority.HIGH)
+
+    async def _push_analysis(self, finished: Track, request_id: Any) -> None:
+        """trackAnalysis with the cues as they are now (set while the analysis ran, too)."""
+        cues = await self.services.library.cues.for_track(finished.id)
+        self.push(track_analysis_message(
+            request_id=request_id, track_id=finished.id,
+            analysis=finished.analysis_api(), bpm=finished.bpm,
+            key=finished.musical_key, mode=finished.mode,
+            hot_cues=[cue.to_api() for cue in cues], **seed_dialect.grid_fields(finished)))
 
     async def _request_stems(self, ask: StemsAsk, subscription: RequestSubscription) -> None:
         def hashing() -> None:
