@@ -113,6 +113,7 @@ class Ping:
 @dataclass(frozen=True)
 class Cancel:
     request_id: str | int
+    keep_job: bool = False  # only stop following; never stop the job for others' sake
 
 
 Command = GetTrackInfo | Hello | Ping | Cancel
@@ -296,7 +297,8 @@ def parse_command(message: Mapping[str, Any]) -> Command:
         raise fields.error(ErrorCode.MISSING_FIELD,
                            "cancel needs the 'requestId' of the getTrackInfo request to stop "
                            "following")
-    return Cancel(request_id=fields.request_id)
+    return Cancel(request_id=fields.request_id,
+                  keep_job=fields.boolean("keepJob", default=False))
 
 
 # ---- server messages -----------------------------------------------------------------
@@ -440,8 +442,10 @@ def pong_message(*, request_id: RequestId, time: float) -> dict[str, Any]:
             "time": time}
 
 
-def cancelled_message(*, request_id: str | int) -> dict[str, Any]:
-    return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id}
+def cancelled_message(*, request_id: str | int, job_cancelled: bool = False) -> dict[str, Any]:
+    """`jobCancelled`: the separation job itself was stopped (this was its last follower)."""
+    return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id,
+            "jobCancelled": job_cancelled}
 
 
 def stem_chunk_message(*, request_id: RequestId, track_id: str, job_id: str, stem: str,

@@ -5,7 +5,6 @@ by their bytes), separations listed per row, search/sort/limit validated, and de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> Iterator[Any]:
-    data_dir = tmp_path_factory.mktemp("library") / "data"
-    proc = ServerProcess(data_dir, args=["--model", TINY_MODEL, "--model-repo",
-                                         str(tiny_model_repo)]).start()
-    yield proc
-    proc.stop()
+def server(tiny_server: ServerProcess) -> ServerProcess:
+    return tiny_server
 
 
 def upload(server: ServerProcess, path: Path, name: str | None = None) -> httpx.Response:
@@ -110,7 +105,8 @@ async def test_delete_is_refused_while_a_separation_runs(server: ServerProcess,
     async with SpecCheckedClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "trackId": track["trackId"],
                            "stems": True, "requestId": "busy"})
-        await client.until(lambda m: m["type"] == "progress", timeout=120)
+        await client.until(lambda m: m["type"] == "progress" and m.get("jobId") is not None,
+                           timeout=120)  # the job exists (the first progress may be hashing)
         refused = await asyncio.to_thread(
             httpx.delete, f"{server.http_url}/api/tracks/{track['trackId']}", timeout=30)
         assert refused.status_code == 409, refused.text

@@ -217,7 +217,7 @@ class ClientSession:
             elif isinstance(command, Ping):
                 self.push(pong_message(request_id=command.request_id, time=time.time()))
             elif isinstance(command, Cancel):
-                self._cancel(command)
+                await self._cancel(command)
         except ProtocolError as exc:
             self.push(error_message(exc))
         except Exception as exc:  # a bug must not take the connection down with it
@@ -243,7 +243,9 @@ class ClientSession:
             models=model.offer(),
         )
 
-    def _cancel(self, command: Cancel) -> None:
+    async def _cancel(self, command: Cancel) -> None:
+        """Stop following the request; its job stops too when this was its last follower,
+        unless the client says keepJob (PROTOCOL.md 3.4)."""
         matching = [s for s in self._subscriptions if s.request_id == command.request_id]
         waits = [w for w in self._analysis_waits if w[0] == command.request_id]
         if not matching and not waits:
@@ -252,13 +254,18 @@ class ClientSession:
                 f"no running request with requestId {command.request_id!r} on this connection",
                 request_id=command.request_id, command="cancel",
             )
+        job_cancelled = False
         for subscription in matching:
             subscription.finished = True
+            if subscription.job_id is not None and not command.keep_job:
+                job_cancelled |= await self.services.pipeline.cancel_for(subscription.job_id,
+                                                                         subscription)
             self._drop_subscription(subscription)
         for wait in waits:
             wait[1]()
             self._analysis_waits.remove(wait)
-        self.push(cancelled_message(request_id=command.request_id))
+        self.push(cancelled_message(request_id=command.request_id,
+                                    job_cancelled=job_cancelled))
 
     async def _resolve_track(self, command: GetTrackInfo) -> Track:
         library = self.services.library
