@@ -151,21 +151,25 @@ def _write_atomic(path: Path, write: object) -> None:
         write(partial)
 
 
+def encode_mp3(pcm: np.ndarray, rate: int, bitrate: int) -> bytes:
+    """(frames, channels) int16 samples as MP3 bytes."""
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(int(pcm.shape[1]))
+    encoder.set_quality(2)  # 2 = high quality, the usual choice for music
+    return bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes())) + bytes(encoder.flush())
+
+
 def _encode(path: Path, data: np.ndarray, rate: int, spec: OutputSpec) -> None:
     import soundfile as sf
 
     if spec.format == "mp3":
-        import lameenc
-
         pcm = data if data.dtype == np.int16 else \
             np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(int(spec.bitrate or DEFAULT_MP3_BITRATE))
-        encoder.set_in_sample_rate(rate)
-        encoder.set_channels(int(pcm.shape[1]))
-        encoder.set_quality(2)  # 2 = high quality, the usual choice for music
-        encoded = bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes()))
-        encoded += bytes(encoder.flush())
+        encoded = encode_mp3(pcm, rate, int(spec.bitrate or DEFAULT_MP3_BITRATE))
         _write_atomic(path, lambda p: Path(p).write_bytes(encoded))
         return
     subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[spec.bit_depth]

@@ -22,6 +22,7 @@ from stemcast.http.jobs_api import (
     submit_job,
 )
 from stemcast.http.library_api import delete_track, list_library
+from stemcast.http.mix_export import post_mix
 from stemcast.http.status import health, queue
 from stemcast.http.stem_files import (
     get_job_stem,
@@ -76,6 +77,7 @@ def _stem_routes() -> list[Route]:
     return [
         Route("/api/stems/{job_id}.zip", get_job_stems_zip),
         Route("/api/stems/{job_id}/waveforms", get_job_waveforms),
+        Route("/api/stems/{job_id}/mix", post_mix, methods=["POST"]),
         Route("/api/stems/{job_id}/{stem}", get_job_stem),
     ]
 
