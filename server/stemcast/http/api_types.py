@@ -147,10 +147,6 @@ class TrackAdded(Track):
     success: Literal[True]
 
 
-class TrackList(TypedDict):
-    tracks: list[Track]
-
-
 class TrackAnalysis(TypedDict):
     trackId: str
     bpm: float | None

@@ -46,11 +46,16 @@ OUTPUT_QUERY = (Query("format", "wav, flac or mp3"),
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()-]+")
 
 
+def safe_file_name(title: str | None) -> str:
+    """A title fit for a Content-Disposition file name ("" when nothing is left)."""
+    return _UNSAFE_NAME.sub("_", title or "").strip(" ._")
+
+
 def _files_present(stems: dict[str, str]) -> bool:
     return bool(stems) and all(os.path.isfile(p) for p in stems.values())
 
 
-async def _completed_job(services: Services, job_id: str) -> Job:
+async def completed_job(services: Services, job_id: str) -> Job:
     job = await services.jobs.get(job_id)
     if job is None:
         raise HTTPProblem(404, "JOB_NOT_FOUND", f"no separation job with id '{job_id}'")
@@ -91,7 +96,7 @@ async def delivered(request: Request, services: Services, job: Job,
                      409: None, 422: None})
 async def get_job_stem(request: Request) -> Response:
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     name, _, extension = request.path_params["stem"].partition(".")
     result = await delivered(request, services, job)
     if name not in result.stems:
@@ -113,7 +118,7 @@ async def get_job_stem(request: Request) -> Response:
 async def get_job_waveforms(request: Request) -> JSONResponse:
     """Peaks of the mix and every stem of the output asked for; ?zoom=N for one level."""
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     zoom = request.query_params.get("zoom")
     levels: tuple[int, ...] = ALL_ZOOM_LEVELS
     if zoom is not None:
@@ -129,12 +134,12 @@ async def get_job_waveforms(request: Request) -> JSONResponse:
           responses={200: Media("application/zip"), 404: None, 409: None, 422: None})
 async def get_job_stems_zip(request: Request) -> Response:
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     title = None
     if job.track_id:
         track = await services.library.get(job.track_id)
         title = track.title if track else None
-    base = _UNSAFE_NAME.sub("_", title or "").strip(" ._") or job.id
+    base = safe_file_name(title) or job.id
     result = await delivered(request, services, job)
     files = [(f"{name}.{result.spec.format}", Path(path))
              for name, path in sorted(result.stems.items())]

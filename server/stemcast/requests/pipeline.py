@@ -120,6 +120,15 @@ class StemsPipeline:
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.scheduler.unsubscribe(job_id, subscriber)
 
+    async def cancel_for(self, job_id: str, subscriber: Subscriber) -> bool:
+        """A follower explicitly gave up its request: it stops following, and when nobody
+        else follows the job (no other client, no API job), the job is stopped too, so a
+        cancelled upload frees the worker. Returns whether the job was stopped."""
+        self.scheduler.unsubscribe(job_id, subscriber)
+        if self.scheduler.bus.subscriber_count(job_id) > 0:
+            return False
+        return await self.scheduler.cancel(job_id, "cancelled by the client that asked for it")
+
     # ---- finish ------------------------------------------------------------------------
 
     async def finish(self, completed: JobCompleted, output: OutputRequest,
