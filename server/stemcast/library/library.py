@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
+from stemcast.audio import AudioError, AudioErrorCode, pcm_hash_file, probe
 from stemcast.library.cues import CueStore
 from stemcast.library.paths import (
     PathNotAllowedError,
@@ -68,8 +68,7 @@ def _file_facts(path: Path, title: str | None = None) -> FileFacts:
 
 def hash_file(path: str) -> tuple[str, float]:
     """The content hash of a file's audio, and its duration as decoded."""
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)  # block by block: memory does not grow with the track
 
 
 class TrackLibrary:

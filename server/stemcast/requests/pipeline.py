@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stemcast.analysis.drum_service import DrumTranscriber
-from stemcast.audio import decode, pcm_hash
+from stemcast.audio import pcm_hash_file
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.jobs.events import JobCompleted, Subscriber
@@ -155,5 +155,4 @@ class StemsPipeline:
 
 
 def _hash_decoded(path: str) -> tuple[str, float]:
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)
