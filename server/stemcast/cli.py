@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stemcast import __version__
 from stemcast.config import DEFAULT_MODEL, Settings, default_data_dir
+from stemcast.fleet.command import add_fleet_arguments, run_worker
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--size", choices=["tiny", "full"], default="tiny")
     make.add_argument("--six-stems", action="store_true")
     make.add_argument("--seed", type=int, default=0)
+    add_fleet_arguments(sub, serve, _add_common_model_args)
     return parser
 
 
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "cache": _cache,
         "separate": _separate,
         "make-test-model": _make_test_model,
+        "worker": run_worker,
     }
     try:
         return handlers[args.command](args)
@@ -255,6 +258,7 @@ _SETTINGS_FROM_FLAGS = (
     "log_level", "log_json", "retention_hours", "cache_max_gb", "min_keep_minutes",
     "prune_interval_s", "db_busy_timeout_s", "fetch_allow_private",
     "max_connections_per_address", "header_timeout_s", "body_timeout_s", "callback_inline_max_mb",
+    "queue_url", "fleet_workers",
 )
 
 
