@@ -16,6 +16,7 @@ from stemcast.net.webhooks import parse_secret
 
 DEFAULT_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DEVICES = ("auto", "cpu", "cuda")
+QUEUE_SCHEMES = ("redis", "rediss", "unix")
 
 
 def default_data_dir() -> Path:
@@ -69,6 +70,10 @@ class Settings:
     # A DJ engine that is a WebSocket server (seed 000's Mismo engine): dial it and serve
     # it as the app server does (ws/engine_peer.py). None: only listen.
     engine_url: str | None = None
+    # The fleet (README "Deployment"): separation workers on other machines, reached
+    # through Redis (redis://host:6379/0). None: local worker processes, no Redis.
+    queue_url: str | None = None
+    fleet_workers: int = 0  # jobs handed to the fleet at once; 0: one per live worker
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -119,6 +124,12 @@ class Settings:
         """Refuse settings that cannot work, with the fix in the message."""
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
+        if self.queue_url is not None and self.queue_url.split("://")[0] not in QUEUE_SCHEMES:
+            raise ValueError(f"--queue must be a Redis URL (redis://host:6379/0, rediss://..., "
+                             f"unix:///path/redis.sock); got {self.queue_url!r}")
+        if self.fleet_workers < 0:
+            raise ValueError(f"--fleet-workers must be 0 (one job per live worker) or more, "
+                             f"got {self.fleet_workers}")
         if self.max_concurrent_jobs < 1:
             raise ValueError(
                 f"--max-concurrent-jobs must be at least 1, got {self.max_concurrent_jobs}"

@@ -35,6 +35,7 @@ from stemcast.cpu_pool import CpuPool
 from stemcast.db.busy import DatabaseBusyError
 from stemcast.db.database import open_database
 from stemcast.delivery.renditions import Renditions
+from stemcast.fleet.remote_pool import fleet_transport
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, handle_http_exception, problem_response
 from stemcast.http.fault_responses import handle_unexpected
@@ -86,7 +87,8 @@ def create_app(settings: Settings) -> Starlette:
         await analysis.start()
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
-        scheduler = Scheduler(jobs, settings, bus)
+        scheduler = Scheduler(jobs, settings, bus, transport=fleet_transport(settings)
+                              if settings.queue_url else None)
         metrics = Metrics()
         scheduler.observer = metrics
         pipeline = StemsPipeline(scheduler, library, renditions, drums,
