@@ -122,6 +122,14 @@ def test_real_replies_fit_the_openapi_description(server: ServerProcess, clip: P
     call("GET", f"/api/stems/{separation}/bass.wav", 200)
     call("GET", f"/api/stems/{separation}.zip", 200)
     call("GET", f"/api/tracks/{track['trackId']}/onsets.json", 404)
+    call("POST", f"/api/stems/{separation}/mix", 200, json={"gains": {"vocals": -6}})
+    cues = f"/api/tracks/{track['trackId']}/cues"
+    call("PUT", cues, 200, json={"hotCues": [{"index": 0, "position": 0.5}]})
+    call("GET", cues, 200)
+    call("PUT", f"{cues}/1", 200, json={"position": 0.25, "name": "drop"})
+    call("GET", f"{cues}/1", 200)
+    call("DELETE", f"{cues}/1", 200)
+    call("DELETE", cues, 200)
     call("GET", "/queue", 200)
     call("GET", "/stats", 200)
     # Errors fit the one error shape the description names for them.
@@ -131,6 +139,7 @@ def test_real_replies_fit_the_openapi_description(server: ServerProcess, clip: P
     call("GET", f"/api/stems/{separation}/bass?format=ogg", 422)
     call("PUT", "/jobs", 405)
     call("DELETE", "/jobs/contract-1", 200)
+    call("DELETE", f"/api/tracks/{track['trackId']}", 200)
     every = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
     # Not called here: a URL download (test_web_api), the docs themselves (below), the
     # MIDI twin of onsets.json.

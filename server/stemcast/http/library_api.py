@@ -78,7 +78,7 @@ async def list_library(request: Request) -> JSONResponse:
         query = LibraryQuery.parse(dict(request.query_params))
     except ListingError as exc:
         raise HTTPProblem(422, "INVALID_FIELD", str(exc)) from exc
-    tracks = await services.library.store.list(limit=1_000_000)
+    tracks = await services.library.all_tracks()
     separations = [_separation(j) for j in await services.jobs.separations()]
     rows = build_rows(tracks, separations, query)
     body: LibraryListBody = {

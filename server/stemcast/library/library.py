@@ -156,6 +156,10 @@ class TrackLibrary:
     async def get(self, track_id: str) -> Track | None:
         return await self.store.get(track_id)
 
+    async def all_tracks(self) -> list[Track]:
+        """Every track, newest first (the library listing groups them by audio)."""
+        return await self.store.list(limit=-1)  # SQLite: a negative LIMIT is no limit
+
     async def refresh(self, track: Track) -> Track:
         """Re-probe if the file changed since we registered it (a DJ re-exported it)."""
         await asyncio.to_thread(self.checked_path, track.path, track.source)
