@@ -58,6 +58,7 @@ class Scheduler:
                 batch_size=settings.batch_size,
                 numba_cache=str(settings.numba_cache("worker")),
                 numba_cache_per_worker=settings.numba_cache_dir is None,
+                log=settings.log,
             ),
             on_task_message=self._on_worker_message,
             on_worker_lost=lambda job_id: self._inbox.put_nowait(WorkerLost(job_id)),
