@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stemcast.cache.retention import parse_time
+from stemcast.http.api_meta import Media, endpoint
 from stemcast.jobs.models import JobState
 from stemcast.jobs.observer import JobObserver
 from stemcast_protocol import ModelState, Priority
@@ -134,7 +135,8 @@ class Metrics(JobObserver):
             for reason in ("age", "size"):
                 self.cache_removed.labels(reason).set(stats.removed.get(reason, 0))
         self.cache_readers.set(len(services.leases.active()))
-        self.model_ready.set(1 if services.scheduler.pool.model.state == ModelState.READY else 0)
+        model_state = services.scheduler.catalog.status.state
+        self.model_ready.set(1 if model_state == ModelState.READY else 0)
         self.uptime.set(time.time() - services.started_at)
         self.tracks_analysed.labels("done").set(services.analysis.analysed)
         self.tracks_analysed.labels("failed").set(services.analysis.failed)
@@ -148,6 +150,8 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+@endpoint("Prometheus metrics (text exposition format)", tags=("health",),
+          responses={200: Media(CONTENT_TYPE_LATEST)})
 async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     metrics = services.metrics

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from types import ModuleType
 
 from stemcast import __version__
-from stemcast.cli import admin, models, separate, serve
+from stemcast.cli import admin, models, separate, serve, worker
 from stemcast.cli.flags import EnvError
 
 # In the order `stemcast --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (serve, separate, models, admin)
+COMMANDS: tuple[ModuleType, ...] = (serve, separate, models, worker, admin)
 
 Handler = Callable[[argparse.Namespace], int]
 

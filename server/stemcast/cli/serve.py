@@ -17,6 +17,7 @@ from typing import Any
 
 from stemcast.cli.common import CACHE_LIMITS, DATA_DIR, DEVICE, ENGINE, MODEL
 from stemcast.cli.flags import Flag, add_flags, attrs
+from stemcast.cli.worker import SERVE_FLEET
 from stemcast.config import Settings
 
 LISTEN = (
@@ -51,6 +52,8 @@ CALLBACKS = (
 SECURITY = (
     Flag("--token", "TOKEN", str, None,
          "require 'Authorization: Bearer TOKEN' (or ?token=) on HTTP and WebSocket"),
+    Flag("--callback-secret", "CALLBACK_SECRET", str, None,
+         "sign callbacks (Standard Webhooks: webhook-signature), whsec_BASE64 or text"),
     Flag("--fetch-allow-private", "FETCH_ALLOW_PRIVATE", bool, False,
          "let URL ingest and callbacks reach loopback, private and link-local addresses "
          "(only on a trusted network)"),
@@ -94,11 +97,11 @@ STORAGE = (
 )
 
 # Every group of `stemcast serve`, in the order --help lists them.
-FLAGS = (LISTEN, DATA_DIR, MODEL, DEVICE, ENGINE, WORK, CALLBACKS, SECURITY, LOGGING, LINKS,
-         STORAGE)
+FLAGS = (LISTEN, DATA_DIR, MODEL, DEVICE, ENGINE, WORK, SERVE_FLEET, CALLBACKS, SECURITY,
+         LOGGING, LINKS, STORAGE)
 
 # Optional text settings: an empty value (STEMCAST_TOKEN=) means unset.
-_EMPTY_IS_UNSET = ("token", "public_url", "engine_url")
+_EMPTY_IS_UNSET = ("token", "callback_secret", "public_url", "engine_url", "queue_url")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -151,26 +151,29 @@ def _write_atomic(path: Path, write: object) -> None:
         write(partial)
 
 
+def encode_mp3(pcm: np.ndarray, rate: int, bitrate: int, quality: int = 2) -> bytes:
+    """(frames, channels) int16 samples as MP3 bytes; `quality` is LAME's, 2 (best, the
+    usual choice for music) to 7 (fastest)."""
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(int(pcm.shape[1]))
+    encoder.set_quality(quality)
+    return bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes())) + bytes(encoder.flush())
+
+
 def encode_stem(path: Path, data: np.ndarray, rate: int, *, format: str, bit_depth: int = 16,
                 bitrate: int | None = None, mp3_quality: int = 2) -> None:
     """Write one stem, (frames, channels) int16 or float32, as wav/flac (16, 24 or 32-bit
-    float) or mp3 at `bitrate` kbit/s; under a temporary name renamed when complete.
-
-    mp3_quality: LAME's quality, 2 (best, the usual choice for music) to 7 (fastest)."""
+    float) or mp3 at `bitrate` kbit/s; under a temporary name renamed when complete."""
     import soundfile as sf
 
     if format == "mp3":
-        import lameenc
-
         pcm = data if data.dtype == np.int16 else \
             np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(int(bitrate or DEFAULT_MP3_BITRATE))
-        encoder.set_in_sample_rate(rate)
-        encoder.set_channels(int(pcm.shape[1]))
-        encoder.set_quality(mp3_quality)
-        encoded = bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes()))
-        encoded += bytes(encoder.flush())
+        encoded = encode_mp3(pcm, rate, int(bitrate or DEFAULT_MP3_BITRATE), mp3_quality)
         _write_atomic(path, lambda p: Path(p).write_bytes(encoded))
         return
     subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[bit_depth]

@@ -29,16 +29,11 @@ from stemcast.separation.dsp_engine import (
     Interrupt,
     drums_bass_window,
 )
-from stemcast.separation.engine import (
-    OFFLINE_MODEL,
-    EngineInfo,
-    ProgressCallback,
-    SegmentedEngine,
-)
+from stemcast.separation.engine import OFFLINE_MODEL
 from stemcast.separation.spleeter_engine import (
     CHANNELS,
-    CHUNK_FRAMES,
     SAMPLE_RATE,
+    SpleeterBasedEngine,
     SpleeterNetworks,
     SpleeterSeparation,
 )
@@ -123,19 +118,11 @@ class OfflineSeparation:
         return Region(start, np.ascontiguousarray(stems, dtype=np.float32))
 
 
-class OfflineEngine(SegmentedEngine):
+class OfflineEngine(SpleeterBasedEngine):
     """drums, bass, other, vocals with no download: Spleeter vocals + DSP on the rest."""
 
-    # A first pass costs no more than later ones (measured: 4.0 s, then 4.7 s, for one
-    # chunk on a busy 2-core CPU): warming up would only delay the worker's readiness.
-    warm_up_pays = False
-
-    def __init__(self, networks: SpleeterNetworks, name: str = OFFLINE_MODEL) -> None:
-        self.networks = networks
-        self.info = EngineInfo(name=name, sources=SOURCES, sample_rate=SAMPLE_RATE,
-                               channels=CHANNELS, device=str(networks.device),
-                               segment_seconds=CHUNK_FRAMES * HOP / SAMPLE_RATE,
-                               precision=networks.precision)
+    sources = SOURCES
+    default_name = OFFLINE_MODEL
 
     def start(self, audio: np.ndarray) -> OfflineSeparation:
         self.check_audio(audio)
@@ -144,8 +131,3 @@ class OfflineEngine(SegmentedEngine):
     def step(self, separation: OfflineSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
         return separation.step(should_yield)
-
-    def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
-                 *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
-        """Stems of `audio` (float32, (2, frames)); shifts and seed are ignored."""
-        return self.separate_streamed(audio, on_progress)

@@ -184,19 +184,32 @@ class SpleeterSeparation:
         return Region(begin, np.ascontiguousarray(stems.numpy(), dtype=np.float32))
 
 
-class SpleeterEngine(SegmentedEngine):
-    """Spleeter 2stems: `vocals` and `accompaniment`, each its own network's estimate."""
+class SpleeterBasedEngine(SegmentedEngine):
+    """An engine driven by Spleeter's networks: shares them, and their device and precision."""
 
+    sources: tuple[str, ...] = SOURCES
+    default_name = SPLEETER_MODEL
     # A first pass costs no more than later ones (measured: 4.0 s, then 4.7 s, for one
     # chunk on a busy 2-core CPU): warming up would only delay the worker's readiness.
     warm_up_pays = False
 
-    def __init__(self, networks: SpleeterNetworks, name: str = SPLEETER_MODEL) -> None:
+    def __init__(self, networks: SpleeterNetworks, name: str | None = None) -> None:
         self.networks = networks
-        self.info = EngineInfo(name=name, sources=SOURCES, sample_rate=SAMPLE_RATE,
-                               channels=CHANNELS, device=str(networks.device),
+        self.info = EngineInfo(name=name or self.default_name, sources=self.sources,
+                               sample_rate=SAMPLE_RATE, channels=CHANNELS,
+                               device=str(networks.device),
                                segment_seconds=CHUNK_FRAMES * HOP / SAMPLE_RATE,
                                precision=networks.precision)
+
+    def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
+                 *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
+        """Stems of `audio` (float32, (2, frames)), each as long as the input. shifts and
+        seed are accepted for the common interface and ignored (deterministic)."""
+        return self.separate_streamed(audio, on_progress)
+
+
+class SpleeterEngine(SpleeterBasedEngine):
+    """Spleeter 2stems: `vocals` and `accompaniment`, each its own network's estimate."""
 
     def segment_count(self, frames: int) -> int:
         """How many chunks (steps) a track of `frames` is cut into."""
@@ -209,9 +222,3 @@ class SpleeterEngine(SegmentedEngine):
     def step(self, separation: SpleeterSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
         return separation.step(should_yield)
-
-    def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
-                 *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
-        """Stems of `audio` (float32, (2, frames)), each as long as the input. shifts and
-        seed are accepted for the common interface and ignored (deterministic)."""
-        return self.separate_streamed(audio, on_progress)

@@ -47,6 +47,7 @@ export const mixer = {
   playing: false,
   waiting: false,     // playback ran into the end of what has arrived; resumes when more does
   onLoopChange: () => {},  // the loop controls follow the loop (app.js sets it)
+  onTrackChange: () => {},  // cue pads and the resulting key follow the track (app.js sets it)
   startedAt: 0,       // context time at which offset 0 would have played
   offset: 0,          // position while paused
   refused: null,      // a time clicked that was not separated yet: said until it arrives
@@ -97,6 +98,7 @@ export function resetMixer({ key, jobId, track, model, variant, origin, sampleRa
   resetGrid(track ? track.trackId : null);
   if (track && track.analysis !== "pending") loadGrid(track.trackId, gridLoaded);
   mixer.onLoopChange();
+  mixer.onTrackChange(track);
   buildPlayer(track);
   for (const name of mixer.expected) addStem(name, 2, expectedFrames);
 }
