@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast.logging_setup import LogSettings
 from stemcast.net.outbound import OutboundPolicy, normalize_host_entry
 from stemcast.net.webhooks import parse_secret
 
@@ -86,6 +87,11 @@ class Settings:
         if self.numba_cache_dir is not None:
             return self.numba_cache_dir
         return self.data_dir / "cache" / f"numba-{process}"
+
+    @property
+    def log(self) -> LogSettings:
+        """--log-level and --log-json, for the processes the server spawns."""
+        return LogSettings(self.log_level, self.log_json)
 
     @property
     def db_path(self) -> Path:

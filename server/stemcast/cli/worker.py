@@ -65,16 +65,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from stemcast.fleet.node import Node, default_name
     from stemcast.fleet.redis_queue import RedisQueue
-    from stemcast.logging_setup import configure_logging
+    from stemcast.logging_setup import LogSettings
     from stemcast.separation.worker_messages import WorkerConfig
 
-    configure_logging(args.log_level, json_lines=False)
+    log_settings = LogSettings(args.log_level, json_lines=False)
+    log_settings.apply()
     name = args.name or default_name()
     shared = os.environ.get("STEMCAST_NUMBA_CACHE_DIR")
     # numba's cache is not safe for two writers: one folder per worker unless pre-filled.
     numba = shared or str(Path.home() / ".cache" / "stemcast" / f"numba-worker-{name}")
     config = WorkerConfig(model=args.model, model_repo=args.model_repo, device=args.device,
                           fetch_timeout=args.model_fetch_timeout, precision=args.precision,
-                          batch_size=args.batch_size, numba_cache=numba)
+                          batch_size=args.batch_size, numba_cache=numba, log=log_settings)
     node = Node(RedisQueue(args.queue), config, name, heartbeat_ttl_s=args.heartbeat_ttl_s)
     return asyncio.run(node.run())

@@ -306,7 +306,9 @@ def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None =
                 use_death_signal: bool = False) -> None:
     # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
     bind_to_parent(parent_pid or os.getppid(), use_death_signal)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    config.log.apply()  # the server's level and format (--log-json: JSON lines here too)
+    log.info("worker %d loading model %s (device %s, precision %s)", os.getpid(),
+             config.model, config.device, config.precision)
     if config.numba_cache:
         # Before librosa (the DSP engine) imports numba: see stemcast.cpu_pool.
         os.environ["NUMBA_CACHE_DIR"] = config.numba_cache
