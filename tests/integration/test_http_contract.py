@@ -1,9 +1,11 @@
 """The HTTP API's contract as a client meets it: real replies fit /openapi.json, one JSON
 error shape for every error (Starlette's 404 and 405 included), the liveness and readiness
-probes."""
+probes, and /metrics as Prometheus's own checker reads it."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.openapi_check import OpenApiChecker
 from tests.support.server import ServerProcess
+from tests.support.tools import missing_tool
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +156,30 @@ def test_the_docs_page_needs_nothing_from_elsewhere(server: ServerProcess) -> No
     assert "openapi.json" in page.text
     assert "http://" not in page.text and "https://" not in page.text
     assert "<script src" not in page.text and "<link" not in page.text
+
+
+def test_metrics_pass_promtool_and_totals_are_counters(server: ServerProcess,
+                                                       clip: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        missing_tool("promtool (Debian package prometheus) is not installed")
+    # Some work first, so that the counters have samples beyond zero.
+    httpx.post(f"{server.http_url}/api/tracks", json={"path": str(clip)}, timeout=30)
+    scrape = httpx.get(f"{server.http_url}/metrics")
+    assert scrape.status_code == 200
+    checked = subprocess.run([promtool, "check", "metrics"], input=scrape.content,
+                             capture_output=True, timeout=60)
+    # promtool exits non-zero on format errors and on lint findings (a counter without
+    # _total, a missing HELP, ...), and says which on its output.
+    assert checked.returncode == 0, (checked.stdout + checked.stderr).decode()
+    types = dict(line.split()[2:4] for line in scrape.text.splitlines()
+                 if line.startswith("# TYPE "))
+    for total in ("stemcast_worker_restarts", "stemcast_callback_attempts",
+                  "stemcast_callback_failures", "stemcast_cache_removed",
+                  "stemcast_cache_removed_bytes", "stemcast_tracks_analysed",
+                  "stemcast_renditions", "stemcast_drum_transcriptions",
+                  "stemcast_cpu_pool_restarts", "stemcast_cache_requests"):
+        # The text format names a counter's family with its _total sample name.
+        assert types.get(f"{total}_total") == "counter", total
+    # What stays a gauge can go down.
+    assert types["stemcast_queue_length"] == types["stemcast_connected_clients"] == "gauge"

@@ -3,6 +3,7 @@ is valid OpenAPI 3.1 whose schemas are valid JSON Schema."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from stemcast.app.factory import create_app
+from stemcast.audio.decode import DECODE_LIMIT_ENV
 from stemcast.config import Settings
 from stemcast.http.api_meta import endpoint_of
 from stemcast.http.openapi import describe
@@ -18,7 +20,16 @@ from stemcast.http.openapi import describe
 
 @pytest.fixture(scope="module")
 def app_routes(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("openapi")))
+    # create_app caps decoding in this process (an environment variable): undo that, so
+    # no later test in the run inherits it.
+    before = os.environ.get(DECODE_LIMIT_ENV)
+    try:
+        app = create_app(Settings(data_dir=tmp_path_factory.mktemp("openapi")))
+    finally:
+        if before is None:
+            os.environ.pop(DECODE_LIMIT_ENV, None)
+        else:
+            os.environ[DECODE_LIMIT_ENV] = before
     return list(app.routes)
 
 
