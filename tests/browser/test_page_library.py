@@ -121,8 +121,8 @@ def test_cues_export_and_tempo(page: Any, server: ServerProcess, clip: Path) -> 
     assert exported == rendered
 
     # Tempo 80% with the key up 2: the rendering is 1/0.8 as long, the key named.
-    page.get_by_label("Tempo").fill("80")
-    page.get_by_label("Key", exact=True).select_option("2")
+    page.get_by_role("slider", name="Tempo").fill("80")
+    page.get_by_role("combobox", name="Key", exact=True).select_option("2")
     expect(page.locator("#tempo-value")).to_have_text("80%")
     page.get_by_role("button", name="Preview").click()
     page.wait_for_function("() => document.getElementById('mix-preview').duration > 0",
