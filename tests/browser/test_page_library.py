@@ -7,6 +7,7 @@ Screenshots at 1440x900 and 390x844 go to test-artifacts/."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def test_one_row_per_audio_search_and_delete(page: Any, server: ServerProcess,
     expect(page.locator("#conn")).to_have_text("Connected")
     rows = page.locator("#library tr")
     expect(rows.filter(has_text="Dedupe Me")).to_have_count(1)
-    expect(rows.filter(has_text="Dedupe Me")).to_contain_text("Not separated yet")
+    expect(rows.filter(has_text="Dedupe Me").locator("td.title")) \
+        .to_have_attribute("data-separations", "Not separated yet")
 
     page.get_by_label("Search the library").fill("dedupe")
     expect(rows).to_have_count(1)
@@ -99,11 +101,12 @@ def test_cues_export_and_tempo(page: Any, server: ServerProcess, clip: Path) -> 
     track_id = page.evaluate("() => window.stemcastMixer.trackId")
     job_id = page.evaluate("() => window.stemcastMixer.jobId")
     row = page.locator(f"#library tr[data-track-id='{track_id}']")
-    expect(row).to_contain_text(f"Separated: {TINY_MODEL} (4 stems, 2 stems, 2 stems, drums)")
+    expect(row.locator("td.title")).to_have_attribute(
+        "data-separations", f"Separated: {TINY_MODEL} (4 stems, 2 stems, 2 stems, drums)")
 
     # A cue at 2 s, kept on the server.
     page.locator("#seek").fill("2")
-    page.get_by_role("button", name="Cue 1: set at the play head").click()
+    page.get_by_role("button", name="Cue 1: set a cue here").click()
     expect(page.get_by_role("button", name="Cue 1 at 0:02: jump there (Shift: remove)")) \
         .to_be_visible()
     cues = httpx.get(f"{server.http_url}/api/tracks/{track_id}/cues").json()["hotCues"]
@@ -121,8 +124,8 @@ def test_cues_export_and_tempo(page: Any, server: ServerProcess, clip: Path) -> 
     assert exported == rendered
 
     # Tempo 80% with the key up 2: the rendering is 1/0.8 as long, the key named.
-    page.get_by_label("Tempo").fill("80")
-    page.get_by_label("Key", exact=True).select_option("2")
+    page.get_by_role("slider", name="Tempo").fill("80")
+    page.get_by_role("combobox", name="Key", exact=True).select_option("2")
     expect(page.locator("#tempo-value")).to_have_text("80%")
     page.get_by_role("button", name="Preview").click()
     page.wait_for_function("() => document.getElementById('mix-preview').duration > 0",
@@ -149,7 +152,7 @@ def test_cues_export_and_tempo(page: Any, server: ServerProcess, clip: Path) -> 
     pad.click()
     assert abs(page.evaluate("() => window.stemcastMixer.position()") - 2.0) < 0.05
     pad.click(modifiers=["Shift"])
-    expect(page.get_by_role("button", name="Cue 1: set at the play head")).to_be_visible()
+    expect(page.get_by_role("button", name="Cue 1: set a cue here")).to_be_visible()
     assert httpx.get(f"{server.http_url}/api/tracks/{track_id}/cues").json()["hotCues"] == []
 
 
@@ -161,7 +164,8 @@ def test_open_honours_the_chosen_layout_and_the_phone_view(browser: Any,
         page.goto(server.http_url + "/")
         expect(page.locator("#conn")).to_have_text("Connected")
         row = page.locator("#library tr", has_text=TITLE)
-        expect(row.first).to_contain_text("Separated")
+        expect(row.first.locator("td.title")).to_have_attribute("data-separations",
+                                                                 re.compile("^Separated"))
         page.locator("#variant-select").select_option("2stems")
         row.first.get_by_role("button", name="Open").click()
         expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(2, timeout=60_000)
@@ -174,3 +178,33 @@ def test_open_honours_the_chosen_layout_and_the_phone_view(browser: Any,
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_tempo_and_key_live_in_the_browser(page: Any, server: ServerProcess) -> None:
+    """At 80% the stretched stems (Signalsmith Stretch) read the track at 0.8 s per second
+    of the audio clock, all four in step, and the play head follows them."""
+    page.goto(server.http_url + "/")
+    expect(page.locator("#conn")).to_have_text("Connected")
+    page.locator("#library tr", has_text=TITLE).first.get_by_role("button", name="Open").click()
+    expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4, timeout=60_000)
+    page.get_by_role("slider", name="Tempo").fill("80")
+    page.get_by_role("combobox", name="Key", exact=True).select_option("-1")
+    page.wait_for_function("() => Object.keys(window.stemcastStretch.nodes).length === 4"
+                           " && window.stemcastMixer.rate === 0.8", timeout=60_000)
+    page.get_by_role("button", name="Play").click()
+    sample = ("() => { const m = window.stemcastMixer; const n = window.stemcastStretch.nodes;"
+              " return [m.context.currentTime, m.position(),"
+              " ...Object.values(n).map((node) => node.inputTime)]; }")
+    page.wait_for_timeout(700)
+    before = page.evaluate(sample)
+    page.wait_for_timeout(2000)
+    after = page.evaluate(sample)
+    clock = after[0] - before[0]
+    assert clock > 1.0, (before, after)
+    assert (after[1] - before[1]) / clock == pytest.approx(0.8, abs=0.03), (before, after)
+    for node_before, node_after in zip(before[2:], after[2:], strict=True):
+        assert (node_after - node_before) / clock == pytest.approx(0.8, abs=0.1), (before, after)
+    assert max(after[2:]) - min(after[2:]) < 0.06, after  # the stems in step
+    page.get_by_role("slider", name="Tempo").fill("100")
+    page.get_by_role("combobox", name="Key", exact=True).select_option("0")
+    page.wait_for_function("() => window.stemcastMixer.rate === 1")

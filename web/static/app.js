@@ -16,6 +16,7 @@ import { onKey, onSeekKey } from "./modules/shortcuts.js";
 import { setLoopStart, setLoopEnd, loopBars, toggleLoop, clearLoop, showLoop, zoomIn, zoomOut, zoomFit, scrollTo } from "./modules/loop.js";
 import { drawWaveforms } from "./modules/waveforms.js";
 import { view, grid } from "./modules/timeline.js";
+import { live, stretching, stretchPlayer, setTempoAndKey, audioChanged } from "./modules/stretch.js";
 import { loadCues, showCues, showResultingKey, exportMix, previewMix } from "./modules/prep.js";
 import { refreshLibrary, refreshQueue, searchChanged } from "./modules/library.js";
 
@@ -72,8 +73,15 @@ function wire() {
   $("loop-clear").addEventListener("click", clearLoop);
   $("midi").addEventListener("click", saveStem);
   // The grid arrives with the analysis: the resulting key and BPM follow it too.
-  mixer.onLoopChange = () => { showLoop(); showResultingKey(); };
+  mixer.stretch = stretchPlayer;
+  mixer.onLoopChange = () => {
+    showLoop();
+    showResultingKey();
+    // All the audio is here now: tempo and key, if set, take over from the plain sources.
+    if (stretching() && mixer.complete && live.key !== mixer.key) setTempoAndKey(live.tempo, live.semitones);
+  };
   mixer.onTrackChange = (track) => {
+    audioChanged();
     if (!track || track.trackId !== mixer.cuesTrackId) loadCues(track ? track.trackId : null);
     mixer.cuesTrackId = track ? track.trackId : null;
     showResultingKey();
@@ -81,8 +89,12 @@ function wire() {
   for (let shift = -12; shift <= 12; shift += 1) {
     $("key-shift").append(new Option(shift > 0 ? `+${shift}` : String(shift), String(shift), shift === 0, shift === 0));
   }
-  $("tempo").addEventListener("input", showResultingKey);
-  $("key-shift").addEventListener("change", showResultingKey);
+  const tempoAndKey = () => {
+    showResultingKey();
+    setTempoAndKey(Number($("tempo").value) / 100, Number($("key-shift").value));
+  };
+  $("tempo").addEventListener("input", tempoAndKey);
+  $("key-shift").addEventListener("change", tempoAndKey);
   $("mix-export").addEventListener("click", exportMix);
   $("mix-preview-button").addEventListener("click", previewMix);
   showCues();
@@ -123,7 +135,8 @@ hooks.opened = () => {
   refreshQueue();
 };
 hooks.hello = showModels;
-window.stemcastTimeline = { view, grid };  // for people debugging and the browser tests
+window.stemcastTimeline = { view, grid };
+window.stemcastStretch = live;  // for people debugging and the browser tests
 hooks.following = () => job.active;
 showDownloadFormats(null);
 msgpackLoaded.then(() => {

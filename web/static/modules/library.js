@@ -26,10 +26,8 @@ export async function refreshLibrary() {
       if (track.trackId === job.trackId) row.className = "current";
       const title = cell(row.dataset.title, "title");
       title.title = track.filePath;
-      const separations = document.createElement("span");
-      separations.className = "separations muted";
-      separations.textContent = separationsText(track.separations || []);
-      title.append(separations);
+      // Shown under the title by CSS (td.title::after), so the cell's text stays the title.
+      title.dataset.separations = separationsText(track.separations || []);
       const open = document.createElement("button");
       open.type = "button";
       open.className = "small";

@@ -47,7 +47,7 @@ export function showCues() {
     pad.disabled = !cues.trackId;
     if (cue) pad.style.borderColor = cue.color || CUE_COLORS[index];
     pad.setAttribute("aria-label", cue ? `Cue ${index + 1} at ${clock(cue.position)}: jump there (Shift: remove)`
-      : `Cue ${index + 1}: set at the play head`);
+      : `Cue ${index + 1}: set a cue here`);
     pad.addEventListener("click", (event) => cuePressed(index, event.shiftKey || event.altKey));
     pads.append(pad);
   }
