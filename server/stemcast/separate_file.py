@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemcast.delivery.outputs import encode_stem
+from stemcast.delivery.encode import encode_stem
 from stemcast.separation.engine import ProgressCallback, SeparationEngine
 
 DEMUCS_FILENAME = "{track}/{stem}.{ext}"

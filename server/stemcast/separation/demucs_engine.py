@@ -28,6 +28,7 @@ from stemcast.separation.streaming import (
 if TYPE_CHECKING:
     from demucs.apply import Model
 
+    from stemcast.audio.prepared import MixSource
     from stemcast.separation.model_loading import DemucsModel
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,9 @@ class DemucsEngine(SegmentedEngine):
         return segment_count(frames, self.info.sample_rate, self.info.segment_seconds,
                              self.overlap)
 
-    def start(self, audio: np.ndarray) -> StreamingSeparation:
+    def start(self, audio: np.ndarray | MixSource) -> StreamingSeparation:
         """A separation to advance with `step`, one segment batch at a time."""
-        self.check_audio(audio)
-        return StreamingSeparation(self.model, audio, device=self.device,
+        return StreamingSeparation(self.model, self.check_audio(audio), device=self.device,
                                    autocast_dtype=self.autocast_dtype, overlap=self.overlap)
 
     def step(self, separation: StreamingSeparation,

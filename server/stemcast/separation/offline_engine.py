@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from stemcast.audio.prepared import MixSource
 from stemcast.separation.dsp_engine import BLOCK_SECONDS as DSP_BLOCK_SECONDS
 from stemcast.separation.dsp_engine import (
     CONTEXT_SECONDS,
@@ -51,10 +52,10 @@ CONTEXT_FRAMES = math.ceil(CONTEXT_SECONDS * SAMPLE_RATE / HOP) * HOP
 class OfflineSeparation:
     """One track: Spleeter's chunks, then the DSP split of what they made final."""
 
-    def __init__(self, networks: SpleeterNetworks, audio: np.ndarray) -> None:
-        self.mix = np.ascontiguousarray(audio, dtype=np.float32)
-        self.frames = int(audio.shape[1])
-        self.spleeter = SpleeterSeparation(networks, self.mix)
+    def __init__(self, networks: SpleeterNetworks, source: MixSource) -> None:
+        self.mix = source  # read by region: only the blocks in flight are in memory
+        self.frames = source.frames
+        self.spleeter = SpleeterSeparation(networks, source)
         # Vocals and accompaniment from `kept` up to what Spleeter has made final.
         self.kept = 0
         self.vocals = np.zeros((CHANNELS, 0), dtype=np.float32)
@@ -93,7 +94,7 @@ class OfflineSeparation:
         if region is None:
             return
         vocals = region.stems[0]
-        accompaniment = self.mix[:, region.start:region.start + region.frames] - vocals
+        accompaniment = self.mix.read(region.start, region.start + region.frames) - vocals
         self.vocals = np.concatenate([self.vocals, vocals], axis=1)
         self.accompaniment = np.concatenate([self.accompaniment, accompaniment], axis=1)
 
@@ -124,9 +125,8 @@ class OfflineEngine(SpleeterBasedEngine):
     sources = SOURCES
     default_name = OFFLINE_MODEL
 
-    def start(self, audio: np.ndarray) -> OfflineSeparation:
-        self.check_audio(audio)
-        return OfflineSeparation(self.networks, audio)
+    def start(self, audio: np.ndarray | MixSource) -> OfflineSeparation:
+        return OfflineSeparation(self.networks, self.check_audio(audio))
 
     def step(self, separation: OfflineSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stemcast.audio.prepared import MixSource, read_padded
 from stemcast.separation.device import resolve_device
 from stemcast.separation.engine import (
     SPLEETER_MODEL,
@@ -116,12 +117,10 @@ class _Tail:
 class SpleeterSeparation:
     """One track, advanced a 512-frame chunk (11.9 s) at a time."""
 
-    def __init__(self, networks: SpleeterNetworks, audio: np.ndarray) -> None:
+    def __init__(self, networks: SpleeterNetworks, source: MixSource) -> None:
         self.networks = networks
-        self.frames = int(audio.shape[1])
-        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        # torch.stft(center=True, pad_mode="constant"): frame k starts at 1024 k here.
-        self.padded = F.pad(wav, (N_FFT // 2, N_FFT // 2))
+        self.source = source  # read a chunk's window at a time, never whole
+        self.frames = source.frames
         self.stft_frames = 1 + self.frames // HOP
         self.chunks = math.ceil(self.stft_frames / CHUNK_FRAMES)
         self.window = torch.hann_window(N_FFT)
@@ -153,7 +152,10 @@ class SpleeterSeparation:
         last = min(first + CHUNK_FRAMES, self.stft_frames)
         count = last - first
         with torch.inference_mode():
-            segment = self.padded[:, first * HOP:(last - 1) * HOP + N_FFT]
+            # torch.stft(center=True, pad_mode="constant"): frame k starts at 1024 k of the
+            # track padded with N_FFT // 2 zeros at both ends.
+            segment = torch.from_numpy(read_padded(self.source, first * HOP - N_FFT // 2,
+                                                   (last - 1) * HOP + N_FFT // 2))
             spectrum = torch.stft(segment, N_FFT, HOP, window=self.window, center=False,
                                   return_complex=True)[:, :BINS]  # (channels, bins, count)
             with _interruptible(should_yield):
@@ -215,9 +217,8 @@ class SpleeterEngine(SpleeterBasedEngine):
         """How many chunks (steps) a track of `frames` is cut into."""
         return math.ceil((1 + frames // HOP) / CHUNK_FRAMES)
 
-    def start(self, audio: np.ndarray) -> SpleeterSeparation:
-        self.check_audio(audio)
-        return SpleeterSeparation(self.networks, audio)
+    def start(self, audio: np.ndarray | MixSource) -> SpleeterSeparation:
+        return SpleeterSeparation(self.networks, self.check_audio(audio))
 
     def step(self, separation: SpleeterSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
