@@ -1,20 +1,21 @@
 """`stemcast separate`: files to stems with one model load, in demucs's output layout.
 
-`load_separator` loads the model once; `Separator.separate_track` decodes one track,
-separates it and writes its stems to OUT/MODEL/<--filename> (demucs's placeholders
-{track}, {trackext}, {stem}, {ext}), in any format the server renders (delivery/outputs.py).
-A track that fails is a `TrackResult` with its error: the caller reports it and goes on.
+`load_separator` loads the model once; `Separator.separate_track` decodes one track
+block by block into a scratch file, separates it region by region and writes its stems
+(separate_writer.py: memory does not grow with the track) to OUT/MODEL/<--filename>
+(demucs's placeholders {track}, {trackext}, {stem}, {ext}), in any format the server
+renders (delivery/outputs.py). A track that fails is a `TrackResult` with its error: the
+caller reports it and goes on.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from stemcast.delivery.encode import encode_stem
+from stemcast.separate_writer import StemWriter, output_names
 from stemcast.separation.engine import ProgressCallback, SeparationEngine
 
 DEMUCS_FILENAME = "{track}/{stem}.{ext}"
@@ -81,15 +82,6 @@ class TrackResult:
                 "elapsedSeconds": round(self.elapsed_s, 3)}
 
 
-def prevent_clip(stem: np.ndarray, mode: str) -> np.ndarray:
-    """demucs.audio.prevent_clip: rescale the whole stem below full scale, or clamp."""
-    if mode == "rescale":
-        return np.asarray(stem / max(1.01 * float(np.abs(stem).max(initial=0.0)), 1.0))
-    if mode == "clamp":
-        return np.clip(stem, -0.99, 0.99)
-    return stem
-
-
 @dataclass
 class Separator:
     engine: SeparationEngine
@@ -111,45 +103,32 @@ class Separator:
 
     def separate_track(self, track: Path,
                        on_progress: ProgressCallback | None = None) -> TrackResult:
-        from stemcast.audio import AudioError, decode, resample, to_channels
+        from stemcast.audio import AudioError
+        from stemcast.audio.prepared import MIX_FILE, prepare_mix
 
         result = TrackResult(track)
         started = time.monotonic()
+        info = self.engine.info
+        style = self.style
+        names = output_names(info.sources, style.two_stems, style.other_method)
+        targets = {name: style.path(self.folder, track, name) for name in names}
+        writer = StemWriter(style.format, style.bit_depth, style.mp3_bitrate, style.mp3_preset,
+                            style.clip_mode, style.two_stems, style.other_method)
         try:
-            audio = decode(track)
-            result.duration_s = audio.duration_seconds
-            info = self.engine.info
-            mix = to_channels(resample(audio, info.sample_rate), info.channels).samples
-            sources = self.engine.separate(mix, on_progress=on_progress, shifts=self.shifts,
-                                           seed=track.name)
-            for name, samples in self._outputs(mix, sources).items():
-                path = self.style.path(self.folder, track, name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                data = prevent_clip(samples, self.style.clip_mode).T.astype(np.float32)
-                encode_stem(path, data, info.sample_rate, format=self.style.format,
-                            bit_depth=self.style.bit_depth, bitrate=self.style.mp3_bitrate,
-                            mp3_quality=self.style.mp3_preset)
-                result.stems[name] = path
+            self.out.mkdir(parents=True, exist_ok=True)
+            # Scratch beside the stems (the same disk, which has room for them), removed
+            # whatever happens: the mix at the model's rate, then each output in float32.
+            with tempfile.TemporaryDirectory(dir=self.out, prefix=".stemcast-") as scratch:
+                prepared = prepare_mix(track, Path(scratch) / MIX_FILE, info.sample_rate,
+                                       info.channels)
+                result.duration_s = prepared.duration_seconds
+                writer.write(self.engine, prepared.source, Path(scratch), targets,
+                             on_progress=on_progress, shifts=self.shifts, seed=track.name)
+            result.stems = targets
         except (AudioError, ValueError, OSError) as exc:
             result.error = str(exc)
         result.elapsed_s = time.monotonic() - started
         return result
-
-    def _outputs(self, mix: np.ndarray,
-                 sources: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """All stems, or (--two-stems) STEM and no_STEM / minus_STEM as demucs writes them."""
-        stem = self.style.two_stems
-        if stem is None:
-            return sources
-        chosen = sources[stem]
-        outputs: dict[str, np.ndarray] = {}
-        if self.style.other_method == "minus":
-            outputs[f"minus_{stem}"] = mix - chosen
-        outputs[stem] = chosen
-        if self.style.other_method == "add":
-            others = [s for n, s in sources.items() if n != stem]
-            outputs[f"no_{stem}"] = np.asarray(np.sum(others, axis=0, dtype=np.float32))
-        return outputs
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ RANKS: dict[str, int] = {
     "library": 1, "separation": 1,
     "jobs": 2,
     "cache": 3, "fleet": 3,
-    "analysis": 4, "delivery": 4, "separate_file": 4,
+    "analysis": 4, "delivery": 4, "separate_file": 4, "separate_writer": 4,
     # application: the one stems-request pipeline, the seed job API
     "requests": 5, "apijobs": 5,
     # front doors

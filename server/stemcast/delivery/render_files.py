@@ -16,21 +16,14 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from stemcast.delivery.encode import BlockEncoder
 from stemcast.delivery.outputs import OutputSpec, combine
-from stemcast.storage.atomic import atomic_target
-from stemcast_protocol.options import DEFAULT_MP3_BITRATE
 
 BLOCK_FRAMES = 1 << 16
-_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 
 
 def _to_float(data: np.ndarray) -> np.ndarray:
     return data.astype(np.float32) / 32768.0 if data.dtype == np.int16 else data
-
-
-def _to_pcm16(data: np.ndarray) -> np.ndarray:
-    return data if data.dtype == np.int16 else \
-        np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
 
 
 def _master_blocks(paths: list[str]) -> tuple[int, int, Iterator[np.ndarray]]:
@@ -51,34 +44,6 @@ def _master_blocks(paths: list[str]) -> tuple[int, int, Iterator[np.ndarray]]:
     return int(infos[0].samplerate), int(infos[0].channels), blocks()
 
 
-class _Encoder:
-    """One output file, written block by block into its atomic target."""
-
-    def __init__(self, stack: ExitStack, path: Path, rate: int, channels: int,
-                 spec: OutputSpec) -> None:
-        partial = stack.enter_context(atomic_target(path))
-        self.write: Callable[[np.ndarray], object]
-        if spec.format == "mp3":
-            import lameenc
-
-            encoder = lameenc.Encoder()
-            encoder.set_bit_rate(int(spec.bitrate or DEFAULT_MP3_BITRATE))
-            encoder.set_in_sample_rate(rate)
-            encoder.set_channels(channels)
-            encoder.set_quality(2)  # 2 = high quality, the usual choice for music
-            handle = stack.enter_context(open(partial, "wb"))  # noqa: SIM115 (the stack closes it)
-            self.write = lambda data: handle.write(bytes(encoder.encode(
-                np.ascontiguousarray(_to_pcm16(data)).tobytes())))
-            stack.callback(lambda: handle.write(bytes(encoder.flush())))
-            return
-        subtype = _SUBTYPES[spec.bit_depth]
-        container = "FLAC" if spec.format == "flac" else "WAV"
-        out = stack.enter_context(sf.SoundFile(str(partial), "w", rate, channels, subtype,
-                                               format=container))
-        self.write = (lambda data: out.write(_to_pcm16(data))) if subtype == "PCM_16" \
-            else out.write
-
-
 def _render_one(parts: list[str], target: Path, spec: OutputSpec,
                 peaks: Callable[[np.ndarray], None] | None) -> int:
     """One output stem into `target`; the master rate."""
@@ -90,7 +55,9 @@ def _render_one(parts: list[str], target: Path, spec: OutputSpec,
         resampler = soxr.ResampleStream(rate, spec.sample_rate, channels, dtype="float32",
                                         quality="HQ")
     with ExitStack() as stack:
-        encoder = _Encoder(stack, target, spec.sample_rate, channels, spec)
+        encoder = BlockEncoder(stack, target, spec.sample_rate, channels,
+                               format=spec.format, bit_depth=spec.bit_depth,
+                               bitrate=spec.bitrate)
         for block in blocks:
             if peaks is not None:
                 peaks(_to_float(block).T)
