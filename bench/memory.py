@@ -5,8 +5,9 @@
     python bench/memory.py --python /other/venv/bin/python   # another checkout's stemcast
 
 Each run is one `stemcast separate` process on deterministic test audio (bench/common.py's
-music_clip); its peak resident set is the kernel's (wait4's ru_maxrss), so nothing samples
-and nothing is missed. Prints a Markdown table with the machine.
+music_clip); its peak resident set is the kernel's (wait4's ru_maxrss, from a fresh
+launcher process), so nothing samples and nothing is missed. Prints a Markdown table with
+the machine.
 """
 
 from __future__ import annotations
@@ -24,18 +25,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, music_clip
 
 
+# Forks and execs the command from a fresh interpreter, then prints the child's peak (KiB).
+# Not from this process: a child exec'd from it (Python's vfork) starts its peak at this
+# process's own, the test audio generated here included.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_mib(command: list[str], cwd: Path) -> tuple[float, float]:
     """(peak resident MiB, wall seconds) of one process run to completion."""
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env={**os.environ, "TQDM_DISABLE": "1"})
-    assert process.stderr is not None
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({process.returncode}):\n{errors.decode()}")
-    return usage.ru_maxrss / 1024, time.monotonic() - started
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], cwd=cwd, text=True,
+                          capture_output=True, check=False,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    code, peak_kib = (int(word) for word in done.stdout.split()[-2:])
+    if code != 0:
+        sys.exit(f"{' '.join(command)} failed ({code}):\n{done.stderr}")
+    return peak_kib / 1024, time.monotonic() - started
 
 
 def main() -> None:
