@@ -11,10 +11,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast.logging_setup import LogSettings
 from stemcast.net.outbound import OutboundPolicy, normalize_host_entry
+from stemcast.net.webhooks import parse_secret
 
 DEFAULT_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DEVICES = ("auto", "cpu", "cuda")
+QUEUE_SCHEMES = ("redis", "rediss", "unix")
 
 
 def default_data_dir() -> Path:
@@ -45,6 +48,8 @@ class Settings:
     callback_retry_delay: float = 2.0
     callback_timeout: float = 30.0
     token: str | None = None
+    # Signs callbacks (Standard Webhooks); never in a repr or a log line.
+    callback_secret: str | None = field(default=None, repr=False)
     # Security (SECURITY.md): outbound requests, browser origins, per-client limits.
     fetch_allow_private: bool = False  # URL ingest and callbacks may reach private addresses
     callback_allow_hosts: list[str] = field(default_factory=list)  # "localhost", "host:port"
@@ -66,6 +71,10 @@ class Settings:
     # A DJ engine that is a WebSocket server (seed 000's Mismo engine): dial it and serve
     # it as the app server does (ws/engine_peer.py). None: only listen.
     engine_url: str | None = None
+    # The fleet (README "Deployment"): separation workers on other machines, reached
+    # through Redis (redis://host:6379/0). None: local worker processes, no Redis.
+    queue_url: str | None = None
+    fleet_workers: int = 0  # jobs handed to the fleet at once; 0: one per live worker
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -78,6 +87,11 @@ class Settings:
         if self.numba_cache_dir is not None:
             return self.numba_cache_dir
         return self.data_dir / "cache" / f"numba-{process}"
+
+    @property
+    def log(self) -> LogSettings:
+        """--log-level and --log-json, for the processes the server spawns."""
+        return LogSettings(self.log_level, self.log_json)
 
     @property
     def db_path(self) -> Path:
@@ -116,6 +130,12 @@ class Settings:
         """Refuse settings that cannot work, with the fix in the message."""
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
+        if self.queue_url is not None and self.queue_url.split("://")[0] not in QUEUE_SCHEMES:
+            raise ValueError(f"--queue must be a Redis URL (redis://host:6379/0, rediss://..., "
+                             f"unix:///path/redis.sock); got {self.queue_url!r}")
+        if self.fleet_workers < 0:
+            raise ValueError(f"--fleet-workers must be 0 (one job per live worker) or more, "
+                             f"got {self.fleet_workers}")
         if self.max_concurrent_jobs < 1:
             raise ValueError(
                 f"--max-concurrent-jobs must be at least 1, got {self.max_concurrent_jobs}"
@@ -144,6 +164,8 @@ class Settings:
             raise ValueError("--callback-timeout must be more than 0 seconds")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("--token must be at least 8 characters (or leave it unset)")
+        if self.callback_secret is not None:
+            parse_secret(self.callback_secret)  # its errors never quote the secret
         if self.retention_hours is not None and self.retention_hours <= 0:
             raise ValueError("--retention-hours must be more than 0 (or leave it unset)")
         if self.cache_max_gb is not None and self.cache_max_gb <= 0:

@@ -23,7 +23,7 @@ RANKS: dict[str, int] = {
     # domain
     "library": 1, "separation": 1,
     "jobs": 2,
-    "cache": 3,
+    "cache": 3, "fleet": 3,
     "analysis": 4, "delivery": 4, "separate_file": 4,
     # application: the one stems-request pipeline, the seed job API
     "requests": 5, "apijobs": 5,

@@ -44,7 +44,7 @@ async def remove_track(track: Track, *, library: TrackLibrary, scheduler: Schedu
         raise TrackInUseError("JOB_RUNNING", f"a separation of this track is "
                               f"{live[0].state.value} (job {live[0].id}); cancel it "
                               "(DELETE /jobs/{id} or the page's Cancel) and delete again")
-    others = [t for t in await library.store.list(limit=1_000_000)
+    others = [t for t in await library.all_tracks()
               if t.id != track.id and track.pcm_hash and t.pcm_hash == track.pcm_hash]
     # Stems are shared by audio: another track of the same audio keeps them.
     doomed = [] if others else [j for j in jobs if j.state.value == "completed"]

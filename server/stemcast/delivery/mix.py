@@ -154,7 +154,7 @@ def render_mix(stems: Mapping[str, np.ndarray], rate: int,
 def encode_mix(audio: np.ndarray, rate: int, fmt: str) -> bytes:
     """16-bit WAV or 320 kbit/s MP3 of (channels, frames) float audio, clipped to full
     scale."""
-    from stemcast.delivery.outputs import encode_mp3
+    from stemcast.delivery.encode import encode_mp3
 
     pcm = np.rint(np.clip(audio.T, -1.0, 1.0) * 32767).astype(np.int16)
     if fmt == "mp3":

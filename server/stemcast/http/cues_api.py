@@ -13,6 +13,7 @@ from typing import Any, NotRequired, TypedDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from stemcast.http.api_meta import endpoint
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.cues import CUE_SLOTS, CueError, HotCue, check_index, parse_cue
@@ -63,10 +64,13 @@ async def _listing(request: Request, track: Track) -> JSONResponse:
     return JSONResponse(body)
 
 
+@endpoint("A track's hot cues", tags=("cues",), responses={200: CueListBody, 404: None})
 async def get_cues(request: Request) -> JSONResponse:
     return await _listing(request, await _track(request))
 
 
+@endpoint("Replace all of a track's hot cues", tags=("cues",), request=CueListBody,
+          responses={200: CueListBody, 400: None, 404: None, 422: None})
 async def put_cues(request: Request) -> JSONResponse:
     """Replaces all the track's cues with {"hotCues": [cue, ...]} (each with its index)."""
     track = await _track(request)
@@ -88,12 +92,15 @@ async def put_cues(request: Request) -> JSONResponse:
     return await _listing(request, track)
 
 
+@endpoint("Remove all of a track's hot cues", tags=("cues",),
+          responses={200: CueListBody, 404: None})
 async def delete_cues(request: Request) -> JSONResponse:
     track = await _track(request)
     await services_of(request).library.cues.delete(track.id)
     return await _listing(request, track)
 
 
+@endpoint("One hot cue (pad 0-7)", tags=("cues",), responses={200: HotCueBody, 404: None})
 async def get_cue(request: Request) -> JSONResponse:
     track = await _track(request)
     index = _index(request)
@@ -104,6 +111,8 @@ async def get_cue(request: Request) -> JSONResponse:
                       f"set one with PUT /api/tracks/{track.id}/cues/{index}")
 
 
+@endpoint("Set one hot cue (pad 0-7)", tags=("cues",), request=HotCueBody,
+          responses={200: HotCueBody, 400: None, 404: None, 422: None})
 async def put_cue(request: Request) -> JSONResponse:
     track = await _track(request)
     index = _index(request)
@@ -115,6 +124,7 @@ async def put_cue(request: Request) -> JSONResponse:
     return JSONResponse(cue.to_api())
 
 
+@endpoint("Remove one hot cue", tags=("cues",), responses={200: CueListBody, 404: None})
 async def delete_cue(request: Request) -> JSONResponse:
     track = await _track(request)
     index = _index(request)

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 
 from stemcast.cache.track_removal import TrackInUseError, remove_track
 from stemcast.delivery.outputs import variant_plan
+from stemcast.http.api_meta import Query, endpoint
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.jobs.models import Job
@@ -63,6 +64,12 @@ def _separation(job: Job) -> Separation:
                       track_id=job.track_id)
 
 
+@endpoint("The library: one row per audio, with its separations", tags=("tracks",),
+          responses={200: LibraryListBody, 422: None},
+          query=(Query("q", "search in titles and file names"),
+                 Query("sort", "added, title, duration, bpm or key"),
+                 Query("order", "asc or desc"),
+                 Query("limit", "1 to 1000 (default 200)", "integer")))
 async def list_library(request: Request) -> JSONResponse:
     """?q= search in titles and file names, ?sort=added|title|duration|bpm|key,
     ?order=asc|desc, ?limit=1..1000 (default 200)."""
@@ -71,7 +78,7 @@ async def list_library(request: Request) -> JSONResponse:
         query = LibraryQuery.parse(dict(request.query_params))
     except ListingError as exc:
         raise HTTPProblem(422, "INVALID_FIELD", str(exc)) from exc
-    tracks = await services.library.store.list(limit=1_000_000)
+    tracks = await services.library.all_tracks()
     separations = [_separation(j) for j in await services.jobs.separations()]
     rows = build_rows(tracks, separations, query)
     body: LibraryListBody = {
@@ -81,6 +88,8 @@ async def list_library(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+@endpoint("Remove a track, its cues, analysis and (if unshared) its stems",
+          tags=("tracks",), responses={200: TrackRemovedBody, 404: None, 409: None})
 async def delete_track(request: Request) -> JSONResponse:
     """Removes the track, its cues and analysis, its uploaded file, and its stems when no
     other track has the same audio. 409 JOB_RUNNING / STEMS_IN_USE while in use."""

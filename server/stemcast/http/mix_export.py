@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from stemcast.delivery.mix import MixError, encode_mix, parse_settings, render_mix
 from stemcast.delivery.outputs import variant_plan
+from stemcast.http.api_meta import Media, endpoint
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES, completed_job, safe_file_name
@@ -66,6 +67,10 @@ def _render(paths: dict[str, tuple[str, ...]], body: object,
         settings.format
 
 
+@endpoint("Render the current mix of a job's stems (gains, mutes, loop, tempo, key)",
+          tags=("stems",), request=MixRequestBody,
+          responses={200: Media("audio/wav", "the mix as WAV or MP3 (audio/mpeg)"),
+                     400: None, 404: None, 409: None, 422: None})
 async def post_mix(request: Request) -> Response:
     services = services_of(request)
     job = await completed_job(services, request.path_params["job_id"])

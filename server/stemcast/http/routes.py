@@ -23,7 +23,8 @@ from stemcast.http.jobs_api import (
 )
 from stemcast.http.library_api import delete_track, list_library
 from stemcast.http.mix_export import post_mix
-from stemcast.http.status import health, queue
+from stemcast.http.openapi import docs_page, openapi_json
+from stemcast.http.status import health, health_live, health_ready, queue
 from stemcast.http.stem_files import (
     get_job_stem,
     get_job_stems_zip,
@@ -40,8 +41,11 @@ def http_routes() -> list[Route]:
 
 
 def _status_routes() -> list[Route]:
-    """For operators and app servers."""
-    return [Route("/health", health), Route("/queue", queue), Route("/stats", stats)]
+    """For operators and app servers; the API's own description."""
+    return [Route("/health", health), Route("/health/live", health_live),
+            Route("/openapi.json", openapi_json), Route("/docs", docs_page),
+            Route("/health/ready", health_ready), Route("/queue", queue),
+            Route("/stats", stats)]
 
 
 def _track_routes() -> list[Route]:

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast.audio import AudioError
+from stemcast.http.api_meta import Query, endpoint
+from stemcast.http.api_types import AddTrack, Track, TrackAdded, TrackAnalysis
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
@@ -29,6 +31,10 @@ from stemcast_protocol import Priority
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 
 
+@endpoint("Register a track by path (JSON) or upload (multipart)", tags=("tracks",),
+          request=AddTrack, form={"file": "the audio file"},
+          responses={201: TrackAdded, 400: None, 403: None, 404: None, 409: None, 413: None,
+                     415: None, 422: None})
 async def add_track(request: Request) -> JSONResponse:
     services = services_of(request)
     content_type = request.headers.get("content-type", "")
@@ -166,6 +172,7 @@ def _copy_limited(upload: UploadFile, target: Path, limit: int) -> tuple[int, st
     return size, digest.hexdigest()
 
 
+@endpoint("One track", tags=("tracks",), responses={200: Track, 404: None})
 async def get_track(request: Request) -> JSONResponse:
     services = services_of(request)
     track = await services.library.get(request.path_params["track_id"])
@@ -175,6 +182,9 @@ async def get_track(request: Request) -> JSONResponse:
     return JSONResponse(track.to_api())
 
 
+@endpoint("A track's analysis: bpm, beats, key, loudness, the mix's peaks",
+          tags=("tracks",), responses={200: TrackAnalysis, 404: None},
+          query=(Query("wait", "1: wait up to 60 s for a pending analysis"),))
 async def get_track_analysis(request: Request) -> JSONResponse:
     """The track's analysis (bpm, beats, key, loudness, ...) and the mix's waveform peaks;
     ?wait=1 waits (up to 60 s) for a pending analysis, lifted to high priority."""

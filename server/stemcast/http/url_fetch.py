@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast.audio import AudioError
+from stemcast.http.api_meta import endpoint
+from stemcast.http.api_types import FetchTrack, TrackAdded
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.tracks import TrackSource
@@ -169,6 +171,9 @@ def _too_large(limit_bytes: int) -> FetchError:
                       f"{limit_bytes // (1024 * 1024)} MB (--max-upload-mb)")
 
 
+@endpoint("Register a track from an audio URL (the server downloads it)",
+          tags=("tracks",), request=FetchTrack,
+          responses={201: TrackAdded, 400: None, 413: None, 422: None, 502: None})
 async def fetch_track(request: Request) -> JSONResponse:
     services = services_of(request)
     content_type = request.headers.get("content-type", "")

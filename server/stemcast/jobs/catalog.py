@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from stemcast.config import Settings
 from stemcast.jobs.models import SeparationOptions, cache_key
-from stemcast.jobs.worker_pool import ModelStatus, WorkerPool
+from stemcast.jobs.transport import WorkerTransport
+from stemcast.jobs.worker_pool import ModelStatus
 from stemcast_protocol import ErrorCode, OutputRequest
 
 # How long a stems request waits for the workers to say which models they hold (they
@@ -29,7 +30,7 @@ class ModelChoiceError(ValueError):
 
 
 class ModelCatalog:
-    def __init__(self, pool: WorkerPool, settings: Settings) -> None:
+    def __init__(self, pool: WorkerTransport, settings: Settings) -> None:
         """`pool`: the workers, which describe their models; `settings`: precision and
         shifts the server was started with."""
         self.pool = pool

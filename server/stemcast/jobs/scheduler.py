@@ -14,6 +14,7 @@ import contextlib
 import logging
 import shutil
 import time
+from functools import partial
 
 from stemcast.config import Settings
 from stemcast.db.busy import DatabaseBusyError
@@ -30,6 +31,7 @@ from stemcast.jobs.queue import JobQueue
 from stemcast.jobs.status import queue_rows, queue_snapshot
 from stemcast.jobs.store import JobStore
 from stemcast.jobs.submission import StemRequest, Submission, completed_event, stems_on_disk
+from stemcast.jobs.transport import TransportFactory, WorkerCallbacks, WorkerTransport
 from stemcast.jobs.worker_pool import WorkerPool
 from stemcast.jobs.worker_results import WorkerLost, WorkerResults
 from stemcast.separation.worker_messages import (
@@ -42,27 +44,39 @@ from stemcast_protocol import Priority
 
 log = logging.getLogger(__name__)
 
+
+def local_pool(settings: Settings, callbacks: WorkerCallbacks) -> WorkerTransport:
+    """The default transport: worker processes on this machine."""
+    return WorkerPool(
+        settings.max_concurrent_jobs,
+        WorkerConfig(
+            model=settings.model,
+            model_repo=settings.model_repo,
+            device=settings.device,
+            fetch_timeout=settings.model_fetch_timeout,
+            precision=settings.precision,
+            batch_size=settings.batch_size,
+            numba_cache=str(settings.numba_cache("worker")),
+            numba_cache_per_worker=settings.numba_cache_dir is None,
+            log=settings.log,
+        ),
+        on_task_message=callbacks.on_task_message,
+        on_worker_lost=callbacks.on_worker_lost,
+        on_change=callbacks.on_change,
+    )
+
 class Scheduler:
-    def __init__(self, store: JobStore, settings: Settings, bus: EventBus) -> None:
+    def __init__(self, store: JobStore, settings: Settings, bus: EventBus,
+                 transport: TransportFactory | None = None) -> None:
+        """`transport`: where the workers are; None: local worker processes."""
         self.store = store
         self.settings = settings
         self.bus = bus
-        self.pool = WorkerPool(
-            settings.max_concurrent_jobs,
-            WorkerConfig(
-                model=settings.model,
-                model_repo=settings.model_repo,
-                device=settings.device,
-                fetch_timeout=settings.model_fetch_timeout,
-                precision=settings.precision,
-                batch_size=settings.batch_size,
-                numba_cache=str(settings.numba_cache("worker")),
-                numba_cache_per_worker=settings.numba_cache_dir is None,
-            ),
+        callbacks = WorkerCallbacks(
             on_task_message=self._on_worker_message,
             on_worker_lost=lambda job_id: self._inbox.put_nowait(WorkerLost(job_id)),
-            on_change=self._kick,
-        )
+            on_change=self._kick)
+        self.pool: WorkerTransport = (transport or partial(local_pool, settings))(callbacks)
         self._submit_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._inbox: asyncio.Queue[WorkerToServer | WorkerLost] = asyncio.Queue()

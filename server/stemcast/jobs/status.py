@@ -6,11 +6,11 @@ from collections.abc import Iterable
 
 from stemcast.jobs.eta import EtaEstimator, RunningJob, rounded
 from stemcast.jobs.models import Job
-from stemcast.jobs.worker_pool import WorkerPool
+from stemcast.jobs.transport import WorkerTransport
 from stemcast_protocol import Stage
 
 
-def queue_snapshot(queued: int, running: int, pool: WorkerPool,
+def queue_snapshot(queued: int, running: int, pool: WorkerTransport,
                    eta: EtaEstimator) -> dict[str, object]:
     """/health's `queue`."""
     return {

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from stemcast.lifeline import started_from_main_thread
 from stemcast.separation.worker import worker_main
@@ -32,6 +33,9 @@ from stemcast.separation.worker_messages import (
     WorkerToServer,
 )
 from stemcast_protocol import ModelState
+
+if TYPE_CHECKING:
+    from stemcast.jobs.transport import WorkerSlot
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +196,8 @@ class WorkerPool:
                       and len(w.jobs) < MAX_JOBS_PER_WORKER and max(w.jobs.values()) > rank]
         return min(candidates, key=lambda w: len(w.jobs)) if candidates else None
 
-    def assign(self, worker: WorkerHandle, task: SeparateTask) -> None:
+    def assign(self, slot: WorkerSlot, task: SeparateTask) -> None:
+        worker = self.workers[slot.index]
         worker.jobs[task.job_id] = task.priority_rank
         if worker.state == WorkerState.READY:
             worker.state = WorkerState.BUSY
@@ -222,7 +227,7 @@ class WorkerPool:
             # requests for the missing one at once, so it takes work either way.
             # Sent again when a worker switches models (a download landed): it may be busy.
             worker.state = WorkerState.BUSY if worker.jobs else WorkerState.READY
-            self.model = _status_from(message)
+            self.model = status_from(message)
             if message.default_model is None:
                 log.error("NO MODEL: %s", message.default_error)
             else:
@@ -272,7 +277,7 @@ class WorkerPool:
         ]
 
 
-def _status_from(message: WorkerReady) -> ModelStatus:
+def status_from(message: WorkerReady) -> ModelStatus:
     default = next((m for m in message.models if m.name == message.default_model), None)
     if default is None:
         return ModelStatus(name=message.requested_model, requested=message.requested_model,

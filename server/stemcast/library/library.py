@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
+from stemcast.audio import AudioError, AudioErrorCode, pcm_hash_file, probe
 from stemcast.library.cues import CueStore
 from stemcast.library.paths import (
     PathNotAllowedError,
@@ -68,8 +68,7 @@ def _file_facts(path: Path, title: str | None = None) -> FileFacts:
 
 def hash_file(path: str) -> tuple[str, float]:
     """The content hash of a file's audio, and its duration as decoded."""
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)  # block by block: memory does not grow with the track
 
 
 class TrackLibrary:
@@ -156,6 +155,10 @@ class TrackLibrary:
 
     async def get(self, track_id: str) -> Track | None:
         return await self.store.get(track_id)
+
+    async def all_tracks(self) -> list[Track]:
+        """Every track, newest first (the library listing groups them by audio)."""
+        return await self.store.list(limit=-1)  # SQLite: a negative LIMIT is no limit
 
     async def refresh(self, track: Track) -> Track:
         """Re-probe if the file changed since we registered it (a DJ re-exported it)."""

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stemcast.analysis.drum_service import DrumTranscriber
-from stemcast.audio import decode, pcm_hash
+from stemcast.audio import pcm_hash_file
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.jobs.events import JobCompleted, Subscriber
@@ -108,14 +108,14 @@ class StemsPipeline:
         queued). A configured model that could not be loaded passes: its job fails fast
         saying why."""
         model = await self.scheduler.catalog.resolve(ask.model)
-        described = self.scheduler.pool.model.find(model)
+        described = self.scheduler.catalog.status.find(model)
         if described is not None:
             plan_outputs(ask.output, described.sources)
         return model
 
     def models(self) -> ModelStatus:
         """The models the workers hold now (or that they are still loading)."""
-        return self.scheduler.pool.model
+        return self.scheduler.catalog.status
 
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.scheduler.unsubscribe(job_id, subscriber)
@@ -155,5 +155,4 @@ class StemsPipeline:
 
 
 def _hash_decoded(path: str) -> tuple[str, float]:
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)

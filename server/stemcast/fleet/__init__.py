@@ -1,0 +1,1 @@
+"""Separation workers on other machines: tasks and events through Redis Streams."""

@@ -1,0 +1,219 @@
+"""`stemcast worker`: one separation worker of the fleet, on any machine that sees Redis
+and the shared data folder.
+
+It runs the same worker process as `stemcast serve` (separation/worker.py, spawned once:
+the model loads once), feeds it tasks from Redis and publishes what it says to the job's
+event stream. One job at a time per node: the queue, not the node, decides what is most
+urgent. It heartbeats while alive; killed, its heartbeat expires and another node claims
+its job. SIGTERM drains: the job in hand finishes, then the node leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from stemcast.fleet.redis_queue import Entry, RedisQueue
+from stemcast.fleet.wire import WireError, decode_task, encode
+from stemcast.jobs.worker_pool import WorkerHandle
+from stemcast.jobs.worker_results import MAX_ATTEMPTS
+from stemcast.separation.worker_messages import (
+    CancelTask,
+    SeparateTask,
+    TaskChunk,
+    TaskDone,
+    TaskFailed,
+    TaskProgress,
+    WorkerConfig,
+    WorkerReady,
+    WorkerToServer,
+)
+
+log = logging.getLogger(__name__)
+
+TaskMessage = TaskProgress | TaskChunk | TaskDone | TaskFailed
+
+RETRY_S = 0.5  # after Redis refused (restarting, unreachable): try again this soon
+
+
+@dataclass
+class _Current:
+    entry: Entry
+    task: SeparateTask
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Node:
+    def __init__(self, queue: RedisQueue, config: WorkerConfig, name: str,
+                 heartbeat_ttl_s: float = 10.0, poll_s: float = 0.1) -> None:
+        self.queue = queue
+        self.config = config
+        self.name = name
+        self.ttl_ms = max(int(heartbeat_ttl_s * 1000), 300)
+        self.poll_s = poll_s
+        self.current: _Current | None = None
+        self.ready: WorkerReady | None = None
+        self.draining = False
+        self.crashed = False
+        self._outbox: asyncio.Queue[TaskMessage] = asyncio.Queue()
+        self._handle: WorkerHandle | None = None
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._drain)
+        await self._retrying(self.queue.ensure_groups)
+        self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
+        helpers = [asyncio.create_task(self._heartbeats(), name="fleet-heartbeat"),
+                   asyncio.create_task(self._publisher(), name="fleet-publisher"),
+                   asyncio.create_task(self._controls(), name="fleet-controls")]
+        log.info("worker %s: loading %s on %s; queue %s", self.name, self.config.model,
+                 self.config.device, self.queue.url)
+        try:
+            while not self.crashed and not (self.draining and self.current is None):
+                if self.ready is not None and self.current is None and not self.draining:
+                    try:
+                        entry = await self.queue.next_entry(self.name)
+                    except RedisError as exc:
+                        log.warning("redis: %s; retrying", exc)
+                        await asyncio.sleep(RETRY_S)
+                        continue
+                    if entry is not None:
+                        await self._retrying(self._start, entry)
+                        continue
+                await asyncio.sleep(self.poll_s)
+            await self._outbox.join()
+        finally:
+            for task in helpers:
+                task.cancel()
+            if not self.crashed:
+                await asyncio.to_thread(self._handle.stop)
+                with contextlib.suppress(RedisError):
+                    await self.queue.leave(self.name)
+            await self.queue.close()
+        log.info("worker %s: %s", self.name, "its separation process died" if self.crashed
+                 else "drained and left the fleet")
+        return 1 if self.crashed else 0
+
+    def _drain(self) -> None:
+        log.info("worker %s: draining (finishing the job in hand, taking no more)", self.name)
+        self.draining = True
+
+    async def _retrying(self, action: Callable[..., Awaitable[object]], *args: Any,
+                        **kwargs: Any) -> None:
+        while True:
+            try:
+                await action(*args, **kwargs)
+                return
+            except RedisError as exc:
+                log.warning("redis: %s; retrying", exc)
+                await asyncio.sleep(RETRY_S)
+
+    async def _start(self, entry: Entry) -> None:
+        try:
+            task = decode_task(entry.task)
+        except WireError as exc:
+            log.error("dropping a queue entry: %s", exc)
+            await self.queue.ack(entry)
+            return
+        if entry.deliveries > MAX_ATTEMPTS:
+            # Its workers died each time: a track that kills workers must not kill the fleet.
+            failed = TaskFailed(task.job_id, "WORKER_CRASHED",
+                                f"the separation worker crashed {entry.deliveries - 1} times on "
+                                "this job; see the workers' logs")
+            await self.queue.publish(task.job_id, encode(failed), final=True)
+            await self.queue.finished(task.job_id, task.seed)
+            await self.queue.ack(entry)
+            return
+        if await self.queue.cancelled(task.job_id) or not await self.queue.take(task.job_id,
+                                                                                 self.name):
+            await self.queue.ack(entry)  # cancelled, done, or a live worker runs it
+            return
+        if entry.deliveries > 1:
+            log.warning("job %s: taking it over from a worker that stopped heartbeating",
+                        task.job_id)
+        self.current = _Current(entry, task)
+        assert self._handle is not None
+        self._handle.send(task)
+        log.info("job %s started (%s)", task.job_id, entry.stream)
+
+    # ---- the worker process -------------------------------------------------------------
+
+    def _on_message(self, _handle: WorkerHandle, message: WorkerToServer) -> None:
+        if isinstance(message, WorkerReady):
+            self.ready = message
+            log.info("worker %s ready: %s", self.name, message.default_model)
+            return
+        self._outbox.put_nowait(message)
+
+    def _on_exit(self, _handle: WorkerHandle, exitcode: int | None) -> None:
+        if self.draining and self.current is None:
+            return
+        # Its job stays pending under this node's name: another node claims it once this
+        # node's heartbeat has expired.
+        log.error("worker %s: the separation process died (exit code %s)", self.name, exitcode)
+        self.crashed = True
+
+    async def _publisher(self) -> None:
+        """Worker messages go out in the order the worker sent them, Redis down or not."""
+        while True:
+            message = await self._outbox.get()
+            final = isinstance(message, TaskDone | TaskFailed)
+            await self._retrying(self.queue.publish, message.job_id, encode(message),
+                                 final=final)
+            current = self.current
+            if final and current is not None and current.task.job_id == message.job_id:
+                await self._retrying(self._finish, current)
+            self._outbox.task_done()
+
+    async def _finish(self, current: _Current) -> None:
+        await self.queue.finished(current.task.job_id, current.task.seed)
+        await self.queue.ack(current.entry)
+        if self.current is current:
+            self.current = None
+
+    async def _controls(self) -> None:
+        """Cancellation from any API server, checked while a job runs."""
+        while True:
+            await asyncio.sleep(0.25)
+            current = self.current
+            if current is None:
+                continue
+            try:
+                if await self.queue.cancelled(current.task.job_id):
+                    assert self._handle is not None
+                    # The worker drops it at its next segment boundary, removing its files.
+                    self._handle.send(CancelTask(current.task.job_id))
+                    log.info("job %s cancelled", current.task.job_id)
+                    await self._finish(current)
+            except RedisError as exc:
+                log.warning("redis: %s; retrying", exc)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            current = self.current
+            info: dict[str, str | bytes] = {
+                "name": self.name, "host": socket.gethostname(), "pid": str(os.getpid()),
+                "device": self.config.device, "model": self.config.model,
+                "state": ("draining" if self.draining else "busy" if current
+                          else "ready" if self.ready else "starting"),
+                "job": current.task.job_id if current else "",
+                "ready": encode(self.ready) if self.ready else b"",
+            }
+            try:
+                await self.queue.heartbeat(self.name, self.ttl_ms, info)
+            except RedisError as exc:
+                log.warning("redis: heartbeat failed (%s)", exc)
+            await asyncio.sleep(self.ttl_ms / 3000)
