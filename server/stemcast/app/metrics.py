@@ -59,6 +59,13 @@ class Metrics(JobObserver):
                              registry=r)
         self.worker_restarts = Gauge("stemcast_worker_restarts",
                                      "Worker processes restarted after dying", registry=r)
+        # `serve --queue`: the fleet's workers by state, and how long ago each one last
+        # heartbeat (a worker missing for long is dead; its job goes to another).
+        self.fleet_workers = Gauge("stemcast_fleet_workers", "Fleet workers by state",
+                                   ["state"], registry=r)
+        self.fleet_heartbeat_age = Gauge("stemcast_fleet_heartbeat_age_seconds",
+                                         "Seconds since a fleet worker's last heartbeat",
+                                         ["worker", "device", "model"], registry=r)
         self.callback_attempts = Gauge("stemcast_callback_attempts",
                                        "Callback POSTs tried since start", registry=r)
         self.callback_failures = Gauge("stemcast_callback_failures",
@@ -124,6 +131,7 @@ class Metrics(JobObserver):
         self.running.set(_number(snapshot.get("running")))
         self.clients.set(services.connected_clients)
         self.worker_restarts.set(services.scheduler.pool.restarts)
+        self._fleet(services.scheduler.pool.describe())
         self.callback_attempts.set(services.callbacks.attempts)
         self.callback_failures.set(services.callbacks.failures)
         if services.pruner is not None:
@@ -143,6 +151,18 @@ class Metrics(JobObserver):
         self.drum_transcriptions.set(services.drums.transcribed)
         self.cpu_pool_restarts.set(services.analysis.pool.restarts
                                    + services.renditions.pool.restarts)
+
+
+    def _fleet(self, workers: list[dict[str, object]]) -> None:
+        if not workers or "heartbeatAgeS" not in workers[0]:
+            return  # local worker processes: no fleet
+        self.fleet_workers.clear()
+        self.fleet_heartbeat_age.clear()
+        for worker in workers:
+            self.fleet_workers.labels(str(worker["state"])).inc()
+            self.fleet_heartbeat_age.labels(str(worker["name"]), str(worker["device"]),
+                                            str(worker["model"])).set(
+                _number(worker["heartbeatAgeS"]))
 
 
 def _number(value: object) -> float:

@@ -48,4 +48,7 @@ async def health(request: Request) -> JSONResponse:
 
 async def queue(request: Request) -> JSONResponse:
     services = services_of(request)
-    return JSONResponse({"jobs": services.scheduler.queue_listing()})
+    # `workers`: the local worker processes, or the fleet's (serve --queue) with their
+    # device, model, job and last heartbeat.
+    return JSONResponse({"jobs": services.scheduler.queue_listing(),
+                         "workers": services.scheduler.workers()})
