@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -93,7 +92,7 @@ def main() -> None:
         finally:
             stop_fleet(*fleet)
         rows.append([str(workers), f"{args.tracks * 60 / elapsed:.1f}", f"{elapsed:.1f}"])
-    print(f"machine: {machine()}; {os.cpu_count()} cores; {args.tracks} tracks of "
+    print(f"machine: {machine()}; {args.tracks} tracks of "
           f"{args.seconds:.0f} s on {MODEL}\n")
     print(table(["workers", "tracks/min", "batch s"], rows))
 
