@@ -12,7 +12,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     STEMCAST_HOST=0.0.0.0 \
     STEMCAST_PORT=8000 \
     STEMCAST_DATA_DIR=/data \
-    STEMCAST_MODEL_REPO=/models
+    STEMCAST_MODEL_REPO=/models \
+    HF_HOME=/data/huggingface
+# HF_HOME under the data volume: weights downloaded by `auto` or `--model htdemucs` outlive
+# the container (outside a volume they were lost with it).
 
 WORKDIR /app
 # torch first, from PyTorch's own index, so the variant (cpu or a CUDA build) is the one asked
@@ -23,10 +26,16 @@ COPY pyproject.toml README.md ./
 COPY server ./server
 COPY protocol ./protocol
 COPY web ./web
+COPY THIRD_PARTY_NOTICES.md ./
+COPY docker/collect_licences.py ./docker/
+# The wheels bundle LGPL libraries (LAME, libsoxr, FFmpeg, libsndfile): their licence texts
+# ship with the image (THIRD_PARTY_NOTICES.md); the step fails if one has none.
 RUN pip install . \
+    && python docker/collect_licences.py /usr/share/licenses/stemcast \
+    && cp THIRD_PARTY_NOTICES.md /usr/share/licenses/stemcast/ \
     && useradd --create-home --uid 10001 stemcast \
-    && mkdir -p /data /models \
-    && chown stemcast:stemcast /data /models
+    && mkdir -p /data/huggingface /models \
+    && chown -R stemcast:stemcast /data /models
 
 USER 10001
 

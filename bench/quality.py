@@ -14,6 +14,7 @@ tempos and keys, each stem rendered on its own, the mix their sum. Prints markdo
 
     python bench/quality.py [--songs N] [--out DIR] [--model NAME --model-repo DIR]
                             [--sections 1,2,3,4,5] [--precision fp32|bf16]
+                            [--engines dsp,offline,spleeter-2stems,demucs,mix/4,mix/2]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.support.corpus import (
     STEMS,
     RenderedSong,
     Score,
+    NEEDS,
     fluidsynth_available,
     key_verdict,
     load_stereo,
@@ -146,7 +148,12 @@ def engines(args: argparse.Namespace) -> list[tuple[str, Separate]]:
     if args.model:
         engine = DemucsEngine.load(args.model, args.model_repo, device=args.device)
         out.append((f"demucs {args.model}", engine.separate))
-    return out
+    return [(name, separate) for name, separate in out if wanted(args, name)]
+
+
+def wanted(args: argparse.Namespace, name: str) -> bool:
+    """Whether --engines names this engine (its first word: dsp, offline, demucs, mix/4)."""
+    return not args.engines or name.split()[0] in args.engines
 
 
 def separation(songs: list[RenderedSong], args: argparse.Namespace) -> list[np.ndarray]:
@@ -194,6 +201,7 @@ def speech_over_music(songs: list[RenderedSong], args: argparse.Namespace) -> No
         ("spleeter-2stems", SpleeterEngine(networks).separate, ""),  # type: ignore[arg-type]
         ("offline", OfflineEngine(networks).separate, "4"),  # type: ignore[arg-type]
     ]
+    contenders = [c for c in contenders if wanted(args, c[0])]
     cases = []
     for index, song in enumerate(songs):
         accompaniment = sum(load_stereo(song.stems[stem]) for stem in STEMS if stem != "vocals")
@@ -243,11 +251,13 @@ def main() -> int:
                         help="which tables to print (default all)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                         help="what Spleeter's networks run in (default fp32)")
+    parser.add_argument("--engines", type=lambda text: {p.strip() for p in text.split(",")},
+                        default=set(), help="only these engines, by first word, e.g. "
+                        "dsp,offline (default all; the baselines are mix/4 and mix/2)")
     args = parser.parse_args()
     sections = {int(part) for part in args.sections.split(",") if part.strip()}
     if not fluidsynth_available():
-        print("needs FluidSynth and the FluidR3 GM soundfont "
-              "(Debian: apt-get install fluidsynth fluid-soundfont-gm)", file=sys.stderr)
+        print(NEEDS, file=sys.stderr)
         return 2
     started = time.perf_counter()
     songs = render_corpus(args.out, DEFAULT_SONGS[:max(1, args.songs)])
@@ -261,7 +271,7 @@ def main() -> int:
         print(onset_table(songs, [load_stereo(song.stems["drums"]) for song in songs]))
     if 3 in sections or 4 in sections:
         dsp_drums = separation(songs, args)
-        if 4 in sections:
+        if 4 in sections and dsp_drums:
             print("\n### 4. Drum onsets on the DSP engine's drum stem (±25 ms)\n")
             print(onset_table(songs, dsp_drums))
     if 5 in sections:

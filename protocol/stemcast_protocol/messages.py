@@ -113,6 +113,7 @@ class Ping:
 @dataclass(frozen=True)
 class Cancel:
     request_id: str | int
+    keep_job: bool = False  # only stop following; never stop the job for others' sake
 
 
 Command = GetTrackInfo | Hello | Ping | Cancel
@@ -296,7 +297,8 @@ def parse_command(message: Mapping[str, Any]) -> Command:
         raise fields.error(ErrorCode.MISSING_FIELD,
                            "cancel needs the 'requestId' of the getTrackInfo request to stop "
                            "following")
-    return Cancel(request_id=fields.request_id)
+    return Cancel(request_id=fields.request_id,
+                  keep_job=fields.boolean("keepJob", default=False))
 
 
 # ---- server messages -----------------------------------------------------------------
@@ -314,16 +316,19 @@ def track_info_message(*, request_id: RequestId, track_id: str, file_path: str,
                        camelot: str | None = None,
                        analysis: str = "pending", first_beat_offset: float = 0.0,
                        first_phrase_beat_no: int = 1,
-                       bpm_guess: float | None = None) -> dict[str, Any]:
-    """`firstBeatOffset`, `firstPhraseBeatNo` and `hotCues` are seed 000's (stemcast keeps
-    no hot cues: always empty); `bpmGuess` is a bpm > 0 even without a steady pulse."""
+                       bpm_guess: float | None = None,
+                       hot_cues: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """`firstBeatOffset`, `firstPhraseBeatNo` and `hotCues` are seed 000's (`hotCues`: the
+    track's cues, [{index, position, isLoop, loopEnd?, name?, color?}] as Mismo's app
+    server gives its engine); `bpmGuess` is a bpm > 0 even without a steady pulse."""
     return {
         "type": MessageType.TRACK_INFO.value, "success": True, "requestId": request_id,
         "trackId": track_id, "filePath": file_path, "bpm": bpm, "key": key, "mode": mode,
         "durationSeconds": duration_seconds, "sampleRate": sample_rate, "channels": channels,
         "title": title, "stemsCached": stems_cached, "model": model, "keyName": key_name,
         "camelot": camelot, "analysis": analysis, "firstBeatOffset": first_beat_offset,
-        "firstPhraseBeatNo": first_phrase_beat_no, "hotCues": [], "bpmGuess": bpm_guess,
+        "firstPhraseBeatNo": first_phrase_beat_no, "hotCues": [dict(c) for c in hot_cues],
+        "bpmGuess": bpm_guess,
     }
 
 
@@ -331,7 +336,8 @@ def track_analysis_message(*, request_id: RequestId, track_id: str,
                            analysis: Mapping[str, Any], bpm: float | None, key: str | None,
                            mode: str | None, first_beat_offset: float = 0.0,
                            first_phrase_beat_no: int = 1,
-                           bpm_guess: float | None = None) -> dict[str, Any]:
+                           bpm_guess: float | None = None,
+                           hot_cues: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The track's analysis once it is done (or failed), after a trackInfo that lacked it.
 
     `analysis` is the track's analysis map (state, error, keyName, camelot, beats, ...)."""
@@ -349,7 +355,7 @@ def track_analysis_message(*, request_id: RequestId, track_id: str,
         "error": ({"code": ErrorCode.ANALYSIS_FAILED.value, "message": analysis["error"]}
                   if analysis.get("error") else None),
         "firstBeatOffset": first_beat_offset, "firstPhraseBeatNo": first_phrase_beat_no,
-        "hotCues": [], "bpmGuess": bpm_guess,
+        "hotCues": [dict(c) for c in hot_cues], "bpmGuess": bpm_guess,
     }
 
 
@@ -436,8 +442,10 @@ def pong_message(*, request_id: RequestId, time: float) -> dict[str, Any]:
             "time": time}
 
 
-def cancelled_message(*, request_id: str | int) -> dict[str, Any]:
-    return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id}
+def cancelled_message(*, request_id: str | int, job_cancelled: bool = False) -> dict[str, Any]:
+    """`jobCancelled`: the separation job itself was stopped (this was its last follower)."""
+    return {"type": MessageType.CANCELLED.value, "success": True, "requestId": request_id,
+            "jobCancelled": job_cancelled}
 
 
 def stem_chunk_message(*, request_id: RequestId, track_id: str, job_id: str, stem: str,

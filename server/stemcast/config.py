@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast.logging_setup import LogSettings
 from stemcast.net.outbound import OutboundPolicy, normalize_host_entry
+from stemcast.net.webhooks import parse_secret
 
 DEFAULT_MODEL = "auto"  # htdemucs when its weights are on disk, else the offline engine
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,6 +48,8 @@ class Settings:
     callback_retry_delay: float = 2.0
     callback_timeout: float = 30.0
     token: str | None = None
+    # Signs callbacks (Standard Webhooks); never in a repr or a log line.
+    callback_secret: str | None = field(default=None, repr=False)
     # Security (SECURITY.md): outbound requests, browser origins, per-client limits.
     fetch_allow_private: bool = False  # URL ingest and callbacks may reach private addresses
     callback_allow_hosts: list[str] = field(default_factory=list)  # "localhost", "host:port"
@@ -83,6 +87,11 @@ class Settings:
         if self.numba_cache_dir is not None:
             return self.numba_cache_dir
         return self.data_dir / "cache" / f"numba-{process}"
+
+    @property
+    def log(self) -> LogSettings:
+        """--log-level and --log-json, for the processes the server spawns."""
+        return LogSettings(self.log_level, self.log_json)
 
     @property
     def db_path(self) -> Path:
@@ -155,6 +164,8 @@ class Settings:
             raise ValueError("--callback-timeout must be more than 0 seconds")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("--token must be at least 8 characters (or leave it unset)")
+        if self.callback_secret is not None:
+            parse_secret(self.callback_secret)  # its errors never quote the secret
         if self.retention_hours is not None and self.retention_hours <= 0:
             raise ValueError("--retention-hours must be more than 0 (or leave it unset)")
         if self.cache_max_gb is not None and self.cache_max_gb <= 0:

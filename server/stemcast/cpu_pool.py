@@ -20,16 +20,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stemcast.lifeline import bind_to_parent, started_from_main_thread
+from stemcast.logging_setup import LogSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def _start_pool_process(folder: str, parent_pid: int, use_death_signal: bool) -> None:
-    """Runs first in each pool process: it dies with the server (stemcast.lifeline), and
-    uses its own numba cache."""
+def _start_pool_process(folder: str, parent_pid: int, use_death_signal: bool,
+                        log_settings: LogSettings | None) -> None:
+    """Runs first in each pool process: it dies with the server (stemcast.lifeline), logs
+    as the server does, and uses its own numba cache."""
     bind_to_parent(parent_pid, use_death_signal)
+    if log_settings is not None:
+        log_settings.apply()
     _use_numba_cache(folder)
 
 
@@ -44,8 +48,10 @@ def _use_numba_cache(folder: str) -> None:
 
 
 class CpuPool:
-    def __init__(self, numba_cache: Path, workers: int = 1) -> None:
+    def __init__(self, numba_cache: Path, workers: int = 1,
+                 log_settings: LogSettings | None = None) -> None:
         self._workers = workers
+        self._log_settings = log_settings
         self._numba_cache = numba_cache
         self._executor: ProcessPoolExecutor | None = None
         self.restarts = 0
@@ -57,7 +63,8 @@ class CpuPool:
             self._executor = ProcessPoolExecutor(
                 self._workers, mp_context=mp.get_context("spawn"),
                 initializer=_start_pool_process,
-                initargs=(str(self._numba_cache), os.getpid(), started_from_main_thread()))
+                initargs=(str(self._numba_cache), os.getpid(), started_from_main_thread(),
+                          self._log_settings))
         return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

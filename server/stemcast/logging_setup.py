@@ -16,6 +16,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,7 +101,22 @@ class ScrubbingFormatter(logging.Formatter):
         return scrub(self.inner.format(record))
 
 
+@dataclass(frozen=True)
+class LogSettings:
+    """The server's --log-level and --log-json, handed to every process it spawns (the
+    separation workers, the CPU pools), so their lines come out in the same shape."""
+
+    level: str = "info"
+    json_lines: bool = False
+
+    def apply(self) -> None:
+        configure_logging(self.level, json_lines=self.json_lines)
+
+
 def configure_logging(level: str, *, json_lines: bool) -> None:
+    # Python warnings (torch's, librosa's) go through logging too: in JSON when asked,
+    # instead of bare text lines in a JSON stream.
+    logging.captureWarnings(True)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     inner = JsonFormatter() if json_lines else \

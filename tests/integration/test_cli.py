@@ -23,9 +23,9 @@ def stemcast(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 def test_separate_writes_stems_with_a_progress_bar(tmp_path: Path, music_dir: Path,
                                                    tiny_model_repo: Path) -> None:
-    out = tmp_path / "stems"
-    result = stemcast("separate", str(music_dir / "song.mp3"), "--out", str(out),
+    result = stemcast("separate", str(music_dir / "song.mp3"), "--out", str(tmp_path),
                       "--model", TINY_MODEL, "--model-repo", str(tiny_model_repo))
+    out = tmp_path / TINY_MODEL / "song"  # demucs's layout: OUT/MODEL/TRACK/STEM.wav
     assert result.returncode == 0, result.stderr
     assert "100%" in result.stderr and "realtime" in result.stderr
     written = sorted(p.name for p in out.iterdir())

@@ -217,7 +217,12 @@ def test_cancel_a_running_job_removes_its_files(server: ServerProcess,
     with CallbackReceiver() as receiver:
         post_job(server, file_path=str(clip), track_hash="hash-cancel",
                  callback_url=receiver.url)
-        wait_status(server, "hash-cancel", {"processing"})
+        running = wait_status(server, "hash-cancel", {"processing"})
+        # "Not ready" is one status on both APIs: 409 NOT_READY.
+        for path in ("/jobs/hash-cancel/stems.zip",
+                     f"/api/stems/{running['separation_job_id']}/bass"):
+            early = httpx.get(f"{server.http_url}{path}")
+            assert early.status_code == 409 and early.json()["error"]["code"] == "NOT_READY"
         deleted = httpx.delete(f"{server.http_url}/jobs/hash-cancel")
         assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled"
         failed = receiver.wait_for("job_failed")
@@ -232,6 +237,8 @@ def test_cancel_a_running_job_removes_its_files(server: ServerProcess,
     assert httpx.get(f"{server.http_url}/queue").json()["jobs"] == []
     job_dir = server.data_dir / "jobs" / status["separation_job_id"]
     assert not job_dir.exists()
+    never = httpx.get(f"{server.http_url}/api/stems/{status['separation_job_id']}/bass")
+    assert never.status_code == 409 and never.json()["error"]["code"] == "NO_STEMS"
     # The worker was stopped and restarted; the server goes on working.
     again = post_job(server, file_path=str(clips["a"]), track_hash="hash-after-cancel")
     assert again.status_code == 200

@@ -91,8 +91,8 @@ def test_size_limit_lease_metrics_and_separating_again(tmp_path: Path,
         assert metric(text, "stemcast_separation_seconds_sum") > 0
         assert metric(text, "stemcast_realtime_factor_count") == 1
         assert metric(text, "stemcast_jobs", state="completed", priority="normal") == 1
-        assert metric(text, "stemcast_worker_restarts") == 0
-        assert metric(text, "stemcast_callback_attempts") == 0
+        assert metric(text, "stemcast_worker_restarts_total") == 0
+        assert metric(text, "stemcast_callback_attempts_total") == 0
         assert metric(text, "stemcast_connected_clients") == 0
         assert metric(text, "stemcast_model_ready") == 1
 
@@ -114,7 +114,8 @@ def test_size_limit_lease_metrics_and_separating_again(tmp_path: Path,
         gone = httpx.get(f"{server.http_url}/jobs/op-a/stems")
         assert gone.status_code == 410 and gone.json()["error"]["code"] == "STEMS_REMOVED"
         text = httpx.get(f"{server.http_url}/metrics").text
-        assert metric(text, "stemcast_cache_removed", reason="size") == 1
+        assert metric(text, "stemcast_cache_removed_total", reason="size") == 1
+        assert metric(text, "stemcast_cache_removed_bytes_total") > 1_000_000
         assert metric(text, "stemcast_jobs", state="failed", priority="normal") == 1
 
         # The same audio again separates anew instead of pointing at missing files.

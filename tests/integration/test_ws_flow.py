@@ -197,8 +197,11 @@ async def test_upload_then_stems(server: ServerProcess, music_dir: Path) -> None
 def test_library_scan_registers_audio_only(server: ServerProcess, music_dir: Path) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        tracks = httpx.get(f"{server.http_url}/api/tracks").json()["tracks"]
-        paths = {Path(t["filePath"]).name for t in tracks}
+        rows = httpx.get(f"{server.http_url}/api/tracks").json()["tracks"]
+        # One row per audio (song.wav/.flac/.mp3 may share one): every track of each row.
+        ids = {track_id for row in rows for track_id in row["trackIds"]}
+        paths = {Path(httpx.get(f"{server.http_url}/api/tracks/{i}").json()["filePath"]).name
+                 for i in ids}
         if {"song.wav", "song.flac", "song.mp3", "other.wav", "third.wav"} <= paths:
             break
         time.sleep(0.2)

@@ -44,6 +44,11 @@ async def test_no_token_in_any_log_line(tmp_path: Path) -> None:
         assert set(open_health) == {"status", "ready"}
         full = httpx.get(f"{base}/health", headers={"Authorization": f"Bearer {TOKEN}"}).json()
         assert "queue" in full and "model" in full
+        # Probes and the API's description are open; they hold no data.
+        for path in ("/health/live", "/health/ready", "/openapi.json", "/docs"):
+            assert httpx.get(f"{base}{path}").status_code == 200, path
+        refused = httpx.get(f"{base}/stats")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "UNAUTHORIZED"
     finally:
         server.stop()
     assert server.log_path is not None

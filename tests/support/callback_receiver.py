@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,17 +18,24 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    raw: bytes = b""  # the body's bytes as they came (signatures are over these)
 
 
 @dataclass
 class CallbackReceiver:
-    """fail_first: answer 500 to that many requests; hang: never answer at all."""
+    """fail_first: answer 500 to that many requests; hang: never answer at all; verify:
+    a signature check of (headers, raw body), as a real app server runs it: 401 when it
+    fails."""
 
     fail_first: int = 0
     hang: bool = False
     port: int = 0
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
+    verify: Callable[[Message, bytes], bool] | None = None
+    # Every attempt's headers, refused ones included (retries must keep webhook-id).
+    attempt_headers: list[dict[str, str]] = field(default_factory=list)
+    refused: int = 0
     _server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> CallbackReceiver:
@@ -37,6 +46,7 @@ class CallbackReceiver:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
                 receiver.attempts += 1
+                receiver.attempt_headers.append(dict(self.headers.items()))
                 if receiver.hang:
                     time.sleep(30)
                     return
@@ -44,8 +54,13 @@ class CallbackReceiver:
                     self.send_response(500)
                     self.end_headers()
                     return
+                if receiver.verify is not None and not receiver.verify(self.headers, raw):
+                    receiver.refused += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
                 receiver.received.append(Received(self.path, dict(self.headers.items()),
-                                                  json.loads(raw), time.monotonic()))
+                                                  json.loads(raw), time.monotonic(), raw))
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.end_headers()

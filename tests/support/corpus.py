@@ -1,7 +1,9 @@
 """A ground-truth music corpus: MIDI songs at known tempos and keys, rendered with FluidSynth.
 
-Each song is four MIDI parts (drums, bass, chords as "other", a sung lead as "vocals"),
+Each song is four MIDI parts (drums, bass, chords as "other", a lead melody as "vocals"),
 rendered one part at a time so the stems are exact ground truth; the mix is their sum.
+Drums, bass and other are FluidSynth renders; the lead is sung by espeak-ng, one syllable a
+note (tests/support/singing.py), so "vocals" is a voice, not a GM instrument patch.
 Nothing here is committed as audio: `render_corpus` writes WAVs into a folder and reuses
 them while the spec (and this generator's version) stays the same.
 """
@@ -24,18 +26,21 @@ import mido
 import numpy as np
 import soundfile as sf
 
+from tests.support.singing import SungNote, espeak_available, espeak_version, sing, voice_for
+
 SAMPLE_RATE = 44100
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 STEMS = ("drums", "bass", "other", "vocals")
 # Bump when the composition or the rendering changes, so cached songs are rendered again.
-CORPUS_VERSION = 5
+CORPUS_VERSION = 6  # 6: the lead sung by espeak-ng, not a GM voice patch
 TICKS_PER_BEAT = 480
 GAIN = 0.6
 PEAK_LIMIT = 0.89  # -1 dBFS: the mix is scaled down (stems with it) if it would go above
 FADE_SECONDS = 0.02  # the cut at the end of every stem, so it does not click
 # Mix levels (RMS, dBFS) before the peak limit: GM presets differ by 10 dB and more in
 # loudness, so each stem gets one gain, as an engineer's fader would give it.
-STEM_LEVELS = {"drums": -24.0, "bass": -25.0, "other": -28.0, "vocals": -25.0}
+# The voice (silent between phrases, so its RMS undersells it) sits on top, as in a pop mix.
+STEM_LEVELS = {"drums": -24.0, "bass": -25.0, "other": -28.0, "vocals": -24.0}
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -108,8 +113,14 @@ DEFAULT_SONGS: tuple[SongSpec, ...] = (
 )
 
 
+NEEDS = ("needs FluidSynth, the FluidR3 GM soundfont and espeak-ng to render the corpus "
+         "(Debian: apt-get install fluidsynth fluid-soundfont-gm espeak-ng)")
+
+
 def fluidsynth_available() -> bool:
-    return shutil.which("fluidsynth") is not None and SOUNDFONT.is_file()
+    """Everything a render needs: FluidSynth, its GM soundfont and espeak-ng (the lead)."""
+    return (shutil.which("fluidsynth") is not None and SOUNDFONT.is_file()
+            and espeak_available())
 
 
 # --- composition -------------------------------------------------------------------------
@@ -431,7 +442,8 @@ def measure_latency(work: Path) -> int:
 def _spec_hash(spec: SongSpec) -> str:
     blob = json.dumps({"spec": asdict(spec), "version": CORPUS_VERSION, "gain": GAIN,
                        "levels": STEM_LEVELS,
-                       "soundfont_bytes": SOUNDFONT.stat().st_size}, sort_keys=True)
+                       "soundfont_bytes": SOUNDFONT.stat().st_size,
+                       "espeak": espeak_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -465,14 +477,22 @@ def _render_song(folder: Path, spec: SongSpec, latency: int) -> RenderedSong:
     with tempfile.TemporaryDirectory(dir=song_dir) as tmp:
         for stem in STEMS:
             write_part_midi(spec, parts[stem], midi_paths[stem])
+        instruments = [s for s in STEMS if s != "vocals"]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            raw = list(pool.map(lambda s: _fluidsynth(midi_paths[s], Path(tmp) / f"{s}.wav"),
-                                STEMS))
+            raw = dict(zip(instruments, pool.map(
+                lambda s: _fluidsynth(midi_paths[s], Path(tmp) / f"{s}.wav"), instruments),
+                strict=True))
+    voice, transpose = voice_for(spec.seed)
+    sung = [SungNote(_seconds(spec, n.beat), _seconds(spec, n.beat + n.beats) -
+                     _seconds(spec, n.beat), n.pitch, n.velocity) for n in parts["vocals"].notes]
     stems: dict[str, np.ndarray] = {}
-    for stem, audio in zip(STEMS, raw, strict=True):
-        # Drop the render latency so MIDI note-on times are audio times.
-        audio = audio[:, latency:latency + frames]
-        audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
+    for stem in STEMS:
+        if stem == "vocals":
+            audio = sing(sung, voice, transpose, frames, SAMPLE_RATE)
+        else:
+            # Drop the render latency so MIDI note-on times are audio times.
+            audio = raw[stem][:, latency:latency + frames]
+            audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
         audio[:, -fade.size:] *= fade
         rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
         stems[stem] = audio * np.float32(10 ** (STEM_LEVELS[stem] / 20) / max(rms, 1e-9))
@@ -499,7 +519,7 @@ def _render_song(folder: Path, spec: SongSpec, latency: int) -> RenderedSong:
 def render_corpus(folder: Path, songs: Sequence[SongSpec] = DEFAULT_SONGS) -> list[RenderedSong]:
     """Render (or reuse) every song in `folder`/NAME/; needs fluidsynth_available()."""
     if not fluidsynth_available():
-        raise RuntimeError(f"fluidsynth or the soundfont {SOUNDFONT} is missing")
+        raise RuntimeError(NEEDS)
     folder.mkdir(parents=True, exist_ok=True)
     latency: int | None = None
     out = []

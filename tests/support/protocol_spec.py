@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stemcast_protocol import ErrorCode, ModelState, Stage, parse_command
+from tests.support.message_schema import check_against_schema
 
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocol"
 SPEC = (PROTOCOL_DIR / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -97,7 +98,9 @@ def _from_seed_dialect(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_against_spec(message: dict[str, Any]) -> None:
-    """Assert that a command or server message is exactly what PROTOCOL.md describes."""
+    """Assert that a command or server message is exactly what PROTOCOL.md describes, and
+    that it fits the published JSON Schema (protocol/messages.schema.json)."""
+    check_against_schema(message)
     message = _from_seed_dialect(message)
     if "type" in message:
         table = TABLES[f"message:{message['type']}"]

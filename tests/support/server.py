@@ -102,3 +102,9 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def start_tiny_server(data_dir: Path, model_repo: Path, *args: str) -> ServerProcess:
+    """A server on the tests' tiny Demucs model (tests/conftest.py's tiny_model_repo)."""
+    return ServerProcess(data_dir, args=["--model", "tiny", "--model-repo", str(model_repo),
+                                         *args]).start()

@@ -17,6 +17,7 @@ import pytest
 from stemcast.analysis.drums import LANES, Onset, onsets_document, transcribe
 from stemcast.analysis.midi import write_midi
 from tests.support.corpus import (
+    NEEDS,
     PEAK_LIMIT,
     SAMPLE_RATE,
     STEMS,
@@ -35,8 +36,7 @@ from tests.support.tools import missing_tool
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[RenderedSong]:
     if not fluidsynth_available():
-        missing_tool("needs FluidSynth and the FluidR3 GM soundfont to render the corpus "
-                    "(Debian: apt-get install fluidsynth fluid-soundfont-gm)")
+        missing_tool(NEEDS)
     return render_corpus(tmp_path_factory.mktemp("corpus"))
 
 

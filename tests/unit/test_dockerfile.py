@@ -36,3 +36,24 @@ def test_image_copies_everything_the_package_needs() -> None:
     # Every server subpackage must be listed, or `pip install .` leaves it out of the image.
     for init in sorted((ROOT / "server" / "stemcast").glob("*/__init__.py")):
         assert f'"stemcast.{init.parent.name}"' in pyproject, init.parent.name
+
+
+def test_weights_and_licences_stay_with_the_image() -> None:
+    """HF_HOME under the data volume (downloaded weights outlive the container); the LGPL
+    libraries' licence texts collected into the image (THIRD_PARTY_NOTICES.md)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "HF_HOME=/data/huggingface" in dockerfile
+    assert "python docker/collect_licences.py /usr/share/licenses/stemcast" in dockerfile
+    notices = (ROOT / "THIRD_PARTY_NOTICES.md").read_text()
+    for library in ("LAME", "libsoxr", "FFmpeg", "libsndfile"):
+        assert library in notices
+
+
+def test_collect_licences_finds_the_lgpl_carriers(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "docker" / "collect_licences.py"),
+                             str(tmp_path)], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    for name in ("lameenc", "soxr", "av", "soundfile"):
+        assert any((tmp_path / name).iterdir()), name
+    assert "lameenc" in (tmp_path / "INDEX.txt").read_text()

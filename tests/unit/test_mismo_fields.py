@@ -23,6 +23,7 @@ from stemcast.audio.waveform import waveform_entries
 from stemcast.ws.engine_peer import is_request
 from stemcast.ws.seed_dialect import is_event_frame, to_seed
 from tests.support.corpus import (
+    NEEDS,
     RenderedSong,
     fluidsynth_available,
     load_stereo,
@@ -139,8 +140,7 @@ def test_spectral_features_follow_the_pitch() -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[RenderedSong]:
     if not fluidsynth_available():
-        pytest.skip("needs FluidSynth and the FluidR3 GM soundfont to render the corpus "
-                    "(Debian: apt-get install fluidsynth fluid-soundfont-gm)")
+        pytest.skip(NEEDS)
     return render_corpus(tmp_path_factory.mktemp("corpus"))
 
 

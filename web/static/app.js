@@ -16,7 +16,9 @@ import { onKey, onSeekKey } from "./modules/shortcuts.js";
 import { setLoopStart, setLoopEnd, loopBars, toggleLoop, clearLoop, showLoop, zoomIn, zoomOut, zoomFit, scrollTo } from "./modules/loop.js";
 import { drawWaveforms } from "./modules/waveforms.js";
 import { view, grid } from "./modules/timeline.js";
-import { refreshLibrary, refreshQueue } from "./modules/library.js";
+import { live, stretching, stretchPlayer, setTempoAndKey, audioChanged } from "./modules/stretch.js";
+import { loadCues, showCues, showResultingKey, exportMix, previewMix } from "./modules/prep.js";
+import { refreshLibrary, refreshQueue, searchChanged } from "./modules/library.js";
 
 function wire() {
   const drop = $("drop");
@@ -70,8 +72,36 @@ function wire() {
   $("loop-toggle").addEventListener("click", toggleLoop);
   $("loop-clear").addEventListener("click", clearLoop);
   $("midi").addEventListener("click", saveStem);
-  mixer.onLoopChange = showLoop;
+  // The grid arrives with the analysis: the resulting key and BPM follow it too.
+  mixer.stretch = stretchPlayer;
+  mixer.onLoopChange = () => {
+    showLoop();
+    showResultingKey();
+    // All the audio is here now: tempo and key, if set, take over from the plain sources.
+    if (stretching() && mixer.complete && live.key !== mixer.key) setTempoAndKey(live.tempo, live.semitones);
+  };
+  mixer.onTrackChange = (track) => {
+    audioChanged();
+    if (!track || track.trackId !== mixer.cuesTrackId) loadCues(track ? track.trackId : null);
+    mixer.cuesTrackId = track ? track.trackId : null;
+    showResultingKey();
+  };
+  for (let shift = -12; shift <= 12; shift += 1) {
+    $("key-shift").append(new Option(shift > 0 ? `+${shift}` : String(shift), String(shift), shift === 0, shift === 0));
+  }
+  const tempoAndKey = () => {
+    showResultingKey();
+    setTempoAndKey(Number($("tempo").value) / 100, Number($("key-shift").value));
+  };
+  $("tempo").addEventListener("input", tempoAndKey);
+  $("key-shift").addEventListener("change", tempoAndKey);
+  $("mix-export").addEventListener("click", exportMix);
+  $("mix-preview-button").addEventListener("click", previewMix);
+  showCues();
+  showResultingKey();
   $("library-refresh").addEventListener("click", refreshLibrary);
+  $("library-search").addEventListener("input", searchChanged);
+  $("library-sort").addEventListener("change", refreshLibrary);
   $("queue-refresh").addEventListener("click", refreshQueue);
   $("token-input").value = auth.token;
   $("token-form").addEventListener("submit", (event) => {
@@ -105,7 +135,8 @@ hooks.opened = () => {
   refreshQueue();
 };
 hooks.hello = showModels;
-window.stemcastTimeline = { view, grid };  // for people debugging and the browser tests
+window.stemcastTimeline = { view, grid };
+window.stemcastStretch = live;  // for people debugging and the browser tests
 hooks.following = () => job.active;
 showDownloadFormats(null);
 msgpackLoaded.then(() => {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from stemcast.apijobs.stems_payload import InlineTooLargeError, absolute_urls, i
 from stemcast.apijobs.store import ApiJobStore, Callback
 from stemcast.error_text import describe
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
+from stemcast.net.webhooks import WebhookSigner
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,11 @@ class CallbackDispatcher:
     def __init__(self, store: ApiJobStore, *, retries: int, retry_delay: float,
                  timeout: float, policy: OutboundPolicy | None = None,
                  inline_max_bytes: int | None = None,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None,
+                 signer: WebhookSigner | None = None) -> None:
         self.store = store
+        # Standard Webhooks headers on every POST; signed with --callback-secret.
+        self.signer = signer or WebhookSigner(None)
         # Every attempt connects through the outbound guard (no private targets unless
         # allowed): a callback_url is a client's choice of where the server connects.
         self.policy = policy or OutboundPolicy()
@@ -115,10 +120,17 @@ class CallbackDispatcher:
                                                self.inline_max_bytes)
                 base = self.public_url or await self.store.public_url(callback.api_job_id)
                 body = self._body(callback, absolute_urls(data, base))
+                # Encoded here, not by httpx: the signature is over these exact bytes.
+                content = json.dumps(body).encode("utf-8")
+                # One id per callback row: the same on every retry, so receivers can
+                # drop a duplicate delivery.
+                message_id = f"msg_{callback.api_job_id}_{callback.stage}_{callback.id}"
                 response = await self._client.post(
-                    callback.url, json=body,
-                    headers={"X-Mismo-Job-ID": callback.api_job_id,
-                             "X-Mismo-Stage": callback.stage})
+                    callback.url, content=content,
+                    headers={"Content-Type": "application/json",
+                             "X-Mismo-Job-ID": callback.api_job_id,
+                             "X-Mismo-Stage": callback.stage,
+                             **self.signer.headers(message_id, content)})
                 if response.is_success:
                     await self.store.callback_delivered(callback.id)
                     log.info("callback %s/%s delivered to %s", callback.api_job_id,

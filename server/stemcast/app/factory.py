@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,7 +37,7 @@ from stemcast.db.database import open_database
 from stemcast.delivery.renditions import Renditions
 from stemcast.fleet.remote_pool import fleet_transport
 from stemcast.http.auth import TokenAuthMiddleware
-from stemcast.http.errors import HTTPProblem, problem_response
+from stemcast.http.errors import HTTPProblem, handle_http_exception, problem_response
 from stemcast.http.fault_responses import handle_unexpected
 from stemcast.http.routes import http_routes
 from stemcast.http.security_stack import security_middleware
@@ -46,6 +47,7 @@ from stemcast.jobs.store import JobStore
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
+from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
@@ -76,8 +78,8 @@ def create_app(settings: Settings) -> Starlette:
         jobs = JobStore(db, settings.db_busy_timeout_s)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
-        analysis_pool = CpuPool(settings.numba_cache("analysis"))
-        delivery_pool = CpuPool(settings.numba_cache("delivery"))
+        analysis_pool = CpuPool(settings.numba_cache("analysis"), log_settings=settings.log)
+        delivery_pool = CpuPool(settings.numba_cache("delivery"), log_settings=settings.log)
         analysis_pool.warm(warm_up_analysis)
         delivery_pool.warm(warm_up_delivery)
         analysis = AnalysisService(library.store, analysis_pool, settings.analysis_dir)
@@ -100,7 +102,8 @@ def create_app(settings: Settings) -> Starlette:
                                        timeout=settings.callback_timeout,
                                        policy=settings.callback_policy(),
                                        inline_max_bytes=settings.callback_inline_max_bytes,
-                                       public_url=settings.public_url)
+                                       public_url=settings.public_url,
+                                       signer=WebhookSigner(settings.callback_secret))
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, pipeline, scheduler, callbacks,
                                  analysis=analysis)
@@ -161,7 +164,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=middleware,
         # Storage faults and bugs answer in the JSON error shape too (BUSY, DISK_FULL).
-        exception_handlers={HTTPProblem: handle_problem, sqlite3.Error: handle_unexpected,
+        exception_handlers={HTTPProblem: handle_problem, HTTPException: handle_http_exception,
+                            sqlite3.Error: handle_unexpected,
                             DatabaseBusyError: handle_unexpected,
                             OSError: handle_unexpected, Exception: handle_unexpected},
     )

@@ -2,8 +2,9 @@
 
 One CollectorRegistry per app (never the global one), so several apps in one process
 don't clash. Counters and histograms are fed by the scheduler's JobObserver hooks; live
-figures (jobs by state and priority, queue, clients, restarts, callbacks, cache size)
-are read at scrape time.
+figures (jobs by state and priority, queue, clients, cache size) are read at scrape time,
+and so are the running totals the services keep (restarts, callbacks, removals,
+renditions: counters named `_total`, app/metrics_totals.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stemcast.app.metrics_totals import TotalsCollector
 from stemcast.cache.retention import parse_time
+from stemcast.http.api_meta import Media, endpoint
 from stemcast.jobs.models import JobState
 from stemcast.jobs.observer import JobObserver
 from stemcast_protocol import ModelState, Priority
@@ -57,8 +60,6 @@ class Metrics(JobObserver):
         self.running = Gauge("stemcast_jobs_running", "Jobs on a worker now", registry=r)
         self.clients = Gauge("stemcast_connected_clients", "Open WebSocket sessions",
                              registry=r)
-        self.worker_restarts = Gauge("stemcast_worker_restarts",
-                                     "Worker processes restarted after dying", registry=r)
         # `serve --queue`: the fleet's workers by state, and how long ago each one last
         # heartbeat (a worker missing for long is dead; its job goes to another).
         self.fleet_workers = Gauge("stemcast_fleet_workers", "Fleet workers by state",
@@ -66,38 +67,21 @@ class Metrics(JobObserver):
         self.fleet_heartbeat_age = Gauge("stemcast_fleet_heartbeat_age_seconds",
                                          "Seconds since a fleet worker's last heartbeat",
                                          ["worker", "device", "model"], registry=r)
-        self.callback_attempts = Gauge("stemcast_callback_attempts",
-                                       "Callback POSTs tried since start", registry=r)
-        self.callback_failures = Gauge("stemcast_callback_failures",
-                                       "Callback POSTs that failed since start", registry=r)
         self.cache_bytes = Gauge("stemcast_cache_bytes",
                                  "Bytes of stems in the cache (at the last prune)", registry=r)
         self.cache_entries = Gauge("stemcast_cache_entries",
                                    "Completed jobs in the cache (at the last prune)",
                                    registry=r)
-        self.cache_removed = Gauge("stemcast_cache_removed",
-                                   "Cache entries removed since start, by reason", ["reason"],
-                                   registry=r)
-        self.cache_removed_bytes = Gauge("stemcast_cache_removed_bytes",
-                                         "Bytes removed from the cache since start", registry=r)
         self.cache_readers = Gauge("stemcast_cache_open_downloads",
                                    "Stem downloads being sent now", registry=r)
         self.model_ready = Gauge("stemcast_model_ready", "1 when the model is loaded",
                                  registry=r)
         self.uptime = Gauge("stemcast_uptime_seconds", "Seconds since start", registry=r)
-        self.tracks_analysed = Gauge("stemcast_tracks_analysed",
-                                     "Track analyses since start, by result", ["result"],
-                                     registry=r)
-        self.renditions = Gauge("stemcast_renditions",
-                                "Stem outputs rendered (formats, variants) since start",
-                                registry=r)
-        self.drum_transcriptions = Gauge("stemcast_drum_transcriptions",
-                                         "Drum transcriptions made since start", registry=r)
-        self.cpu_pool_restarts = Gauge("stemcast_cpu_pool_restarts",
-                                       "CPU processes (analysis, renditions) restarted after "
-                                       "dying", registry=r)
         for result in ("hit", "joined", "miss"):
             self.cache_requests.labels(result)
+        # Running totals the services keep: counters read at scrape time.
+        self.totals = TotalsCollector()
+        r.register(self.totals)
 
     # JobObserver ---------------------------------------------------------------------
 
@@ -121,6 +105,7 @@ class Metrics(JobObserver):
     # scrape ----------------------------------------------------------------------------
 
     async def refresh(self, services: Services) -> None:
+        self.totals.services = services
         counts = await services.jobs.count_by_state_priority()
         for state in JobState:
             for priority in Priority:
@@ -130,27 +115,15 @@ class Metrics(JobObserver):
         self.queue_length.set(_number(snapshot.get("queued")))
         self.running.set(_number(snapshot.get("running")))
         self.clients.set(services.connected_clients)
-        self.worker_restarts.set(services.scheduler.pool.restarts)
         self._fleet(services.scheduler.pool.describe())
-        self.callback_attempts.set(services.callbacks.attempts)
-        self.callback_failures.set(services.callbacks.failures)
         if services.pruner is not None:
             stats = services.pruner.stats
             self.cache_bytes.set(stats.cache_bytes)
             self.cache_entries.set(stats.cache_entries)
-            self.cache_removed_bytes.set(stats.removed_bytes)
-            for reason in ("age", "size"):
-                self.cache_removed.labels(reason).set(stats.removed.get(reason, 0))
         self.cache_readers.set(len(services.leases.active()))
         model_state = services.scheduler.catalog.status.state
         self.model_ready.set(1 if model_state == ModelState.READY else 0)
         self.uptime.set(time.time() - services.started_at)
-        self.tracks_analysed.labels("done").set(services.analysis.analysed)
-        self.tracks_analysed.labels("failed").set(services.analysis.failed)
-        self.renditions.set(services.renditions.rendered)
-        self.drum_transcriptions.set(services.drums.transcribed)
-        self.cpu_pool_restarts.set(services.analysis.pool.restarts
-                                   + services.renditions.pool.restarts)
 
 
     def _fleet(self, workers: list[dict[str, object]]) -> None:
@@ -169,6 +142,8 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+@endpoint("Prometheus metrics (text exposition format)", tags=("health",),
+          responses={200: Media(CONTENT_TYPE_LATEST)})
 async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     metrics = services.metrics

@@ -9,7 +9,7 @@ from stemcast.audio.decode import (
     to_channels,
 )
 from stemcast.audio.errors import AudioError, AudioErrorCode
-from stemcast.audio.hashing import file_sha256, pcm_hash
+from stemcast.audio.hashing import PcmHasher, file_sha256, pcm_hash, pcm_hash_file
 from stemcast.audio.wav_writer import float_to_pcm16, pcm16_bytes, write_wav_atomic
 
 __all__ = [
@@ -17,11 +17,13 @@ __all__ = [
     "AudioErrorCode",
     "AudioInfo",
     "DecodedAudio",
+    "PcmHasher",
     "decode",
     "file_sha256",
     "float_to_pcm16",
     "pcm16_bytes",
     "pcm_hash",
+    "pcm_hash_file",
     "probe",
     "resample",
     "to_channels",

@@ -16,45 +16,35 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from stemcast.audio.errors import SUPPORTED_HINT, AudioError, AudioErrorCode
-
-MAX_CHANNELS = 8
-MIN_RATE, MAX_RATE = 8000, 384000
-# Fewer samples than this is a header with a sliver of data (a file cut off near its start),
-# not music anyone wants separated.
-MIN_SECONDS = 0.01
+from stemcast.audio.decode_checks import (
+    MAX_HEADER_SECONDS,
+    MAX_TAIL_PADDING,
+    check_file,
+    check_finite,
+    check_length,
+    check_shape,
+    container_name,
+    declared_frames,
+    decode_limit_seconds,
+    not_audio,
+    open_stream,
+    reason,
+    set_decode_limit,
+    too_long,
+)
+from stemcast.audio.errors import AudioError, AudioErrorCode
 
 PathLike = str | os.PathLike[str]
 
-# FFmpeg names demuxers by lists ("mov,mp4,m4a,3gp,3g2,mj2"); report the name users know.
-_AV_CONTAINER_NAMES = {"mov": "mp4", "matroska": "mkv"}
+__all__ = ["AudioInfo", "DecodedAudio", "decode", "probe", "resample", "set_decode_limit",
+           "to_channels"]
+
 _SF_CONTAINER_NAMES = {"wavex": "wav"}
-# Encoders pad the last packet (AAC: up to 1024 samples, plus a little for resync).
-_MAX_TAIL_PADDING = 2048
 # Frames read at the end of a file to check that its header's length is true.
 _TAIL_CHECK_FRAMES = 4096
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _FINITE_BLOCK_FRAMES = 1 << 18
-# A header claiming more than this is not believed (a FLAC written without its length
-# says 1e15 s): the samples are decoded and counted instead, up to the decode limit.
-MAX_HEADER_SECONDS = 24 * 3600.0
-# The most audio any decode() returns, in seconds; past it decoding stops with
-# TRACK_TOO_LONG. The server sets it from --max-duration-s before it starts its worker
-# processes, which inherit it; the header's duration is only an estimate for some formats
-# (an ADTS AAC can probe at 6 s and decode to 2 hours).
-DECODE_LIMIT_ENV = "STEMCAST_DECODE_LIMIT_S"
 _READ_BLOCK = 1 << 16
-
-
-def set_decode_limit(max_duration_s: float) -> None:
-    """Cap every decode in this process and the processes it starts from now on."""
-    margin = max(5.0, 0.02 * max_duration_s)  # headers of honest files are a little off
-    os.environ[DECODE_LIMIT_ENV] = str(max_duration_s + margin)
-
-
-def decode_limit_seconds() -> float | None:
-    value = os.environ.get(DECODE_LIMIT_ENV)
-    return float(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -91,16 +81,16 @@ def probe(path: PathLike) -> AudioInfo:
     fails (or comes up short) in decode().
     """
     file = Path(path)
-    _check_file(file)
+    check_file(file)
     try:
         info = sf.info(str(file))
     except (sf.LibsndfileError, RuntimeError):
         return _probe_av(file)
-    _check_shape(file, info.samplerate, info.channels)
+    check_shape(file, info.samplerate, info.channels)
     if info.frames > MAX_HEADER_SECONDS * info.samplerate:
         # Not believed; libsndfile cannot read such FLACs through either (it seeks).
         return _probe_av(file)
-    _check_length(file, info.frames, info.samplerate)
+    check_length(file, info.frames, info.samplerate)
     frames = info.frames
     if info.subtype in _FLOAT_SUBTYPES:
         _check_finite_file(file, info.samplerate)  # float files can hold NaN: refuse now
@@ -113,14 +103,6 @@ def probe(path: PathLike) -> AudioInfo:
                      _SF_CONTAINER_NAMES.get(container, container))
 
 
-def _too_long(path: Path, limit_s: float, header_s: float | None = None) -> AudioError:
-    said = f" (its header says {header_s:.0f} s)" if header_s is not None else ""
-    return AudioError(AudioErrorCode.TRACK_TOO_LONG,
-                      f"'{path}' holds more than {limit_s:.0f} s of audio{said}; this server "
-                      "reads tracks up to that length (--max-duration-s): cut the track or "
-                      "ask the operator for a higher limit", str(path))
-
-
 def _read_limited(path: Path) -> tuple[np.ndarray, int]:
     """sf.read, refusing past the decode limit before reading. libsndfile allocates and
     reads no more than its header's length, so the header bounds the memory; a header
@@ -131,7 +113,7 @@ def _read_limited(path: Path) -> tuple[np.ndarray, int]:
             raise RuntimeError("the header's length is not believed")
         limit_s = decode_limit_seconds()
         if limit_s is not None and audio.frames > limit_s * rate:
-            raise _too_long(path, limit_s, audio.frames / rate)
+            raise too_long(path, limit_s, audio.frames / rate)
         return audio.read(dtype="float32", always_2d=True), rate
 
 
@@ -139,16 +121,16 @@ def decode(path: PathLike) -> DecodedAudio:
     """The whole file as float32 PCM; TRACK_TOO_LONG past the decode limit (decoding stops
     there, so a file whose header understates its length cannot fill memory)."""
     file = Path(path)
-    _check_file(file)
+    check_file(file)
     try:
         data, rate = _read_limited(file)
     except (sf.LibsndfileError, RuntimeError):
         # Not a libsndfile format, or damaged data libsndfile gives up on: FFmpeg is more
         # forgiving and keeps what decodes.
         return _decode_av(file)
-    _check_shape(file, rate, data.shape[1])
-    _check_length(file, data.shape[0], rate)
-    _check_finite(file, data, rate)
+    check_shape(file, rate, data.shape[1])
+    check_length(file, data.shape[0], rate)
+    check_finite(file, data, rate)
     return DecodedAudio(np.ascontiguousarray(data.T), int(rate))
 
 
@@ -179,62 +161,6 @@ def to_channels(audio: DecodedAudio, channels: int) -> DecodedAudio:
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate)
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
-                         f"'{path}' does not exist; check the path (it must be visible to the "
-                         "stemcast server, on its machine)", str(path))
-    if not path.is_file():
-        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
-                         f"'{path}' is not a regular file (a folder?); name an audio file",
-                         str(path))
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError as exc:
-        raise AudioError(AudioErrorCode.FILE_NOT_FOUND,
-                         f"'{path}' cannot be read by the stemcast server (permission "
-                         "denied); make it readable", str(path)) from exc
-    if path.stat().st_size == 0:
-        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
-                         f"'{path}' is empty (0 bytes); the file was not written completely, "
-                         "export or copy it again", str(path))
-
-
-def _not_audio(path: Path, why: str) -> AudioError:
-    return AudioError(
-        AudioErrorCode.NOT_AUDIO,
-        f"'{path}' is not an audio file that stemcast can read ({why}). {SUPPORTED_HINT}",
-        str(path),
-    )
-
-
-def _check_shape(path: Path, rate: int, channels: int) -> None:
-    if rate <= 0 or channels <= 0:
-        # FFmpeg will "open" random bytes named .mp3 as an mp3 stream with no parameters.
-        raise _not_audio(path, "no audio stream with a sample rate and channels found")
-    if channels > MAX_CHANNELS:
-        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                         f"'{path}' has {channels} channels; stemcast reads 1 to {MAX_CHANNELS}. "
-                         "Export a stereo mix of it.", str(path))
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                         f"'{path}' has a sample rate of {rate} Hz; stemcast reads "
-                         f"{MIN_RATE}-{MAX_RATE} Hz. Export it at 44100 or 48000 Hz.", str(path))
-
-
-def _check_length(path: Path, frames: int, rate: int) -> None:
-    if frames <= 0:
-        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
-                         f"'{path}' holds no audio (0 samples); export the track again",
-                         str(path))
-    if frames < MIN_SECONDS * rate:
-        raise AudioError(AudioErrorCode.EMPTY_AUDIO,
-                         f"'{path}' holds only {frames} samples ({1000 * frames / rate:.1f} ms) "
-                         "of audio, so it looks cut off; export or copy the track again",
-                         str(path))
-
-
 def _tail_reads(path: Path, frames: int) -> bool:
     """Whether the last frames the header announces are really there (a cheap seek and
     read: a truncated FLAC fails the seek, a truncated MP3 reads nothing)."""
@@ -249,50 +175,19 @@ def _tail_reads(path: Path, frames: int) -> bool:
         return False
 
 
-def _check_finite(path: Path, frames_by_channel: np.ndarray, rate: int,
-                  offset: int = 0) -> None:
-    """NaN or infinite samples are not sound: refused, not separated into noise.
-    `frames_by_channel` is (frames, channels); `offset` its first frame in the file."""
-    finite = np.isfinite(frames_by_channel)
-    if finite.all():
-        return
-    bad = int(finite.size - np.count_nonzero(finite))
-    first = offset + int(np.argmin(finite.all(axis=1)))
-    raise AudioError(AudioErrorCode.UNSUPPORTED_AUDIO,
-                     f"'{path}' holds {bad} samples that are not numbers (NaN or infinity), "
-                     f"the first at {first / rate:.2f} s; the file is damaged or was written "
-                     "wrongly. Export it again (16- or 24-bit PCM cannot hold such values)",
-                     str(path))
-
-
 def _check_finite_file(path: Path, rate: int) -> None:
-    """_check_finite over a float file, a block at a time (no whole copy in memory)."""
+    """check_finite over a float file, a block at a time (no whole copy in memory)."""
     offset = 0
     for block in sf.blocks(str(path), blocksize=_FINITE_BLOCK_FRAMES, dtype="float32",
                            always_2d=True):
-        _check_finite(path, block, rate, offset)
+        check_finite(path, block, rate, offset)
         offset += len(block)
-
-
-def _reason(exc: Exception) -> str:
-    return str(getattr(exc, "strerror", None) or exc)
-
-
-def _container_name(container: av.container.InputContainer) -> str:
-    name = str(container.format.name).split(",")[0]
-    return _AV_CONTAINER_NAMES.get(name, name)
-
-
-def _open_stream(file: Path, container: av.container.InputContainer) -> av.AudioStream:
-    if not container.streams.audio:
-        raise _not_audio(file, "no audio stream found")
-    return container.streams.audio[0]
 
 
 def _probe_av(file: Path) -> AudioInfo:
     try:
         with av.open(str(file)) as container:
-            stream = _open_stream(file, container)
+            stream = open_stream(file, container)
             rate = int(stream.codec_context.sample_rate or 0)
             channels = int(stream.codec_context.channels or 0)
             duration: float | None = None
@@ -300,17 +195,17 @@ def _probe_av(file: Path) -> AudioInfo:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
                 duration = container.duration / av.time_base
-            name = _container_name(container)
+            name = container_name(container)
     except AudioError:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise _not_audio(file, f"nothing decodes: {_reason(exc)}") from exc
-    _check_shape(file, rate, channels)
+        raise not_audio(file, f"nothing decodes: {reason(exc)}") from exc
+    check_shape(file, rate, channels)
     if duration is None or duration <= 0:
         decoded = decode(file)  # no duration in the header: count the samples
         return AudioInfo(decoded.duration_seconds, decoded.sample_rate, decoded.channels,
                          decoded.frames, name)
-    _check_length(file, round(duration * rate), rate)
+    check_length(file, round(duration * rate), rate)
     return AudioInfo(duration, rate, channels, None, name)
 
 
@@ -319,10 +214,10 @@ def _decode_av(file: Path) -> DecodedAudio:
     good = bad = 0
     try:
         with av.open(str(file)) as container:
-            stream = _open_stream(file, container)
+            stream = open_stream(file, container)
             rate = int(stream.codec_context.sample_rate or 0)
-            _check_shape(file, rate, int(stream.codec_context.channels or 0))
-            declared = _declared_frames(container, stream, rate)
+            check_shape(file, rate, int(stream.codec_context.channels or 0))
+            declared = declared_frames(container, stream, rate)
             limit_s = decode_limit_seconds() or MAX_HEADER_SECONDS
             cap = round(limit_s * rate)
             decoded = 0
@@ -339,8 +234,8 @@ def _decode_av(file: Path) -> DecodedAudio:
                     for frame in frames:
                         blocks.extend(out.to_ndarray() for out in resampler.resample(frame))
                         decoded += frame.samples
-                    if decoded > cap + _MAX_TAIL_PADDING:
-                        raise _too_long(file, limit_s)
+                    if decoded > cap + MAX_TAIL_PADDING:
+                        raise too_long(file, limit_s)
             except av.FFmpegError:
                 if not blocks:
                     raise
@@ -349,28 +244,18 @@ def _decode_av(file: Path) -> DecodedAudio:
     except AudioError:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise _not_audio(file, f"nothing decodes: {_reason(exc)}") from exc
+        raise not_audio(file, f"nothing decodes: {reason(exc)}") from exc
     if bad > good:
         # Random bytes can hold a few valid-looking mp3 frame headers; real files, even
         # truncated ones, decode almost every packet.
-        raise _not_audio(file, f"{bad} of {good + bad} audio packets do not decode")
+        raise not_audio(file, f"{bad} of {good + bad} audio packets do not decode")
     samples = np.concatenate(blocks, axis=1) if blocks else np.zeros((1, 0), np.float32)
-    if declared is not None and 0 < samples.shape[1] - declared <= _MAX_TAIL_PADDING:
+    if declared is not None and 0 < samples.shape[1] - declared <= MAX_TAIL_PADDING:
         # The container knows the true length; drop the encoder's tail padding (AAC pads the
         # last packet to 1024 samples and FFmpeg does not trim it).
         samples = samples[:, :declared]
-    _check_shape(file, rate, samples.shape[0])
-    _check_length(file, samples.shape[1], rate)
-    _check_finite(file, samples.T, rate)
+    check_shape(file, rate, samples.shape[0])
+    check_length(file, samples.shape[1], rate)
+    check_finite(file, samples.T, rate)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
 
-
-def _declared_frames(container: av.container.InputContainer, stream: av.AudioStream,
-                     rate: int) -> int | None:
-    # Only mp4's sample tables give an exact length; other demuxers may estimate it from
-    # the bitrate, and trimming to an estimate would cut real audio.
-    if _container_name(container) != "mp4":
-        return None
-    if stream.duration is None or stream.time_base is None:
-        return None
-    return round(float(stream.duration * stream.time_base) * rate)

@@ -54,16 +54,21 @@ def waveform_entries(stems: Mapping[str, np.ndarray], sample_rate: int,
             raise ValueError(f"zoom level {level} is not one of {sorted(ZOOM_LEVELS)}")
         rate = ZOOM_LEVELS[level]
         for name, samples in stems.items():
-            pairs = peaks(samples, sample_rate, rate)
-            # float64 before rounding, so that 0.1 is written 0.1 and not 0.10000000149;
-            # + 0.0 turns -0.0 into 0.0.
-            data = np.round(pairs.astype(np.float64), DECIMALS) + 0.0
-            entries.append({
-                "zoom_level": level,
-                "stem_type": name,
-                "pairs_per_second": rate,
-                "sample_rate": sample_rate,
-                "length": int(pairs.shape[0]),
-                "data": data.ravel().tolist(),
-            })
+            entries.append(waveform_entry(level, name, peaks(samples, sample_rate, rate),
+                                          sample_rate))
     return entries
+
+
+def waveform_entry(level: int, name: str, pairs: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    """One seed-004 `waveforms` entry of (n, 2) min/max pairs."""
+    # float64 before rounding, so that 0.1 is written 0.1 and not 0.10000000149;
+    # + 0.0 turns -0.0 into 0.0.
+    data = np.round(pairs.astype(np.float64), DECIMALS) + 0.0
+    return {
+        "zoom_level": level,
+        "stem_type": name,
+        "pairs_per_second": ZOOM_LEVELS[level],
+        "sample_rate": sample_rate,
+        "length": int(pairs.shape[0]),
+        "data": data.ravel().tolist(),
+    }

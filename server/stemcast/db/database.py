@@ -128,3 +128,14 @@ async def open_database(path: Path,
     await conn.execute("PRAGMA synchronous=NORMAL")
     await migrate(conn)
     return conn
+
+
+async def run_script(conn: aiosqlite.Connection, script: str) -> None:
+    """A "BEGIN; ...; COMMIT;" script run as one transaction on a shared connection (no
+    other coroutine's statement runs in between); rolled back if any statement fails."""
+    try:
+        await conn.executescript(script)
+    except Exception:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+        raise

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stemcast.storage.atomic import atomic_target
 from stemcast_protocol.options import DEFAULT_MP3_BITRATE, OptionError, OutputRequest
 
 FOUR = ("drums", "bass", "other", "vocals")
@@ -129,83 +126,3 @@ def combine(blocks: Sequence[np.ndarray]) -> np.ndarray:
         total = np.sum([b.astype(np.int32) for b in blocks], axis=0)
         return np.asarray(np.clip(total, -32768, 32767), dtype=np.int16)
     return np.asarray(np.sum([b.astype(np.float32) for b in blocks], axis=0), dtype=np.float32)
-
-
-def _read_master(path: str) -> tuple[np.ndarray, int]:
-    """(frames, channels) int16 for a 16-bit master, float32 for a float one."""
-    import soundfile as sf
-
-    info = sf.info(path)
-    dtype = "int16" if info.subtype == "PCM_16" else "float32"
-    data, rate = sf.read(path, dtype=dtype, always_2d=True)
-    return data, int(rate)
-
-
-def _to_float(data: np.ndarray) -> np.ndarray:
-    return data.astype(np.float32) / 32768.0 if data.dtype == np.int16 else data
-
-
-def _write_atomic(path: Path, write: object) -> None:
-    assert callable(write)
-    with atomic_target(path) as partial:
-        write(partial)
-
-
-def _encode(path: Path, data: np.ndarray, rate: int, spec: OutputSpec) -> None:
-    import soundfile as sf
-
-    if spec.format == "mp3":
-        import lameenc
-
-        pcm = data if data.dtype == np.int16 else \
-            np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
-        encoder = lameenc.Encoder()
-        encoder.set_bit_rate(int(spec.bitrate or DEFAULT_MP3_BITRATE))
-        encoder.set_in_sample_rate(rate)
-        encoder.set_channels(int(pcm.shape[1]))
-        encoder.set_quality(2)  # 2 = high quality, the usual choice for music
-        encoded = bytes(encoder.encode(np.ascontiguousarray(pcm).tobytes()))
-        encoded += bytes(encoder.flush())
-        _write_atomic(path, lambda p: Path(p).write_bytes(encoded))
-        return
-    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[spec.bit_depth]
-    if subtype == "PCM_16" and data.dtype != np.int16:
-        data = np.rint(np.clip(data, -1, 1) * 32767).astype(np.int16)
-    container = "FLAC" if spec.format == "flac" else "WAV"
-    _write_atomic(path, lambda p: sf.write(str(p), data, rate, subtype=subtype,
-                                           format=container))
-
-
-def render_outputs(master: Mapping[str, str], spec: OutputSpec,
-                   out_dir: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Write the requested stems into out_dir. Returns name -> absolute path, and the
-    waveform peaks of the stems that are sums (the others' are in the job's waveforms).
-
-    Blocking and CPU-heavy (resampling, mp3 encoding): run it in the CPU pool."""
-    import soxr
-
-    from stemcast.audio.waveform import waveform_entries
-
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, str] = {}
-    summed: dict[str, np.ndarray] = {}
-    master_rate = 0
-    for name, parts in spec.plan.items():
-        blocks = []
-        rate = 0
-        for part in parts:
-            data, rate = _read_master(master[part])
-            blocks.append(data)
-        master_rate = rate
-        data = combine(blocks)
-        if len(parts) > 1:
-            summed[name] = _to_float(data).T
-        if spec.sample_rate != rate:
-            data = soxr.resample(_to_float(data), rate, spec.sample_rate, quality="HQ")
-            data = np.asarray(data, dtype=np.float32)
-        target = folder / f"{name}.{spec.extension}"
-        _encode(target, data, spec.sample_rate, spec)
-        paths[name] = str(target.resolve())
-    waveforms = waveform_entries(summed, master_rate) if summed else []
-    return paths, waveforms

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stemcast.cpu_pool import CpuPool
-from stemcast.delivery.outputs import OutputSpec, render_outputs, resolve
+from stemcast.delivery.outputs import OutputSpec, resolve
+from stemcast.delivery.render_files import render_outputs
 from stemcast.jobs.events import JobCompleted
 from stemcast.jobs.store import JobStore
 from stemcast.storage.folder_cache import FolderCache, Manifest

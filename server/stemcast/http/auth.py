@@ -1,8 +1,9 @@
 """Optional bearer token for HTTP and WebSocket (--token / STEMCAST_TOKEN).
 
 A pure ASGI middleware so it guards WebSocket handshakes as well as HTTP requests.
-`GET /health` and the static page stay open: load balancers and container healthchecks
-poll health without secrets, and the page itself holds no data (it asks for the token).
+`GET /health` (and its probes /health/live, /health/ready) and the static page stay
+open: load balancers and container healthchecks poll health without secrets, and the
+page itself holds no data (it asks for the token).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OPEN_PATHS = ("/health",)
+# The API description is public (it is in the repository) and holds no data.
+OPEN_PATHS = ("/health", "/health/live", "/health/ready", "/openapi.json", "/docs")
 OPEN_PREFIXES = ("/static/",)
 
 

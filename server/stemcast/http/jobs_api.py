@@ -31,6 +31,16 @@ from stemcast.apijobs.stems_payload import (
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.api_meta import Media, endpoint
+from stemcast.http.api_types import (
+    JobCreated,
+    JobDeleted,
+    JobPending,
+    JobRecord,
+    JobRequest,
+    JobStems,
+    Stats,
+)
 from stemcast.http.callback_guard import check_callback
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.errors import HTTPProblem
@@ -46,6 +56,10 @@ from stemcast.requests import TrackTooLongError
 from stemcast_protocol import OptionError, Priority, parse_output_options
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# POST /jobs as multipart: the JSON body's fields as form fields, the audio in `file`.
+_FORM = {"file": "the audio file", "track_hash": "the job id", "options": "JSON object",
+         "callback_url": "where callbacks go", "stem_delivery_mode": "path, callback or poll",
+         "priority": "high, normal or low"}
 
 
 def _field_error(field: str, problem: str) -> HTTPProblem:
@@ -127,6 +141,10 @@ def _parse_priority(raw: Any) -> Priority:
                            f"must be high, normal or low; got {repr(raw)[:80]}") from None
 
 
+@endpoint("Submit a job (seeds 000 and 004): a path or an upload", tags=("jobs",),
+          request=JobRequest, form=_FORM,
+          responses={200: JobCreated, 400: None, 403: None, 404: None, 413: None, 415: None,
+                     422: None})
 async def submit_job(request: Request) -> JSONResponse:
     services = services_of(request)
     content_type = request.headers.get("content-type", "")
@@ -200,6 +218,8 @@ async def _job_or_404(services: Services, job_id: str) -> ApiJob:
     return job
 
 
+@endpoint("A job's status, stages done, error and callbacks", tags=("jobs",),
+          responses={200: JobRecord, 404: None})
 async def get_job(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
@@ -230,6 +250,9 @@ async def _finished_stems(services: Services, job: ApiJob,
     return await services.renditions.deliver(completed, spec, levels), separation
 
 
+@endpoint("The stems data as the `stems` callback carries it", tags=("jobs",),
+          responses={200: JobStems, 202: JobPending, 404: None, 409: None, 410: None,
+                     413: None})
 async def get_stems(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
@@ -252,6 +275,9 @@ async def get_stems(request: Request) -> JSONResponse:
                          "data": data})
 
 
+@endpoint("One stem's audio, in the job's output format", tags=("jobs",),
+          responses={200: Media("audio/*", "The stem (wav, flac or mp3)"), 404: None,
+                     409: None, 410: None})
 async def get_stem_file(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
@@ -266,6 +292,8 @@ async def get_stem_file(request: Request) -> Response:
                                        filename=f"{name}.{fmt}"), services.leases, separation.id)
 
 
+@endpoint("All stems of a job as a zip (streamed)", tags=("jobs",),
+          responses={200: Media("application/zip"), 404: None, 409: None, 410: None})
 async def get_stems_zip(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
@@ -278,6 +306,8 @@ async def get_stems_zip(request: Request) -> Response:
         services.leases, separation.id)
 
 
+@endpoint("Cancel a job and remove its files", tags=("jobs",),
+          responses={200: JobDeleted, 404: None})
 async def delete_job(request: Request) -> JSONResponse:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
@@ -286,6 +316,8 @@ async def delete_job(request: Request) -> JSONResponse:
     return JSONResponse({"job_id": job.id, "status": cancelled.status.value, "deleted": True})
 
 
+@endpoint("Counts: jobs, API jobs, callbacks, tracks, queue, clients", tags=("health",),
+          responses={200: Stats})
 async def stats(request: Request) -> JSONResponse:
     services = services_of(request)
     return JSONResponse({

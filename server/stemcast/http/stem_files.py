@@ -24,6 +24,8 @@ from stemcast.analysis.tasks import DRUMS_MIDI, ONSETS_JSON
 from stemcast.cache.leases import LeasedResponse
 from stemcast.delivery.renditions import ALL_ZOOM_LEVELS, Delivered, spec_for
 from stemcast.delivery.zip_stream import zip_files
+from stemcast.http.api_meta import Media, Query, endpoint
+from stemcast.http.api_types import JobWaveforms, TrackStems
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
@@ -34,20 +36,36 @@ from stemcast_protocol import OptionError, parse_output_options
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 
+# The output options of getTrackInfo, as query parameters (PROTOCOL.md 3.5).
+OUTPUT_QUERY = (Query("format", "wav, flac or mp3"),
+                Query("sampleRate", "44100 or 48000", "integer"),
+                Query("bitDepth", "16, 24 or 32", "integer"),
+                Query("bitrate", "mp3 kbit/s", "integer"),
+                Query("variant", "e.g. 2stems"))
+
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()-]+")
+
+
+def safe_file_name(title: str | None) -> str:
+    """A title fit for a Content-Disposition file name ("" when nothing is left)."""
+    return _UNSAFE_NAME.sub("_", title or "").strip(" ._")
 
 
 def _files_present(stems: dict[str, str]) -> bool:
     return bool(stems) and all(os.path.isfile(p) for p in stems.values())
 
 
-async def _completed_job(services: Services, job_id: str) -> Job:
+async def completed_job(services: Services, job_id: str) -> Job:
     job = await services.jobs.get(job_id)
     if job is None:
         raise HTTPProblem(404, "JOB_NOT_FOUND", f"no separation job with id '{job_id}'")
+    # 409 NOT_READY as on /jobs/*: the job is there, its stems are not (yet).
+    if job.state.is_live:
+        raise HTTPProblem(409, "NOT_READY", f"separation job '{job_id}' is {job.state.value}; "
+                          "its stems are served once stemsReady says so")
     if job.state != JobState.COMPLETED:
-        raise HTTPProblem(404, "STEMS_NOT_READY",
-                          f"separation job '{job_id}' is {job.state.value}, not completed"
+        raise HTTPProblem(409, "NO_STEMS", f"separation job '{job_id}' is {job.state.value} "
+                          "and made no stems"
                           + (f": {job.error_message}" if job.error_message else ""))
     if not _files_present(job.stems):
         raise HTTPProblem(404, "STEMS_REMOVED", f"the stems of job '{job_id}' were removed "
@@ -72,9 +90,13 @@ async def delivered(request: Request, services: Services, job: Job,
     return await services.renditions.deliver(completed_event(job, cached=True), spec, levels)
 
 
+@endpoint("A stem of a separation job (the jobId of stemsReady), in any output",
+          tags=("stems",), query=OUTPUT_QUERY,
+          responses={200: Media("audio/*", "The stem (wav, flac or mp3)"), 404: None,
+                     409: None, 422: None})
 async def get_job_stem(request: Request) -> Response:
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     name, _, extension = request.path_params["stem"].partition(".")
     result = await delivered(request, services, job)
     if name not in result.stems:
@@ -90,10 +112,13 @@ async def get_job_stem(request: Request) -> Response:
                                        filename=f"{name}.{fmt}"), services.leases, job.id)
 
 
+@endpoint("Peaks of the mix and every stem", tags=("stems",),
+          query=(*OUTPUT_QUERY, Query("zoom", "one zoom level (1, 2, 3)", "integer")),
+          responses={200: JobWaveforms, 404: None, 409: None, 422: None})
 async def get_job_waveforms(request: Request) -> JSONResponse:
     """Peaks of the mix and every stem of the output asked for; ?zoom=N for one level."""
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     zoom = request.query_params.get("zoom")
     levels: tuple[int, ...] = ALL_ZOOM_LEVELS
     if zoom is not None:
@@ -104,14 +129,17 @@ async def get_job_waveforms(request: Request) -> JSONResponse:
     return JSONResponse({"jobId": job.id, "waveforms": result.waveforms})
 
 
+@endpoint("All stems of a separation job as a zip (streamed)", tags=("stems",),
+          query=OUTPUT_QUERY,
+          responses={200: Media("application/zip"), 404: None, 409: None, 422: None})
 async def get_job_stems_zip(request: Request) -> Response:
     services = services_of(request)
-    job = await _completed_job(services, request.path_params["job_id"])
+    job = await completed_job(services, request.path_params["job_id"])
     title = None
     if job.track_id:
         track = await services.library.get(job.track_id)
         title = track.title if track else None
-    base = _UNSAFE_NAME.sub("_", title or "").strip(" ._") or job.id
+    base = safe_file_name(title) or job.id
     result = await delivered(request, services, job)
     files = [(f"{name}.{result.spec.format}", Path(path))
              for name, path in sorted(result.stems.items())]
@@ -122,6 +150,8 @@ async def get_job_stems_zip(request: Request) -> Response:
         services.leases, job.id)
 
 
+@endpoint("The newest finished separation of a track, with its stems' URLs",
+          tags=("tracks",), responses={200: TrackStems, 404: None})
 async def get_track_stems(request: Request) -> JSONResponse:
     """The newest completed separation of a track, with URLs of its stems."""
     services = services_of(request)
@@ -145,6 +175,8 @@ async def get_track_stems(request: Request) -> JSONResponse:
     })
 
 
+@endpoint("The drum transcription: onsets.json or drums.mid", tags=("tracks",),
+          responses={200: Media("application/json or audio/midi"), 404: None})
 async def get_track_drums(request: Request) -> Response:
     """The drum transcription (onsets.json or drums.mid) of the track's newest separation
     that has one; made when a request asks for `drums`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import shutil
@@ -17,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast.audio import AudioError
+from stemcast.http.api_meta import Query, endpoint
+from stemcast.http.api_types import AddTrack, Track, TrackAdded, TrackAnalysis
 from stemcast.http.deps import HttpDeps as Services
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
@@ -28,6 +31,10 @@ from stemcast_protocol import Priority
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 
 
+@endpoint("Register a track by path (JSON) or upload (multipart)", tags=("tracks",),
+          request=AddTrack, form={"file": "the audio file"},
+          responses={201: TrackAdded, 400: None, 403: None, 404: None, 409: None, 413: None,
+                     415: None, 422: None})
 async def add_track(request: Request) -> JSONResponse:
     services = services_of(request)
     content_type = request.headers.get("content-type", "")
@@ -118,12 +125,13 @@ async def track_from_upload(upload: Any, services: Services) -> Any:
     original = Path(upload.filename or "upload")
     suffix = original.suffix.lower() if _SAFE_SUFFIX.match(original.suffix) else ""
     target = services.settings.uploads_dir / f"{uuid.uuid4()}{suffix}"
-    size = await asyncio.to_thread(_copy_limited, upload, target, limit)
+    size, digest = await asyncio.to_thread(_copy_limited, upload, target, limit)
     if size > limit:
         target.unlink(missing_ok=True)
         raise _too_large(services)
     try:
-        return await services.library.add_file(target, TrackSource.UPLOAD, title=original.stem)
+        track, _known = await services.library.add_upload(target, original.stem, digest)
+        return track
     except AudioError as exc:
         target.unlink(missing_ok=True)  # keep no junk from a refused upload
         raise HTTPProblem(422, exc.code.value, str(exc).replace(str(target), original.name)) \
@@ -140,9 +148,11 @@ async def _add_by_upload(request: Request, services: Services) -> Any:
         return await track_from_upload(form.get("file"), services)
 
 
-def _copy_limited(upload: UploadFile, target: Path, limit: int) -> int:
+def _copy_limited(upload: UploadFile, target: Path, limit: int) -> tuple[int, str]:
+    """Copies at most `limit` bytes; the size read and the sha256 of the bytes kept."""
     target.parent.mkdir(parents=True, exist_ok=True)
     size = 0
+    digest = hashlib.sha256()
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as out:
@@ -151,22 +161,18 @@ def _copy_limited(upload: UploadFile, target: Path, limit: int) -> int:
                 if size > limit:
                     break
                 out.write(chunk)
+                digest.update(chunk)
     except BaseException:
         partial.unlink(missing_ok=True)  # a full disk leaves no half-written upload
         raise
     if size > limit:
         partial.unlink(missing_ok=True)
-        return size
+        return size, ""
     shutil.move(partial, target)
-    return size
+    return size, digest.hexdigest()
 
 
-async def list_tracks(request: Request) -> JSONResponse:
-    services = services_of(request)
-    tracks = await services.library.store.list()
-    return JSONResponse({"tracks": [t.to_api() for t in tracks]})
-
-
+@endpoint("One track", tags=("tracks",), responses={200: Track, 404: None})
 async def get_track(request: Request) -> JSONResponse:
     services = services_of(request)
     track = await services.library.get(request.path_params["track_id"])
@@ -176,6 +182,9 @@ async def get_track(request: Request) -> JSONResponse:
     return JSONResponse(track.to_api())
 
 
+@endpoint("A track's analysis: bpm, beats, key, loudness, the mix's peaks",
+          tags=("tracks",), responses={200: TrackAnalysis, 404: None},
+          query=(Query("wait", "1: wait up to 60 s for a pending analysis"),))
 async def get_track_analysis(request: Request) -> JSONResponse:
     """The track's analysis (bpm, beats, key, loudness, ...) and the mix's waveform peaks;
     ?wait=1 waits (up to 60 s) for a pending analysis, lifted to high priority."""

@@ -25,10 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from stemcast.audio import AudioError
+from stemcast.http.api_meta import endpoint
+from stemcast.http.api_types import FetchTrack, TrackAdded
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.library.tracks import TrackSource
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
+from stemcast.net.page_audio import ENABLE_HINT, PageAudio, PageAudioError, find_page_audio
 
 FETCH_TIMEOUT = 30.0
 MAX_URL_LENGTH = 4096
@@ -48,6 +51,13 @@ class FetchError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class WebPageError(FetchError):
+    """The URL answered with a web page, not audio: its audio may be had with yt-dlp."""
+
+    def __init__(self) -> None:
+        super().__init__(422, "PAGE_URL_NOT_SUPPORTED", ENABLE_HINT)
 
 
 def check_url(raw: Any) -> str:
@@ -108,6 +118,8 @@ async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPol
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit_bytes:
                 raise _too_large(limit_bytes)
+            if response.headers.get("content-type", "").lower().startswith("text/html"):
+                raise WebPageError()
             name = _name_of(response)
             size = 0
             with partial.open("wb") as out:
@@ -136,12 +148,32 @@ async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPol
     return target, name
 
 
+async def _page_audio(url: str, policy: OutboundPolicy, max_duration_s: float) -> PageAudio:
+    """A page's audio URL through yt-dlp (the optional extra), as FetchErrors."""
+    try:
+        page = await find_page_audio(url, policy, FETCH_TIMEOUT)
+    except OutboundRefused as exc:
+        raise FetchError(403, "URL_NOT_ALLOWED", f"url: {exc}") from exc
+    except PageAudioError as exc:
+        status = 502 if exc.code == "FETCH_TIMEOUT" else 422
+        raise FetchError(status, exc.code, str(exc)) from exc
+    if page.duration is not None and page.duration > max_duration_s:
+        raise FetchError(422, "TRACK_TOO_LONG",
+                         f"the page's audio is {page.duration / 60:.1f} minutes long; this "
+                         f"server takes tracks up to {max_duration_s / 60:.0f} minutes "
+                         "(--max-duration-s)")
+    return page
+
+
 def _too_large(limit_bytes: int) -> FetchError:
     return FetchError(413, "UPLOAD_TOO_LARGE",
                       f"the file at the URL is larger than the server's limit of "
                       f"{limit_bytes // (1024 * 1024)} MB (--max-upload-mb)")
 
 
+@endpoint("Register a track from an audio URL (the server downloads it)",
+          tags=("tracks",), request=FetchTrack,
+          responses={201: TrackAdded, 400: None, 413: None, 422: None, 502: None})
 async def fetch_track(request: Request) -> JSONResponse:
     services = services_of(request)
     content_type = request.headers.get("content-type", "")
@@ -157,13 +189,20 @@ async def fetch_track(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise HTTPProblem(422, "MISSING_FIELD", "send a JSON object with a string field 'url'")
     limit = services.settings.max_upload_mb * 1024 * 1024
+    policy = services.settings.fetch_policy()
+    title: str | None = None
     try:
         url = check_url(body.get("url"))
-        target, name = await download(url, services.settings.uploads_dir, limit,
-                                      services.settings.fetch_policy())
+        try:
+            target, name = await download(url, services.settings.uploads_dir, limit, policy)
+        except WebPageError:
+            page = await _page_audio(url, policy, services.settings.max_duration_s)
+            target, name = await download(page.url, services.settings.uploads_dir, limit,
+                                          policy)
+            title = page.title
     except FetchError as exc:
         raise HTTPProblem(exc.status, exc.code, str(exc)) from exc
-    title = PurePosixPath(name).stem or None
+    title = title or PurePosixPath(name).stem or None
     try:
         track = await services.library.add_file(target, TrackSource.UPLOAD, title=title)
     except AudioError as exc:

@@ -58,6 +58,7 @@ def local_pool(settings: Settings, callbacks: WorkerCallbacks) -> WorkerTranspor
             batch_size=settings.batch_size,
             numba_cache=str(settings.numba_cache("worker")),
             numba_cache_per_worker=settings.numba_cache_dir is None,
+            log=settings.log,
         ),
         on_task_message=callbacks.on_task_message,
         on_worker_lost=callbacks.on_worker_lost,

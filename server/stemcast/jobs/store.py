@@ -103,6 +103,12 @@ class JobStore:
             (track_id, pcm_hash or "", limit),
         )
 
+    async def separations(self) -> list[Job]:
+        """Every completed or live job, newest first: the library lists them per audio."""
+        return await self._many(
+            "SELECT * FROM jobs WHERE state IN ('completed', 'queued', 'running')"
+            " ORDER BY seq DESC")
+
     async def live_jobs(self) -> list[Job]:
         return await self._many(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq"

@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from stemcast.audio import AudioError, AudioErrorCode, decode, pcm_hash, probe
+from stemcast.audio import AudioError, AudioErrorCode, pcm_hash_file, probe
+from stemcast.library.cues import CueStore
 from stemcast.library.paths import (
     PathNotAllowedError,
     is_audio_filename,
@@ -67,13 +68,13 @@ def _file_facts(path: Path, title: str | None = None) -> FileFacts:
 
 def hash_file(path: str) -> tuple[str, float]:
     """The content hash of a file's audio, and its duration as decoded."""
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)  # block by block: memory does not grow with the track
 
 
 class TrackLibrary:
     def __init__(self, store: TrackStore, allowed_dirs: list[Path]) -> None:
         self.store = store
+        self.cues = CueStore(store.connection)
         self.allowed_dirs = allowed_dirs
         # One hash computation per file at a time, however many clients ask at once.
         self._hash_locks: dict[str, asyncio.Lock] = {}
@@ -135,6 +136,18 @@ class TrackLibrary:
             listener(track)
         return track
 
+    async def add_upload(self, path: Path, title: str, digest: str) -> tuple[Track, bool]:
+        """An uploaded file known by the sha256 of its bytes: the same bytes uploaded again
+        are the track of the first upload (the new copy is removed), so the library keeps
+        one row per file. Returns the track and whether it was already known."""
+        known = await self.store.get_by_file_sha256(digest)
+        if known is not None and await asyncio.to_thread(Path(known.path).is_file):
+            await asyncio.to_thread(path.unlink, True)
+            return known, True
+        track = await self.add_file(path, TrackSource.UPLOAD, title=title)
+        await self.store.set_file_sha256(track.id, digest)
+        return track, False
+
     async def add_allowed_path(self, file_path: str, source: str = TrackSource.PATH) -> Track:
         """A path from a client: only inside the allowed folders (raises otherwise)."""
         resolved = resolve_allowed(file_path, self.allowed_dirs)
@@ -142,6 +155,10 @@ class TrackLibrary:
 
     async def get(self, track_id: str) -> Track | None:
         return await self.store.get(track_id)
+
+    async def all_tracks(self) -> list[Track]:
+        """Every track, newest first (the library listing groups them by audio)."""
+        return await self.store.list(limit=-1)  # SQLite: a negative LIMIT is no limit
 
     async def refresh(self, track: Track) -> Track:
         """Re-probe if the file changed since we registered it (a DJ re-exported it)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosqlite
 
-from stemcast.db.database import utc_now
+from stemcast.db.database import run_script, utc_now
 
 
 class TrackSource:
@@ -44,6 +44,7 @@ class Track:
     features: str | None = None  # JSON of stemcast.analysis.BasicFeatures.to_dict()
     analyzed_at: str | None = None
     external_id: str | None = None  # set when a client gave the id (the app's UUID)
+    file_sha256: str | None = None  # sha256 of an upload's bytes: the same file is one track
 
     @property
     def feature_map(self) -> dict[str, Any] | None:
@@ -118,6 +119,11 @@ class TrackStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The database connection, for the stores of what hangs off a track (cues)."""
+        return self._conn
+
     async def get(self, track_id: str) -> Track | None:
         async with self._conn.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)) as cur:
             row = await cur.fetchone()
@@ -134,6 +140,22 @@ class TrackStore:
         ) as cur:
             rows = await cur.fetchall()
         return [_row_to_track(row) for row in rows]
+
+    async def get_by_file_sha256(self, digest: str) -> Track | None:
+        async with self._conn.execute(
+            "SELECT * FROM tracks WHERE file_sha256 = ? ORDER BY created_at DESC LIMIT 1", (digest,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _row_to_track(row) if row else None
+
+    async def set_file_sha256(self, track_id: str, digest: str) -> None:
+        await self._conn.execute("UPDATE tracks SET file_sha256 = ? WHERE id = ?",
+                                 (digest, track_id))
+
+    async def delete(self, track_id: str) -> bool:
+        """Removes the record; its jobs keep their stems (track_id set null), its cues go."""
+        cur = await self._conn.execute("DELETE FROM tracks WHERE id = ?", (track_id,))
+        return cur.rowcount > 0
 
     async def count(self) -> int:
         async with self._conn.execute("SELECT COUNT(*) FROM tracks") as cur:
@@ -191,12 +213,7 @@ class TrackStore:
             f" UPDATE jobs SET track_id = {new} WHERE track_id = {old};"
             f" UPDATE api_jobs SET track_id = {new} WHERE track_id = {old};"
             " COMMIT;")
-        try:
-            await self._conn.executescript(script)
-        except Exception:
-            if self._conn.in_transaction:
-                await self._conn.execute("ROLLBACK")
-            raise
+        await run_script(self._conn, script)
 
     async def set_pcm_hash(self, track_id: str, pcm_hash: str,
                            duration_seconds: float | None = None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from stemcast.analysis.drum_service import DrumTranscriber
-from stemcast.audio import decode, pcm_hash
+from stemcast.audio import pcm_hash_file
 from stemcast.delivery.outputs import plan_outputs
 from stemcast.delivery.renditions import Renditions, spec_for
 from stemcast.jobs.events import JobCompleted, Subscriber
@@ -120,6 +120,15 @@ class StemsPipeline:
     def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
         self.scheduler.unsubscribe(job_id, subscriber)
 
+    async def cancel_for(self, job_id: str, subscriber: Subscriber) -> bool:
+        """A follower explicitly gave up its request: it stops following, and when nobody
+        else follows the job (no other client, no API job), the job is stopped too, so a
+        cancelled upload frees the worker. Returns whether the job was stopped."""
+        self.scheduler.unsubscribe(job_id, subscriber)
+        if self.scheduler.bus.subscriber_count(job_id) > 0:
+            return False
+        return await self.scheduler.cancel(job_id, "cancelled by the client that asked for it")
+
     # ---- finish ------------------------------------------------------------------------
 
     async def finish(self, completed: JobCompleted, output: OutputRequest,
@@ -146,5 +155,4 @@ class StemsPipeline:
 
 
 def _hash_decoded(path: str) -> tuple[str, float]:
-    audio = decode(path)
-    return pcm_hash(audio), audio.duration_seconds
+    return pcm_hash_file(path)

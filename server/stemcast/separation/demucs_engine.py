@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -27,6 +28,7 @@ from stemcast.separation.streaming import (
 if TYPE_CHECKING:
     from demucs.apply import Model
 
+    from stemcast.audio.prepared import MixSource
     from stemcast.separation.model_loading import DemucsModel
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,24 @@ class DemucsEngine(SegmentedEngine):
             segment_seconds=max(float(sub.segment) for sub in _sub_models(model)),
             precision=precision_name(self.autocast_dtype),
         )
+        self.overlap = OVERLAP
+
+    def set_split(self, segment: float | None, overlap: float | None) -> None:
+        """demucs's --segment (seconds, at most what a transformer model was trained on)
+        and --overlap (0 to <1). Raises ValueError naming the limit."""
+        if overlap is not None:
+            if not 0 <= overlap < 1:
+                raise ValueError(f"--overlap must be at least 0 and below 1, got {overlap}")
+            self.overlap = overlap
+        if segment is not None:
+            trained = self.info.segment_seconds
+            if not 0 < segment <= trained:
+                raise ValueError(f"--segment must be more than 0 and at most {trained:g} "
+                                 f"seconds for {self.name} (what it was trained on), "
+                                 f"got {segment}")
+            for sub in _sub_models(self.model):
+                sub.segment = segment
+            self.info = dataclasses.replace(self.info, segment_seconds=float(segment))
 
     @classmethod
     def load(cls, name: str, repo: Path | None, device: str = "auto",
@@ -75,13 +95,13 @@ class DemucsEngine(SegmentedEngine):
 
     def segment_count(self, frames: int) -> int:
         """How many segments a track of `frames` is cut into (per model of a bag)."""
-        return segment_count(frames, self.info.sample_rate, self.info.segment_seconds)
+        return segment_count(frames, self.info.sample_rate, self.info.segment_seconds,
+                             self.overlap)
 
-    def start(self, audio: np.ndarray) -> StreamingSeparation:
+    def start(self, audio: np.ndarray | MixSource) -> StreamingSeparation:
         """A separation to advance with `step`, one segment batch at a time."""
-        self.check_audio(audio)
-        return StreamingSeparation(self.model, audio, device=self.device,
-                                   autocast_dtype=self.autocast_dtype)
+        return StreamingSeparation(self.model, self.check_audio(audio), device=self.device,
+                                   autocast_dtype=self.autocast_dtype, overlap=self.overlap)
 
     def step(self, separation: StreamingSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
@@ -126,7 +146,7 @@ class DemucsEngine(SegmentedEngine):
         try:
             with torch.inference_mode():
                 out = apply_model(self.model, ((wav - mean) / std)[None], shifts=shifts,
-                                  split=True, overlap=OVERLAP, device=self.device)
+                                  split=True, overlap=self.overlap, device=self.device)
         finally:
             random.setstate(state)
         if on_progress is not None:

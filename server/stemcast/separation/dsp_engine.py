@@ -29,6 +29,7 @@ import numpy as np
 from stemcast.separation.engine import EngineInfo, ProgressCallback, SegmentedEngine
 
 if TYPE_CHECKING:
+    from stemcast.audio.prepared import MixSource
     from stemcast.separation.streaming import Region
 
 SAMPLE_RATE = 44100
@@ -221,9 +222,9 @@ def drums_bass_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> 
 class DspSeparation:
     """One track's separation, advanced a block at a time; each step's audio is final."""
 
-    def __init__(self, audio: np.ndarray, block_frames: int, context_frames: int) -> None:
-        self.audio = np.ascontiguousarray(audio, dtype=np.float32)
-        self.frames = int(audio.shape[1])
+    def __init__(self, source: MixSource, block_frames: int, context_frames: int) -> None:
+        self.source = source  # read a window at a time: memory is bounded by the block
+        self.frames = source.frames
         self.block_frames = block_frames
         self.context_frames = context_frames
         self.next_block = 0
@@ -266,9 +267,9 @@ class DspSeparation:
         # STFT frames of two neighbouring windows coincide where they overlap.
         window_start = max(start - self.context_frames, 0)
         window_end = min(end + self.context_frames, self.frames)
-        window = separate_window(self.audio[:, window_start:window_end], interrupt)
+        window = separate_window(self.source.read(window_start, window_end), interrupt)
         drums, bass, vocals = window[..., start - window_start:end - window_start]
-        mix = self.audio[:, start:end]
+        mix = self.source.read(start, end)
         other = mix - (drums + bass + vocals)
         by_name = {"drums": drums, "bass": bass, "other": other, "vocals": vocals}
         return np.stack([by_name[name] for name in SOURCES])
@@ -296,10 +297,9 @@ class DspEngine(SegmentedEngine):
         """How many blocks (steps) a track of `frames` is cut into."""
         return math.ceil(frames / self.block_frames)
 
-    def start(self, audio: np.ndarray) -> DspSeparation:
+    def start(self, audio: np.ndarray | MixSource) -> DspSeparation:
         """A separation to advance with `step`, one block at a time."""
-        self.check_audio(audio)
-        return DspSeparation(audio, self.block_frames, self.context_frames)
+        return DspSeparation(self.check_audio(audio), self.block_frames, self.context_frames)
 
     def step(self, separation: DspSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:

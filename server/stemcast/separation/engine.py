@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from stemcast.audio.prepared import MixSource
     from stemcast.separation.streaming import Region
 
 ProgressCallback = Callable[[float], None]
@@ -35,8 +36,9 @@ class EngineInfo:
 class SeparationEngine(Protocol):
     info: EngineInfo
 
-    def start(self, audio: np.ndarray) -> Any:
-        """audio: float32 (channels, frames) at info.sample_rate with info.channels channels."""
+    def start(self, audio: np.ndarray | MixSource) -> Any:
+        """audio: float32 (channels, frames) at info.sample_rate with info.channels channels,
+        in memory or a MixSource read by region (a long track's prepared file)."""
         ...
 
     # `separation` is what this engine's start() returned (Any: each engine has its own).
@@ -59,22 +61,33 @@ class SegmentedEngine:
 
     info: EngineInfo
 
-    def start(self, audio: np.ndarray) -> Any:
+    def start(self, audio: np.ndarray | MixSource) -> Any:
         raise NotImplementedError
 
     def step(self, separation: Any,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
         raise NotImplementedError
 
-    def check_audio(self, audio: np.ndarray) -> None:
-        if audio.ndim != 2 or audio.shape[0] != self.info.channels:
-            raise ValueError(f"audio must be ({self.info.channels}, frames), got {audio.shape}")
-        if audio.shape[1] == 0:
-            raise ValueError("cannot separate empty audio (0 frames)")
-        if not np.isfinite(audio).all():
-            raise ValueError("audio contains NaN or infinite samples")
+    def check_audio(self, audio: np.ndarray | MixSource) -> MixSource:
+        """The audio as a MixSource, checked. A file source was checked as it was decoded
+        (decode_checks), so only its shape is looked at here."""
+        from stemcast.audio.prepared import ArraySource
 
-    def regions(self, audio: np.ndarray) -> Iterator[tuple[float, Region]]:
+        if isinstance(audio, np.ndarray):
+            if audio.ndim != 2 or audio.shape[0] != self.info.channels:
+                raise ValueError(f"audio must be ({self.info.channels}, frames), "
+                                 f"got {audio.shape}")
+            if not np.isfinite(audio).all():
+                raise ValueError("audio contains NaN or infinite samples")
+            audio = ArraySource(audio, self.info.sample_rate)
+        if audio.channels != self.info.channels:
+            raise ValueError(f"audio must have {self.info.channels} channels, "
+                             f"got {audio.channels}")
+        if audio.frames == 0:
+            raise ValueError("cannot separate empty audio (0 frames)")
+        return audio
+
+    def regions(self, audio: np.ndarray | MixSource) -> Iterator[tuple[float, Region]]:
         """(progress, final region) pairs as the separation advances."""
         separation = self.start(audio)
         while not separation.done:

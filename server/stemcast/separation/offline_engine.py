@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from stemcast.audio.prepared import MixSource
 from stemcast.separation.dsp_engine import BLOCK_SECONDS as DSP_BLOCK_SECONDS
 from stemcast.separation.dsp_engine import (
     CONTEXT_SECONDS,
@@ -29,16 +30,11 @@ from stemcast.separation.dsp_engine import (
     Interrupt,
     drums_bass_window,
 )
-from stemcast.separation.engine import (
-    OFFLINE_MODEL,
-    EngineInfo,
-    ProgressCallback,
-    SegmentedEngine,
-)
+from stemcast.separation.engine import OFFLINE_MODEL
 from stemcast.separation.spleeter_engine import (
     CHANNELS,
-    CHUNK_FRAMES,
     SAMPLE_RATE,
+    SpleeterBasedEngine,
     SpleeterNetworks,
     SpleeterSeparation,
 )
@@ -56,10 +52,10 @@ CONTEXT_FRAMES = math.ceil(CONTEXT_SECONDS * SAMPLE_RATE / HOP) * HOP
 class OfflineSeparation:
     """One track: Spleeter's chunks, then the DSP split of what they made final."""
 
-    def __init__(self, networks: SpleeterNetworks, audio: np.ndarray) -> None:
-        self.mix = np.ascontiguousarray(audio, dtype=np.float32)
-        self.frames = int(audio.shape[1])
-        self.spleeter = SpleeterSeparation(networks, self.mix)
+    def __init__(self, networks: SpleeterNetworks, source: MixSource) -> None:
+        self.mix = source  # read by region: only the blocks in flight are in memory
+        self.frames = source.frames
+        self.spleeter = SpleeterSeparation(networks, source)
         # Vocals and accompaniment from `kept` up to what Spleeter has made final.
         self.kept = 0
         self.vocals = np.zeros((CHANNELS, 0), dtype=np.float32)
@@ -98,7 +94,7 @@ class OfflineSeparation:
         if region is None:
             return
         vocals = region.stems[0]
-        accompaniment = self.mix[:, region.start:region.start + region.frames] - vocals
+        accompaniment = self.mix.read(region.start, region.start + region.frames) - vocals
         self.vocals = np.concatenate([self.vocals, vocals], axis=1)
         self.accompaniment = np.concatenate([self.accompaniment, accompaniment], axis=1)
 
@@ -123,29 +119,15 @@ class OfflineSeparation:
         return Region(start, np.ascontiguousarray(stems, dtype=np.float32))
 
 
-class OfflineEngine(SegmentedEngine):
+class OfflineEngine(SpleeterBasedEngine):
     """drums, bass, other, vocals with no download: Spleeter vocals + DSP on the rest."""
 
-    # A first pass costs no more than later ones (measured: 4.0 s, then 4.7 s, for one
-    # chunk on a busy 2-core CPU): warming up would only delay the worker's readiness.
-    warm_up_pays = False
+    sources = SOURCES
+    default_name = OFFLINE_MODEL
 
-    def __init__(self, networks: SpleeterNetworks, name: str = OFFLINE_MODEL) -> None:
-        self.networks = networks
-        self.info = EngineInfo(name=name, sources=SOURCES, sample_rate=SAMPLE_RATE,
-                               channels=CHANNELS, device=str(networks.device),
-                               segment_seconds=CHUNK_FRAMES * HOP / SAMPLE_RATE,
-                               precision=networks.precision)
-
-    def start(self, audio: np.ndarray) -> OfflineSeparation:
-        self.check_audio(audio)
-        return OfflineSeparation(self.networks, audio)
+    def start(self, audio: np.ndarray | MixSource) -> OfflineSeparation:
+        return OfflineSeparation(self.networks, self.check_audio(audio))
 
     def step(self, separation: OfflineSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
         return separation.step(should_yield)
-
-    def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
-                 *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
-        """Stems of `audio` (float32, (2, frames)); shifts and seed are ignored."""
-        return self.separate_streamed(audio, on_progress)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stemcast.audio.prepared import MixSource, read_padded
 from stemcast.separation.device import resolve_device
 from stemcast.separation.engine import (
     SPLEETER_MODEL,
@@ -116,12 +117,10 @@ class _Tail:
 class SpleeterSeparation:
     """One track, advanced a 512-frame chunk (11.9 s) at a time."""
 
-    def __init__(self, networks: SpleeterNetworks, audio: np.ndarray) -> None:
+    def __init__(self, networks: SpleeterNetworks, source: MixSource) -> None:
         self.networks = networks
-        self.frames = int(audio.shape[1])
-        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        # torch.stft(center=True, pad_mode="constant"): frame k starts at 1024 k here.
-        self.padded = F.pad(wav, (N_FFT // 2, N_FFT // 2))
+        self.source = source  # read a chunk's window at a time, never whole
+        self.frames = source.frames
         self.stft_frames = 1 + self.frames // HOP
         self.chunks = math.ceil(self.stft_frames / CHUNK_FRAMES)
         self.window = torch.hann_window(N_FFT)
@@ -153,7 +152,10 @@ class SpleeterSeparation:
         last = min(first + CHUNK_FRAMES, self.stft_frames)
         count = last - first
         with torch.inference_mode():
-            segment = self.padded[:, first * HOP:(last - 1) * HOP + N_FFT]
+            # torch.stft(center=True, pad_mode="constant"): frame k starts at 1024 k of the
+            # track padded with N_FFT // 2 zeros at both ends.
+            segment = torch.from_numpy(read_padded(self.source, first * HOP - N_FFT // 2,
+                                                   (last - 1) * HOP + N_FFT // 2))
             spectrum = torch.stft(segment, N_FFT, HOP, window=self.window, center=False,
                                   return_complex=True)[:, :BINS]  # (channels, bins, count)
             with _interruptible(should_yield):
@@ -184,34 +186,40 @@ class SpleeterSeparation:
         return Region(begin, np.ascontiguousarray(stems.numpy(), dtype=np.float32))
 
 
-class SpleeterEngine(SegmentedEngine):
-    """Spleeter 2stems: `vocals` and `accompaniment`, each its own network's estimate."""
+class SpleeterBasedEngine(SegmentedEngine):
+    """An engine driven by Spleeter's networks: shares them, and their device and precision."""
 
+    sources: tuple[str, ...] = SOURCES
+    default_name = SPLEETER_MODEL
     # A first pass costs no more than later ones (measured: 4.0 s, then 4.7 s, for one
     # chunk on a busy 2-core CPU): warming up would only delay the worker's readiness.
     warm_up_pays = False
 
-    def __init__(self, networks: SpleeterNetworks, name: str = SPLEETER_MODEL) -> None:
+    def __init__(self, networks: SpleeterNetworks, name: str | None = None) -> None:
         self.networks = networks
-        self.info = EngineInfo(name=name, sources=SOURCES, sample_rate=SAMPLE_RATE,
-                               channels=CHANNELS, device=str(networks.device),
+        self.info = EngineInfo(name=name or self.default_name, sources=self.sources,
+                               sample_rate=SAMPLE_RATE, channels=CHANNELS,
+                               device=str(networks.device),
                                segment_seconds=CHUNK_FRAMES * HOP / SAMPLE_RATE,
                                precision=networks.precision)
-
-    def segment_count(self, frames: int) -> int:
-        """How many chunks (steps) a track of `frames` is cut into."""
-        return math.ceil((1 + frames // HOP) / CHUNK_FRAMES)
-
-    def start(self, audio: np.ndarray) -> SpleeterSeparation:
-        self.check_audio(audio)
-        return SpleeterSeparation(self.networks, audio)
-
-    def step(self, separation: SpleeterSeparation,
-             should_yield: Callable[[], bool] | None = None) -> Region | None:
-        return separation.step(should_yield)
 
     def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
                  *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
         """Stems of `audio` (float32, (2, frames)), each as long as the input. shifts and
         seed are accepted for the common interface and ignored (deterministic)."""
         return self.separate_streamed(audio, on_progress)
+
+
+class SpleeterEngine(SpleeterBasedEngine):
+    """Spleeter 2stems: `vocals` and `accompaniment`, each its own network's estimate."""
+
+    def segment_count(self, frames: int) -> int:
+        """How many chunks (steps) a track of `frames` is cut into."""
+        return math.ceil((1 + frames // HOP) / CHUNK_FRAMES)
+
+    def start(self, audio: np.ndarray | MixSource) -> SpleeterSeparation:
+        return SpleeterSeparation(self.networks, self.check_audio(audio))
+
+    def step(self, separation: SpleeterSeparation,
+             should_yield: Callable[[], bool] | None = None) -> Region | None:
+        return separation.step(should_yield)

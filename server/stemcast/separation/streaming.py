@@ -19,10 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from stemcast.audio.prepared import MixSource
 
 OVERLAP = 0.25
 # How often, at most, a running segment asks whether it should give way (seconds).
@@ -98,9 +102,12 @@ def transition_weight(segment_length: int, device: torch.device) -> torch.Tensor
 class StreamingSeparation:
     """One track's separation, advanced a step (one or more segments) at a time."""
 
-    def __init__(self, model: Any, audio: np.ndarray, *, device: torch.device,
+    def __init__(self, model: Any, audio: np.ndarray | MixSource, *, device: torch.device,
                  autocast_dtype: torch.dtype | None = None, overlap: float = OVERLAP) -> None:
-        frames = int(audio.shape[1])
+        from stemcast.audio.prepared import as_source
+
+        self.source = as_source(audio)  # read a segment's window at a time
+        frames = self.source.frames
         if frames == 0:
             raise ValueError("cannot separate empty audio (0 frames)")
         self.model = model
@@ -113,19 +120,20 @@ class StreamingSeparation:
             raise ValueError(f"models of one bag must share a segment length, got {segments}")
         self.sources = list(model.sources)
         self.frames = frames
-        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        self.channels = self.source.channels
         # demucs.api.Separator's normalisation (a single frame has no spread: unscaled).
-        ref = wav.mean(0)
-        self.mean = ref.mean()
-        self.std = (ref.std() if frames > 1 else torch.tensor(1.0)) + 1e-8
-        self.mix = ((wav - self.mean) / self.std)[None]
+        mean, std = self.source.mono_stats()
+        self.mean = torch.tensor(mean, dtype=torch.float32)
+        self.std = torch.tensor(std if frames > 1 else 1.0, dtype=torch.float32) + 1e-8
         self.segment_length = int(model.samplerate * segments.pop())
         stride = int((1 - overlap) * self.segment_length)
         self.offsets = list(range(0, frames, stride))
         self.weight = transition_weight(self.segment_length, torch.device("cpu"))
-        shape = (1, len(self.sources), self.mix.shape[1], frames)
-        self.outs = [torch.zeros(shape) for _ in self.subs]
-        self.sum_weight = torch.zeros(frames)
+        # Overlap-add sums from `base` on: only the segments in flight and their overlap,
+        # never the whole track (extended as segments land, cut as audio is emitted).
+        self.base = 0
+        self.outs = [torch.zeros(1, len(self.sources), self.channels, 0) for _ in self.subs]
+        self.sum_weight = torch.zeros(0)
         self.next_segment = 0
         self.emitted = 0
 
@@ -155,31 +163,49 @@ class StreamingSeparation:
             # memory) or gives way leaves the state untouched, so it can run again.
             with _interruptible(should_yield):
                 results = [self._forward(sub, offsets) for sub in self.subs]
+            self._extend(min(offsets[-1] + self.segment_length, self.frames))
             for out, outputs in zip(self.outs, results, strict=True):
                 for offset, chunk_out in zip(offsets, outputs, strict=True):
                     length = chunk_out.shape[-1]
-                    out[..., offset:offset + self.segment_length] += \
-                        self.weight[:length] * chunk_out
+                    at = offset - self.base
+                    out[..., at:at + self.segment_length] += self.weight[:length] * chunk_out
             for offset in offsets:
                 length = min(self.segment_length, self.frames - offset)
-                self.sum_weight[offset:offset + length] += self.weight[:length]
+                at = offset - self.base
+                self.sum_weight[at:at + length] += self.weight[:length]
         self.next_segment += len(offsets)
         final_end = self.offsets[self.next_segment] if not self.done else self.frames
         return self._emit(final_end)
 
+    def _extend(self, end: int) -> None:
+        """Grow the sums with zeros to cover frames up to `end`."""
+        missing = end - (self.base + self.sum_weight.shape[0])
+        if missing > 0:
+            self.outs = [torch.cat([out, out.new_zeros(*out.shape[:-1], missing)], dim=-1)
+                         for out in self.outs]
+            self.sum_weight = torch.cat([self.sum_weight, torch.zeros(missing)])
+
+    def _padded(self, offset: int, length: int, target: int) -> torch.Tensor:
+        """demucs's TensorChunk(mix, offset, length).padded(target) on the normalised mix,
+        read from the source: real neighbouring audio where there is some, zeros past
+        the track's edges."""
+        start = offset - (target - length) // 2
+        end = start + target
+        inside = torch.from_numpy(self.source.read(max(start, 0), min(end, self.frames)))
+        normalised = (inside - self.mean) / self.std
+        return F.pad(normalised, (max(0, -start), max(0, end - self.frames)))[None]
+
     def _forward(self, sub: Any, offsets: list[int]) -> list[torch.Tensor]:
         """The model on padded segments, as apply_model(split=False) does for each."""
-        from demucs.apply import TensorChunk
         from demucs.utils import center_trim
 
-        chunks = [TensorChunk(self.mix, offset, self.segment_length) for offset in offsets]
+        lengths = [min(self.segment_length, self.frames - offset) for offset in offsets]
         padded = []
-        for chunk in chunks:
-            valid = sub.valid_length(chunk.length) if hasattr(sub, "valid_length") \
-                else chunk.length
-            padded.append(chunk.padded(valid))
+        for offset, length in zip(offsets, lengths, strict=True):
+            valid = sub.valid_length(length) if hasattr(sub, "valid_length") else length
+            padded.append(self._padded(offset, length, valid))
         if len({p.shape[-1] for p in padded}) != 1:
-            return [out for chunk in chunks for out in self._forward(sub, [chunk.offset])]
+            return [out for offset in offsets for out in self._forward(sub, [offset])]
         batch = torch.cat(padded).to(self.device)
         if self.autocast_dtype is not None:
             with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
@@ -187,8 +213,8 @@ class StreamingSeparation:
             result = result.float()
         else:
             result = sub(batch)
-        return [center_trim(result[i:i + 1], chunk.length).cpu()
-                for i, chunk in enumerate(chunks)]
+        return [center_trim(result[i:i + 1], length).cpu()
+                for i, length in enumerate(lengths)]
 
     def _emit(self, end: int) -> Region | None:
         start = self.emitted
@@ -197,8 +223,9 @@ class StreamingSeparation:
         estimate: torch.Tensor | float = 0.0
         totals = [0.0] * len(self.sources)
         # The same operations, in the same order, as apply_model's bag branch.
+        a, b = start - self.base, end - self.base
         for out, weights in zip(self.outs, self.weights, strict=True):
-            part = out[..., start:end] / self.sum_weight[start:end]
+            part = out[..., a:b] / self.sum_weight[a:b]
             for k, inst_weight in enumerate(weights):
                 part[:, k, :, :] *= inst_weight
                 totals[k] += inst_weight
@@ -208,6 +235,10 @@ class StreamingSeparation:
             estimate[:, k, :, :] /= totals[k]
         stems = estimate[0] * self.std + self.mean
         self.emitted = end
+        # What is emitted is final: drop its sums (clone, so the old buffer is freed).
+        self.outs = [out[..., b:].clone() for out in self.outs]
+        self.sum_weight = self.sum_weight[b:].clone()
+        self.base = end
         return Region(start, np.ascontiguousarray(stems.numpy(), dtype=np.float32))
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
 from stemcast.error_text import describe
 from stemcast.lifeline import bind_to_parent
+from stemcast.separation.stem_finish import finish_stems
 from stemcast.separation.worker_messages import (
     CancelTask,
     Reprioritize,
@@ -45,11 +46,12 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerReady,
 )
-from stemcast.storage.atomic import atomic_target, write_text_atomic
+from stemcast.storage.atomic import write_text_atomic
 from stemcast.storage.job_folder import JobFolder
 from stemcast_protocol import Stage
 
 if TYPE_CHECKING:
+    from stemcast.audio.prepared import FileSource
     from stemcast.separation.engine import SeparationEngine
     from stemcast.separation.engines import EngineSet
     from stemcast.separation.streaming import Region
@@ -77,7 +79,7 @@ class _ActiveJob:
     separation: object | None = None  # the engine's; None when shifts > 0 (done in one go)
     raw_files: dict[str, IO[bytes]] = field(default_factory=dict)
     frames_written: int = 0
-    mix: np.ndarray | None = None  # the prepared input, for the mix's waveform
+    mix: FileSource | None = None  # the prepared input (a file), read by region
 
     @property
     def order(self) -> tuple[int, int]:
@@ -200,8 +202,6 @@ class _Worker:
     # ---- a job's life --------------------------------------------------------------
 
     def _begin(self, task: SeparateTask) -> None:
-        from stemcast.audio import decode, pcm_hash, resample, to_channels
-
         model = task.options.model or self.engines.default or ""
         engine = self.engines.engines.get(model) or self.engines.late_engine(model, self.config)
         if engine is None:
@@ -213,34 +213,41 @@ class _Worker:
         self.active[task.job_id] = job
 
         def prepare(job: _ActiveJob) -> None:
+            from stemcast.audio.prepared import MIX_FILE, prepare_mix
+
             self.conn.send(TaskProgress(task.job_id, Stage.DECODING, 0.0))
-            audio = decode(task.input_path)
-            if task.pcm_hash and pcm_hash(audio) != task.pcm_hash:
+            info = engine.info
+            # A retried job starts from a clean folder: nothing of an earlier attempt stays.
+            shutil.rmtree(task.output_dir, ignore_errors=True)
+            JobFolder.of(task.output_dir).stems_dir.mkdir(parents=True)
+            # Decoded, hashed and resampled block by block into a file in the job's folder;
+            # the engine reads it by region (memory does not grow with the track).
+            prepared = prepare_mix(task.input_path, Path(task.output_dir) / MIX_FILE,
+                                   info.sample_rate, info.channels)
+            if task.pcm_hash and prepared.pcm_hash != task.pcm_hash:
                 # Stems of other audio must never be filed under this job's key.
                 self.active.pop(task.job_id, None)
+                shutil.rmtree(task.output_dir, ignore_errors=True)
                 self.conn.send(TaskFailed(task.job_id, "AUDIO_CHANGED", (
                     f"'{task.input_path}' changed after this job was queued: it no longer "
                     "holds the audio that was asked for")))
                 return
-            job.duration = audio.duration_seconds
-            info = engine.info
-            prepared = to_channels(resample(audio, info.sample_rate), info.channels).samples
-            job.mix = prepared
-            # A retried job starts from a clean folder: nothing of an earlier attempt stays.
-            shutil.rmtree(task.output_dir, ignore_errors=True)
-            JobFolder.of(task.output_dir).stems_dir.mkdir(parents=True)
+            job.duration = prepared.duration_seconds
+            job.mix = prepared.source
             job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
             shifts = task.options.shifts
             self.conn.send(TaskProgress(task.job_id, Stage.SEPARATING, 0.0))
             if shifts > 0:
-                stems = engine.separate(prepared, shifts=shifts, seed=task.seed)
+                # Demucs's shifts average whole-track passes: this path reads it all.
+                whole = job.mix.read(0, job.mix.frames)
+                stems = engine.separate(whole, shifts=shifts, seed=task.seed)
                 from stemcast.separation.streaming import Region
 
                 self._write_region(job, Region(0, np.stack([stems[n] for n in info.sources])))
                 self._finish(job)
             else:
-                job.separation = engine.start(prepared)
+                job.separation = engine.start(job.mix)
 
         self._guarded(job, prepare)
 
@@ -270,30 +277,18 @@ class _Worker:
     def _finish(self, job: _ActiveJob) -> None:
         """WAV files from the raw data (the same bytes), renamed into place, the waveform
         peaks, then stems.json."""
-        import soundfile as sf
 
         task = job.task
         info = job.engine.info
         layout = job.layout
         self.conn.send(TaskProgress(task.job_id, Stage.WRITING, 0.0))
         self._close(job)
-        paths: dict[str, str] = {}
-        peaks_input: dict[str, np.ndarray] = {}
+        paths = finish_stems(Path(task.output_dir), info.sources, layout, info.channels,
+                             info.sample_rate, job.mix, lambda index: self.conn.send(
+                                 TaskProgress(task.job_id, Stage.WRITING,
+                                              (index + 1) / len(info.sources))))
         if job.mix is not None:
-            peaks_input["mix"] = job.mix
-        for index, name in enumerate(info.sources):
-            raw = raw_stem_path(task.output_dir, name, layout)
-            final = final_stem_path(task.output_dir, name)
-            data = np.fromfile(raw, dtype=layout.dtype).reshape(-1, info.channels)
-            with atomic_target(final) as partial, open(partial, "wb") as handle:
-                sf.write(handle, data, info.sample_rate, subtype=layout.wav_subtype,
-                         format="WAV")
-            raw.unlink()
-            paths[name] = str(final.resolve())
-            peaks_input[name] = data.T
-            self.conn.send(TaskProgress(task.job_id, Stage.WRITING,
-                                        (index + 1) / len(info.sources)))
-        _write_waveforms(Path(task.output_dir), peaks_input, info.sample_rate)
+            job.mix.path.unlink(missing_ok=True)
         processing_time = time.monotonic() - job.started
         _write_stems_json(Path(task.output_dir), task, paths, info.sample_rate,
                           processing_time, job.duration, info.name, layout)
@@ -306,7 +301,9 @@ def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None =
                 use_death_signal: bool = False) -> None:
     # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
     bind_to_parent(parent_pid or os.getppid(), use_death_signal)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    config.log.apply()  # the server's level and format (--log-json: JSON lines here too)
+    log.info("worker %d loading model %s (device %s, precision %s)", os.getpid(),
+             config.model, config.device, config.precision)
     if config.numba_cache:
         # Before librosa (the DSP engine) imports numba: see stemcast.cpu_pool.
         os.environ["NUMBA_CACHE_DIR"] = config.numba_cache
@@ -341,19 +338,6 @@ def _ready_message(config: WorkerConfig, engines: EngineSet) -> WorkerReady:
     return WorkerReady(requested_model=config.model, default_model=engines.default,
                        models=engines.describe(), pid=os.getpid(), choice=engines.choice,
                        default_error=engines.default_error)
-
-
-def _write_waveforms(output_dir: Path, audio: dict[str, np.ndarray], sample_rate: int) -> None:
-    """Peaks of the mix and each stem at every zoom level (seed 004's `waveforms`)."""
-    from stemcast.audio.waveform import waveform_entries
-
-    scaled = {name: (samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16
-                     else samples) for name, samples in audio.items()}
-    entries = waveform_entries(scaled, sample_rate)
-    for level in sorted({entry["zoom_level"] for entry in entries}):
-        write_text_atomic(JobFolder(output_dir).waveforms(level),
-                          json.dumps([e for e in entries if e["zoom_level"] == level],
-                                     separators=(",", ":")))
 
 
 def _write_stems_json(output_dir: Path, task: SeparateTask, paths: dict[str, str],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemcast.logging_setup import LogSettings
 from stemcast_protocol import Stage
 
 
@@ -23,6 +24,7 @@ class WorkerConfig:
     batch_size: int | None = None
     numba_cache: str | None = None  # numba's cache folder (see cpu_pool.py)
     numba_cache_per_worker: bool = False  # suffix the folder with the worker's index
+    log: LogSettings = field(default_factory=LogSettings)  # the server's --log-level and --log-json
 
 
 # server -> worker

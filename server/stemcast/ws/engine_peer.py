@@ -8,8 +8,9 @@ client opens to /ws (accept, receive, send_text, send_bytes, close), so the very
 ClientSession serves it, in seed 000's JSON dialect (the engine sends no hello; see
 ws/seed_dialect.py). Frames without `command` (the engine's events, its replies such as
 "App server registered successfully" or `welcome`) and the app-only `deck.*` commands
-(hot cues, which stemcast does not keep) are not requests to stemcast: they are dropped
-here. A lost or refused connection is dialled again after 1, 2, 4, ... up to 30 s.
+are not requests to stemcast: they are dropped here (the engine reads the track's hot
+cues as `hotCues` in trackInfo; they are set over HTTP, /api/tracks/{id}/cues).
+A lost or refused connection is dialled again after 1, 2, 4, ... up to 30 s.
 """
 
 from __future__ import annotations

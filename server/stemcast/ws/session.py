@@ -217,7 +217,7 @@ class ClientSession:
             elif isinstance(command, Ping):
                 self.push(pong_message(request_id=command.request_id, time=time.time()))
             elif isinstance(command, Cancel):
-                self._cancel(command)
+                await self._cancel(command)
         except ProtocolError as exc:
             self.push(error_message(exc))
         except Exception as exc:  # a bug must not take the connection down with it
@@ -243,7 +243,9 @@ class ClientSession:
             models=model.offer(),
         )
 
-    def _cancel(self, command: Cancel) -> None:
+    async def _cancel(self, command: Cancel) -> None:
+        """Stop following the request; its job stops too when this was its last follower,
+        unless the client says keepJob (PROTOCOL.md 3.4)."""
         matching = [s for s in self._subscriptions if s.request_id == command.request_id]
         waits = [w for w in self._analysis_waits if w[0] == command.request_id]
         if not matching and not waits:
@@ -252,13 +254,18 @@ class ClientSession:
                 f"no running request with requestId {command.request_id!r} on this connection",
                 request_id=command.request_id, command="cancel",
             )
+        job_cancelled = False
         for subscription in matching:
             subscription.finished = True
+            if subscription.job_id is not None and not command.keep_job:
+                job_cancelled |= await self.services.pipeline.cancel_for(subscription.job_id,
+                                                                         subscription)
             self._drop_subscription(subscription)
         for wait in waits:
             wait[1]()
             self._analysis_waits.remove(wait)
-        self.push(cancelled_message(request_id=command.request_id))
+        self.push(cancelled_message(request_id=command.request_id,
+                                    job_cancelled=job_cancelled))
 
     async def _resolve_track(self, command: GetTrackInfo) -> Track:
         library = self.services.library
@@ -292,6 +299,7 @@ class ClientSession:
         cached = await pipeline.stems_cached(track, command.model, command.output)
         analysis = track.analysis_api()
         pool_model = pipeline.models()
+        hot_cues = [cue.to_api() for cue in await self.services.library.cues.for_track(track.id)]
         self.push(track_info_message(
             request_id=command.request_id,
             track_id=track.id,
@@ -309,6 +317,7 @@ class ClientSession:
             key_name=analysis["keyName"],
             camelot=analysis["camelot"],
             analysis=track.analysis_state,
+            hot_cues=hot_cues,
             **seed_dialect.grid_fields(track),
         ))
         if track.analysis_state == "pending":
@@ -336,15 +345,20 @@ class ClientSession:
 
         def done(finished: Track) -> None:
             self._analysis_waits[:] = [w for w in self._analysis_waits if w[1] is not remove]
-            self.push(track_analysis_message(
-                request_id=request_id, track_id=finished.id,
-                analysis=finished.analysis_api(), bpm=finished.bpm,
-                key=finished.musical_key, mode=finished.mode,
-                **seed_dialect.grid_fields(finished)))
+            self._spawn(self._push_analysis(finished, request_id))
 
         remove = analysis.when_done(track.id, done)
         self._analysis_waits.append((request_id, remove))
         analysis.request(track, Priority.HIGH)
+
+    async def _push_analysis(self, finished: Track, request_id: Any) -> None:
+        """trackAnalysis with the cues as they are now (set while the analysis ran, too)."""
+        cues = await self.services.library.cues.for_track(finished.id)
+        self.push(track_analysis_message(
+            request_id=request_id, track_id=finished.id,
+            analysis=finished.analysis_api(), bpm=finished.bpm,
+            key=finished.musical_key, mode=finished.mode,
+            hot_cues=[cue.to_api() for cue in cues], **seed_dialect.grid_fields(finished)))
 
     async def _request_stems(self, ask: StemsAsk, subscription: RequestSubscription) -> None:
         def hashing() -> None:

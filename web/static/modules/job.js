@@ -255,7 +255,9 @@ export function onJobMessage(message) {
       socket.handlers.delete(message.requestId);
       stats.chunksAtCancel = stats.chunks;
       setJob({ stage: "cancelled", label: "Cancelled", progress: null });
-      setStreamStatus("Cancelled: no more audio will come. The server may still finish this separation for its cache.");
+      setStreamStatus(message.jobCancelled
+        ? "Cancelled: no more audio will come, and the server stopped the separation."
+        : "Cancelled: no more audio will come. Others asked for this separation too, so the server finishes it.");
       updateStart();
       refreshQueue();
       break;

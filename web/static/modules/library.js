@@ -1,16 +1,19 @@
 // The library (tracks on the server, opened again) and the queue (every job running or waiting).
 
-import { $, keyName, clock, ordinal, cell } from "./dom.js";
-import { api } from "./http.js";
+import { $, keyName, clock, ordinal, cell, VARIANTS } from "./dom.js";
+import { api, withQuery } from "./http.js";
 import { showError, clearError, clearJobErrors } from "./errors.js";
 import { job, chosenOptions, stopFollowing, followTrack, followAnalysis, showTrackLine, setJob } from "./job.js";
 import { loadStems } from "./mixer.js";
 import { probeMidi } from "./downloads.js";
 import { sentence } from "./player.js";
 
+// The library holds one row per audio (the server folds uploads of the same file and
+// tracks of the same audio together); each row lists its separations by model and layout.
 export async function refreshLibrary() {
   try {
-    const { tracks } = await api("/api/tracks");
+    const [sort, order] = $("library-sort").value.split(":");
+    const { tracks } = await api(withQuery("/api/tracks", { q: $("library-search").value.trim(), sort, order }));
     clearError("library");
     const body = $("library");
     body.replaceChildren();
@@ -19,17 +22,27 @@ export async function refreshLibrary() {
       const row = document.createElement("tr");
       row.dataset.trackId = track.trackId;
       row.dataset.analysis = track.analysis || "";
+      row.dataset.title = track.title || track.filePath.split("/").pop();
       if (track.trackId === job.trackId) row.className = "current";
-      const title = cell(track.title || track.filePath.split("/").pop(), "title");
+      const title = cell(row.dataset.title, "title");
       title.title = track.filePath;
+      // Shown under the title by CSS (td.title::after), so the cell's text stays the title.
+      title.dataset.separations = separationsText(track.separations || []);
       const open = document.createElement("button");
       open.type = "button";
       open.className = "small";
       open.textContent = "Open";
       open.setAttribute("aria-label", names.get(track.trackId));
       open.addEventListener("click", () => openTrack(track));
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "small ghost delete";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", names.get(track.trackId).replace(/^Open/, "Delete"));
+      remove.addEventListener("click", () => deleteTrack(track));
       const action = document.createElement("td");
-      action.append(open);
+      action.className = "actions";
+      action.append(open, remove);
       const pending = track.analysis === "pending";
       const bpm = cell(track.bpm ? String(Math.round(track.bpm)) : pending ? "…" : "–", "num bpm");
       const key = cell("", "key");
@@ -47,9 +60,38 @@ export async function refreshLibrary() {
       body.append(row);
     }
     $("library-empty").hidden = tracks.length > 0;
+    $("library-empty").textContent = $("library-search").value.trim() ? "No track matches." : "No tracks yet.";
   } catch (err) {
     showError(err.code, `the library could not be loaded: ${err.message}`, { key: "library" });
   }
+}
+
+// "Separated: tiny (4 stems, 2 stems) · dsp (running)": what Open can give at once.
+function separationsText(separations) {
+  if (!separations.length) return "Not separated yet";
+  const parts = separations.map((s) => s.state === "completed"
+    ? `${s.model} (${s.layouts.map((l) => l.replace("stems-drums", " stems, drums").replace("stems", " stems")).join(", ") || "stems"})`
+    : `${s.model} (${s.state})`);
+  return `Separated: ${[...new Set(parts)].join(" · ")}`;
+}
+
+export async function deleteTrack(track) {
+  if (!window.confirm(`Delete “${track.title || "this track"}” and its stems from the server?`)) return;
+  try {
+    await api(`/api/tracks/${encodeURIComponent(track.trackId)}`, { method: "DELETE" });
+    clearError("library");
+    await refreshLibrary();
+  } catch (err) {
+    const hint = err.code === "JOB_RUNNING" ? "it is being separated; cancel that first"
+      : err.code === "STEMS_IN_USE" ? "its stems are being downloaded; try again when that ends" : err.message;
+    showError(err.code, `the track could not be deleted: ${hint}`, { key: "library" });
+  }
+}
+
+let searchTimer = null;
+export function searchChanged() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(refreshLibrary, 250);
 }
 
 // A distinct name for each row's Open button: its title and length, then when it was added
@@ -73,6 +115,8 @@ function openNames(tracks) {
   return names;
 }
 
+// Open plays the newest separation in the layout chosen under "Stems" when it can give
+// it (a 2-stem choice opens as vocals + accompaniment), else in its own stems.
 export async function openTrack(track) {
   clearJobErrors();
   stopFollowing();
@@ -84,7 +128,12 @@ export async function openTrack(track) {
     setJob({ stage: "complete", label: "Complete (separated before)", progress: 1 });
     showTrackLine($("job-track"), job.track);
     if (track.analysis === "pending") followAnalysis(track);
-    await loadStems(found.jobId, Object.keys(found.stems), job.track, { model: found.model });
+    const chosen = chosenOptions().variant;
+    const separation = (track.separations || []).find((s) => s.jobId === found.jobId);
+    const layout = chosen && separation && separation.layouts.includes(chosen)
+      ? VARIANTS.find((v) => v.value === chosen) : null;
+    const names = layout ? layout.stems : Object.keys(found.stems);
+    await loadStems(found.jobId, names, job.track, { model: found.model, variant: layout ? layout.value : null });
     probeMidi(job.track);
   } catch (err) {
     if (err.code === "NO_STEMS") followTrack(track.trackId, job.track, chosenOptions());
@@ -98,7 +147,7 @@ export async function refreshQueue() {
   try {
     const { jobs } = await api("/queue");
     clearError("queue");
-    const titles = new Map([...$("library").querySelectorAll("tr")].map((tr) => [tr.dataset.trackId, tr.firstChild.textContent]));
+    const titles = new Map([...$("library").querySelectorAll("tr")].map((tr) => [tr.dataset.trackId, tr.dataset.title]));
     const body = $("queue");
     body.replaceChildren();
     for (const item of jobs) {

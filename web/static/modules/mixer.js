@@ -47,13 +47,16 @@ export const mixer = {
   playing: false,
   waiting: false,     // playback ran into the end of what has arrived; resumes when more does
   onLoopChange: () => {},  // the loop controls follow the loop (app.js sets it)
-  startedAt: 0,       // context time at which offset 0 would have played
+  onTrackChange: () => {},  // cue pads and the resulting key follow the track (app.js sets it)
+  startedAt: 0,       // context time at which offset 0 would have played (at `rate`)
+  rate: 1,            // playback speed of the stretched player (stretch.js); 1 otherwise
+  stretch: null,      // that player: {active(), start(when, offset), stop()} (app.js sets it)
   offset: 0,          // position while paused
   refused: null,      // a time clicked that was not separated yet: said until it arrives
   loop: { a: null, b: null, on: false },  // A-B loop, seconds; played only once all audio is here
   position() {
     if (!this.playing) return this.offset;
-    const raw = Math.max(0, Math.min(this.duration, this.context.currentTime - this.startedAt));
+    const raw = Math.max(0, Math.min(this.duration, (this.context.currentTime - this.startedAt) * this.rate));
     return this.looping() && raw >= this.loop.b
       ? this.loop.a + ((raw - this.loop.a) % (this.loop.b - this.loop.a)) : raw;
   },
@@ -97,6 +100,7 @@ export function resetMixer({ key, jobId, track, model, variant, origin, sampleRa
   resetGrid(track ? track.trackId : null);
   if (track && track.analysis !== "pending") loadGrid(track.trackId, gridLoaded);
   mixer.onLoopChange();
+  mixer.onTrackChange(track);
   buildPlayer(track);
   for (const name of mixer.expected) addStem(name, 2, expectedFrames);
 }
@@ -367,7 +371,7 @@ export function startPlayback(offset, { handover = false } = {}) {
   if (context.state === "suspended") context.resume();
   const when = context.currentTime + 0.05;
   // A handover continues exactly where the old sources are at `when`.
-  if (handover && mixer.playing) offset = when - mixer.startedAt;
+  if (handover && mixer.playing) offset = (when - mixer.startedAt) * mixer.rate;
   offset = Math.max(0, offset);
   if (mixer.complete) {
     makeFullBuffers();
@@ -383,8 +387,15 @@ export function startPlayback(offset, { handover = false } = {}) {
   const old = mixer.sources;
   mixer.sources = {};
   const loop = mixer.looping() && mixer.fullBuffers;
+  const stretched = mixer.stretch && mixer.stretch.active();
+  if (stretched) {
+    if (loop && offset >= mixer.loop.b) offset = mixer.loop.a;
+    mixer.stretch.start(when, offset);
+  } else if (mixer.stretch) {
+    mixer.stretch.stop();  // back at 100%: the buffer sources take over
+  }
   if (loop && offset >= mixer.loop.b) offset = mixer.loop.a;
-  for (const [name, buffer] of Object.entries(mixer.buffers)) {
+  for (const [name, buffer] of Object.entries(stretched ? {} : mixer.buffers)) {
     const source = context.createBufferSource();
     source.buffer = buffer;
     if (loop) {
@@ -405,7 +416,7 @@ export function startPlayback(offset, { handover = false } = {}) {
     try { source.stop(handover ? when : 0); } catch { source.disconnect(); }
   }
   const wasPlaying = mixer.playing;
-  mixer.startedAt = when - offset;
+  mixer.startedAt = when - offset / mixer.rate;
   mixer.playing = true;
   mixer.waiting = false;
   setPlayButton();
@@ -413,6 +424,7 @@ export function startPlayback(offset, { handover = false } = {}) {
 }
 
 export function stopSources() {
+  if (mixer.stretch) mixer.stretch.stop();
   for (const source of Object.values(mixer.sources)) {
     try { source.stop(); } catch { /* never started */ }
     source.disconnect();
