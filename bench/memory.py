@@ -1,81 +1,114 @@
-"""Peak resident memory of `stemcast separate` by track length (issue 20).
+"""Peak resident memory of `stemcast separate` by track length: does it grow with the track?
 
-    python bench/memory.py                       # dsp, 1 and 10 minutes
-    python bench/memory.py --minutes 1 10 60 --model dsp
-    python bench/memory.py --python /other/venv/bin/python   # another checkout's stemcast
+Each run is a whole process (`stemcast separate FILE --model M`), measured by the kernel's
+peak resident set size (ru_maxrss of the finished child: model, decode, separation and
+writing included). Engines: dsp (weightless), a tiny random-weight Demucs and the released
+htdemucs architecture with fixed random weights (the compute and memory of the real one).
 
-Each run is one `stemcast separate` process on deterministic test audio (bench/common.py's
-music_clip); its peak resident set is the kernel's (wait4's ru_maxrss, from a fresh
-launcher process), so nothing samples and nothing is missed. Prints a Markdown table with
-the machine.
+    python bench/memory.py [--minutes 1 10 60] [--engines dsp tiny htdemucs analysis]
+                           [--work DIR]
+
+`analysis` is not an engine: it is the CPU pool's track analysis (analysis.tasks.
+analyze_file: bpm, beats, key, loudness, characteristics, waveforms) run as a process.
+
+Target (issue 20): the 60-minute peak within 1.25x of the 1-minute peak for every engine.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, music_clip
+from common import MODEL, full_model_repo, machine, music_clip, table
 
-
-# Forks and execs the command from a fresh interpreter, then prints the child's peak (KiB).
-# Not from this process: a child exec'd from it (Python's vfork) starts its peak at this
-# process's own, the test audio generated here included.
-_LAUNCHER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+_MEASURE = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-def peak_mib(command: list[str], cwd: Path) -> tuple[float, float]:
-    """(peak resident MiB, wall seconds) of one process run to completion."""
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], cwd=cwd, text=True,
-                          capture_output=True, check=False,
-                          env={**os.environ, "TQDM_DISABLE": "1"})
-    code, peak_kib = (int(word) for word in done.stdout.split()[-2:])
-    if code != 0:
-        sys.exit(f"{' '.join(command)} failed ({code}):\n{done.stderr}")
-    return peak_kib / 1024, time.monotonic() - started
+def long_clip(folder: Path, minutes: float) -> Path:
+    """`minutes` of 16-bit stereo, written a minute at a time (the bench itself stays small):
+    one deterministic minute repeated with a little level change, so no two are equal."""
+    path = folder / f"clip-{minutes:g}min.wav"
+    if path.exists():
+        return path
+    minute, rate = sf.read(music_clip(folder / "minute.wav", 60.0), dtype="float32")
+    frames = round(minutes * 60 * rate)
+    with sf.SoundFile(path, "w", rate, 2, "PCM_16") as out:
+        written = 0
+        while written < frames:
+            part = minute[:frames - written] * (0.8 + 0.2 * np.cos(written / rate / 60.0))
+            out.write(part)
+            written += len(part)
+    return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0],
-                        help="track lengths to separate (default: 1 10)")
-    parser.add_argument("--model", default="dsp", help="engine/model to run (default: dsp)")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the Python whose stemcast runs (default: this one)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="folder for the clips and stems (default: a temporary one)")
+def peak_rss_mb(command: list[str]) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of the command run to completion."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _MEASURE, *command], check=True,
+                            capture_output=True, text=True)
+    return int(result.stdout.strip()) / 1024, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0, 60.0])
+    parser.add_argument("--engines", nargs="+", default=["dsp", "tiny", "htdemucs"])
+    parser.add_argument("--work", type=Path,
+                        default=Path(tempfile.gettempdir()) / "stemcast-bench")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="stemcast-memory-") as temporary:
-        work = args.work or Path(temporary)
-        work.mkdir(parents=True, exist_ok=True)
-        rows = []
+    args.work.mkdir(parents=True, exist_ok=True)
+    stemcast = str(Path(sys.executable).with_name("stemcast"))
+    models = {"dsp": ["--model", "dsp"]}
+    if "tiny" in args.engines:
+        repo = args.work / "tiny-repo"
+        if not (repo / "tiny.yaml").exists():
+            subprocess.run([stemcast, "make-test-model", str(repo)], check=True,
+                           capture_output=True)
+        models["tiny"] = ["--model", "tiny", "--model-repo", str(repo)]
+    if "htdemucs" in args.engines:
+        repo = full_model_repo(args.work / "models")
+        models["htdemucs"] = ["--model", MODEL, "--model-repo", str(repo)]
+    analysis = [sys.executable, "-c", "import sys; from stemcast.analysis.tasks import "
+                "analyze_file; analyze_file(sys.argv[1], sys.argv[2])"]
+    rows, figures = [], []
+    for engine in args.engines:
+        first: float | None = None
         for minutes in args.minutes:
-            clip = music_clip(work / f"clip-{minutes:g}min.wav", minutes * 60)
-            command = [args.python, "-m", "stemcast.cli", "separate", "-n", args.model,
-                       "-o", str(work / "out"), str(clip)]
-            peak, wall = peak_mib(command, work)
-            rows.append(f"| {args.model} | {minutes:g} min | {peak:.0f} MiB | {wall:.0f} s |")
-            print(rows[-1], file=sys.stderr)
-    print(f"`stemcast separate` peak resident memory ({machine()})\n")
-    print("| model | track | peak resident | wall time |")
-    print("|---|---|---|---|")
-    print("\n".join(rows))
+            clip = long_clip(args.work, minutes)
+            out = args.work / f"out-{engine}-{minutes:g}"
+            if engine == "analysis":
+                command = [*analysis, str(clip), str(out / "waveforms.json")]
+            else:
+                command = [stemcast, "separate", str(clip), "--out", str(out), "--device",
+                           "cpu", *models[engine]]
+            peak, seconds = peak_rss_mb(command)
+            first = first or peak
+            figures.append({"engine": engine, "minutes": minutes, "peak_mb": round(peak),
+                            "seconds": round(seconds)})
+            rows.append([engine, f"{minutes:g}", f"{peak:.0f}", f"{peak / first:.2f}x",
+                         f"{seconds:.0f}"])
+            print(rows[-1], flush=True)
+    print(f"\n{machine()}\n")
+    print(table(["engine", "minutes", "peak RSS MB", "vs first", "wall s"], rows))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

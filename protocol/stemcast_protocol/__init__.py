@@ -21,12 +21,15 @@ from stemcast_protocol.messages import (
     Ping,
     Priority,
     Stage,
+    parse_command,
+)
+from stemcast_protocol.options import OptionError, OutputRequest, parse_output_options
+from stemcast_protocol.server_messages import (
     cancelled_message,
     drums_failed_message,
     drums_ready_message,
     error_message,
     hello_message,
-    parse_command,
     pong_message,
     progress_message,
     stem_chunk_message,
@@ -35,7 +38,6 @@ from stemcast_protocol.messages import (
     track_analysis_message,
     track_info_message,
 )
-from stemcast_protocol.options import OptionError, OutputRequest, parse_output_options
 
 __all__ = [
     "COMMANDS",

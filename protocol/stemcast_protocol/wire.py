@@ -63,6 +63,7 @@ class Ping(TypedDict):
 class Cancel(TypedDict):
     command: Literal["cancel"]
     requestId: RequestId
+    keepJob: NotRequired[bool]  # true: only stop following (3.4)
 
 
 COMMANDS: tuple[type, ...] = (GetTrackInfo, HelloCommand, Ping, Cancel)
@@ -186,6 +187,7 @@ class Cancelled(TypedDict):
     type: Literal["cancelled"]
     success: Literal[True]
     requestId: RequestId
+    jobCancelled: NotRequired[bool]  # the separation job itself was stopped
 
 
 class StemChunk(TypedDict):

@@ -405,7 +405,7 @@ def test_library_lists_the_track_and_opens_it_again(page: Any, server: ServerPro
     stems = httpx.get(f"{server.http_url}/api/tracks/{track_id}/stems", timeout=10).json()
     assert sorted(stems["stems"]) == sorted(STEMS)
 
-    row.first.get_by_role("button").click()
+    row.first.get_by_role("button", name=re.compile("^Open")).click()
     sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
     # Opened from disk: the same separation job, no new one.
     assert page.evaluate("() => window.stemcastMixer.jobId") == stems["jobId"]
@@ -434,7 +434,7 @@ def test_every_stem_plays_in_step_with_the_play_head(page: Any, server: ServerPr
     row = page.locator("#library tr", has_text="Sync Song")
     sync_api.expect(row.first).to_be_visible()
     stems = mono_stems(server, str(row.first.get_attribute("data-track-id")))
-    row.first.get_by_role("button").click()
+    row.first.get_by_role("button", name=re.compile("^Open")).click()
     sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
     page.get_by_role("button", name="Play").click()
     page.wait_for_function("() => window.stemcastMixer.position() > 0.3")
@@ -550,7 +550,7 @@ def test_without_msgpack_the_page_speaks_json_and_fetches_the_stems(
 def test_download_format_mp3(page: Any, server: ServerProcess, clip: Path) -> None:
     page.goto(server.http_url + "/")
     row = page.locator("#library tr", has_text="Page Song")
-    row.first.get_by_role("button").click()
+    row.first.get_by_role("button", name=re.compile("^Open")).click()
     sync_api.expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
     page.get_by_label("Download as").select_option("mp3")
     link = page.get_by_role("link", name="Download bass as MP3")

@@ -102,7 +102,7 @@ def test_cues_export_and_tempo(page: Any, server: ServerProcess, clip: Path) -> 
     job_id = page.evaluate("() => window.stemcastMixer.jobId")
     row = page.locator(f"#library tr[data-track-id='{track_id}']")
     expect(row.locator("td.title")).to_have_attribute(
-        "data-separations", f"Separated: {TINY_MODEL} (4 stems, 2 stems, 2 stems, drums)")
+        "data-separations", f"Separated: {TINY_MODEL} (4 stems, 2 stems, drums + no drums)")
 
     # A cue at 2 s, kept on the server.
     page.locator("#seek").fill("2")

@@ -26,6 +26,7 @@ from stemcast.fleet.wire import decode, encode
 from stemcast.separation.worker_messages import SeparateTask, TaskDone
 from stemcast_protocol import FrameFormat
 from tests.conftest import TINY_MODEL
+from tests.integration.test_jobs_api import wait_status
 from tests.integration.test_resilience import _wait
 from tests.integration.test_streaming import collect, joined_chunks, wav_data
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
@@ -153,6 +154,22 @@ async def test_queue_reads_high_then_normal_then_low(fleet: Fleet) -> None:
 # ---- through the API server and the workers -----------------------------------------------
 
 
+def test_health_queue_and_metrics_show_the_fleet(fleet: Fleet) -> None:
+    health = fleet.server.health()
+    assert health["model"]["state"] == "ready" and health["model"]["name"] == TINY_MODEL
+    workers = health["queue"]["workers"]
+    assert sorted(w["name"] for w in workers if w["alive"]) == ["w0", "w1", "w2"]
+    for worker in workers:
+        assert worker["device"] == "cpu" and worker["model"] == TINY_MODEL
+        assert worker["heartbeatAgeS"] < 30 and worker["pid"] > 0
+    listing = httpx.get(f"{fleet.server.http_url}/queue").json()
+    assert {w["name"] for w in listing["workers"]} >= {"w0", "w1", "w2"}
+    metrics = httpx.get(f"{fleet.server.http_url}/metrics").text
+    assert 'stemcast_fleet_workers{state="ready"} 3.0' in metrics
+    assert 'stemcast_fleet_heartbeat_age_seconds{device="cpu",model="tiny",worker="w0"}' \
+        in metrics
+
+
 async def test_binary_streaming_from_a_remote_worker_equals_the_files(fleet: Fleet) -> None:
     async with SpecCheckedClient.connect(fleet.server.ws_url, fmt=FrameFormat.MSGPACK) as client:
         await client.send({"command": "hello", "delivery": "binary"})
@@ -260,9 +277,10 @@ async def test_redis_restart_mid_queue_loses_nothing(fleet: Fleet) -> None:
 def test_cancel_reaches_the_worker_in_another_process(fleet: Fleet) -> None:
     body = {"file_path": str(fleet.clips["long2"]), "track_hash": "fleet-cancel"}
     assert httpx.post(f"{fleet.server.http_url}/jobs", json=body, timeout=30).status_code < 300
-    worker = _wait(lambda: [w for w in fleet.fleet() if w["jobs"] and w["alive"]], 60,
-                   "a worker to take the job")[0]
-    job_id = worker["jobs"][0]
+    job_id = wait_status(fleet.server, "fleet-cancel", {"processing"})["separation_job_id"]
+    # Running on a worker of the fleet, not only queued on the server.
+    _wait(lambda: any(job_id in w["jobs"] for w in fleet.fleet()), 60,
+          "a worker to take the job")
     deleted = httpx.delete(f"{fleet.server.http_url}/jobs/fleet-cancel", timeout=30)
     assert deleted.status_code == 200 and deleted.json()["status"] == "cancelled"
     # The worker drops it at its next segment boundary, removes its files, and is free.

@@ -104,7 +104,8 @@ def test_nan_in_a_late_block_is_refused_with_its_time(tmp_path: Path) -> None:
 def test_too_long_stops_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stemcast.audio.decode_checks import set_decode_limit
 
-    monkeypatch.delenv("STEMCAST_DECODE_LIMIT_S", raising=False)
+    # setenv (not delenv) so that the limit set below is undone after the test.
+    monkeypatch.setenv("STEMCAST_DECODE_LIMIT_S", "")
     path = tmp_path / "long.wav"
     sf.write(path, np.zeros((RATE * 20, 1), np.int16), RATE)
     set_decode_limit(10.0)

@@ -54,6 +54,20 @@ async def test_track_ids_are_stable_and_refresh_when_the_file_changes(tmp_path: 
     await conn.close()
 
 
+async def test_the_same_new_path_added_at_once_is_one_track(tmp_path: Path) -> None:
+    # Two clients naming a file the server has not seen: both checks find no track, both
+    # insert; the second insert meets the path's UNIQUE and must find the first's row.
+    import asyncio
+
+    conn = await open_database(tmp_path / "db.sqlite3")
+    library = TrackLibrary(TrackStore(conn), [tmp_path])
+    path = write_audio(tmp_path / "new.wav", make_music_like_signal(1.0), 44100)
+    tracks = await asyncio.gather(*(library.add_allowed_path(str(path)) for _ in range(4)))
+    assert len({track.id for track in tracks}) == 1
+    assert await library.store.count() == 1
+    await conn.close()
+
+
 async def test_scan_registers_audio_and_skips_the_rest(tmp_path: Path) -> None:
     conn = await open_database(tmp_path / "db.sqlite3")
     library = TrackLibrary(TrackStore(conn), [tmp_path])

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from stemcast.app.factory import create_app
-from stemcast.audio.decode import DECODE_LIMIT_ENV
+from stemcast.audio.decode_checks import DECODE_LIMIT_ENV
 from stemcast.config import Settings
 from stemcast.http.api_meta import endpoint_of
 from stemcast.http.openapi import describe

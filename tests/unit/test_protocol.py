@@ -336,6 +336,8 @@ def test_frame_of_exactly_the_limit_is_accepted(fmt: FrameFormat) -> None:
     ({"command": "ping", "requestId": -(2**63)}, Ping(request_id=-(2**63))),
     ({"command": "cancel", "requestId": "r"}, Cancel(request_id="r")),
     ({"command": "cancel", "requestId": 0}, Cancel(request_id=0)),
+    ({"command": "cancel", "requestId": "r", "keepJob": True},
+     Cancel(request_id="r", keep_job=True)),
 ])
 def test_parse_commands(message: dict[str, Any], command: Any) -> None:
     assert parse_command(message) == command

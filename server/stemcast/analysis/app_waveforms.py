@@ -44,7 +44,9 @@ def _rounded(values: np.ndarray) -> list[float]:
     return rounded
 
 
-def _peak_and_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[list[float], list[float]]:
+def peak_and_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[list[float], list[float]]:
+    """Rounded peak |sample| and RMS of each window; window i runs from starts[i] to the
+    next start (the last to the signal's end)."""
     if starts.size == 0:
         return [], []
     peak = np.maximum.reduceat(np.abs(signal), starts)
@@ -53,15 +55,34 @@ def _peak_and_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[list[float], 
     return _rounded(peak), _rounded(rms)
 
 
-def _bands(mono: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+def band_filters(sample_rate: int) -> dict[str, np.ndarray]:
+    """The low, mid and high Butterworth filters (second-order sections)."""
     nyquist = sample_rate / 2
     high_edge = min(HIGH_HZ, nyquist * 0.95)
-    low = sosfilt(butter(FILTER_ORDER, LOW_HZ, "lowpass", fs=sample_rate, output="sos"), mono)
-    mid = sosfilt(butter(FILTER_ORDER, (LOW_HZ, high_edge), "bandpass", fs=sample_rate,
-                         output="sos"), mono)
-    high = sosfilt(butter(FILTER_ORDER, high_edge, "highpass", fs=sample_rate, output="sos"),
-                   mono)
-    return {"low": low, "mid": mid, "high": high}
+    return {"low": butter(FILTER_ORDER, LOW_HZ, "lowpass", fs=sample_rate, output="sos"),
+            "mid": butter(FILTER_ORDER, (LOW_HZ, high_edge), "bandpass", fs=sample_rate,
+                          output="sos"),
+            "high": butter(FILTER_ORDER, high_edge, "highpass", fs=sample_rate, output="sos")}
+
+
+def _bands(mono: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    return {name: sosfilt(sos, mono) for name, sos in band_filters(sample_rate).items()}
+
+
+def band_entry(level: int, sample_rate: int, pixels: int,
+               columns: Mapping[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
+    """One app zoom level's entry; columns: band -> (amplitudes, intensities)."""
+    per_second = APP_LEVELS[level]
+    entry: dict[str, Any] = {
+        "zoom_level": level, "sample_rate": sample_rate,
+        "samples_per_pixel": _samples_per_pixel(sample_rate, per_second),
+        "pixels_per_second": per_second, "num_pixels": pixels,
+    }
+    for name in ("low", "mid", "high"):
+        amplitude, intensity = columns.get(name, ([], []))
+        entry[f"{name}_freq_amplitude"] = amplitude
+        entry[f"{name}_freq_intensity"] = intensity
+    return entry
 
 
 def mix_band_waveforms(samples: np.ndarray, sample_rate: int,
@@ -72,19 +93,9 @@ def mix_band_waveforms(samples: np.ndarray, sample_rate: int,
     bands = _bands(mono, sample_rate) if mono.size else {}
     entries = []
     for level in sorted(set(levels)):
-        per_second = APP_LEVELS[level]
-        starts = _window_starts(mono.size, sample_rate, per_second)
-        entry: dict[str, Any] = {
-            "zoom_level": level, "sample_rate": sample_rate,
-            "samples_per_pixel": _samples_per_pixel(sample_rate, per_second),
-            "pixels_per_second": per_second, "num_pixels": int(starts.size),
-        }
-        for name in ("low", "mid", "high"):
-            band = bands.get(name, np.zeros(0))
-            amplitude, intensity = _peak_and_rms(band, starts)
-            entry[f"{name}_freq_amplitude"] = amplitude
-            entry[f"{name}_freq_intensity"] = intensity
-        entries.append(entry)
+        starts = _window_starts(mono.size, sample_rate, APP_LEVELS[level])
+        columns = {name: peak_and_rms(band, starts) for name, band in bands.items()}
+        entries.append(band_entry(level, sample_rate, int(starts.size), columns))
     return entries
 
 

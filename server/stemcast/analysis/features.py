@@ -137,12 +137,20 @@ def analyze(samples: np.ndarray, sample_rate: int) -> BasicFeatures:
     if not np.isfinite(audio).all():
         audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0:
+        return analyze_mono(None, audio.shape[1], sample_rate, peak, None)
+    return analyze_mono(_mono(audio, sample_rate), audio.shape[1], sample_rate, peak,
+                        _loudness(audio, sample_rate))
 
-    rhythm, key, span, loudness = NO_RHYTHM, _NO_KEY, (0.0, 0.0), None
-    if peak > 0:
-        mono = _mono(audio, sample_rate)
+
+def analyze_mono(mono: np.ndarray | None, frames: int, sample_rate: int, peak: float,
+                 loudness: float | None) -> BasicFeatures:
+    """analyze() from its parts: the mono mixdown at RATE (None for silence), the track's
+    length in frames at sample_rate, its sample peak and loudness (measured block-wise
+    on a long track: analysis.stream_input)."""
+    rhythm, key, span = NO_RHYTHM, _NO_KEY, (0.0, 0.0)
+    if peak > 0 and mono is not None:
         span = _audible_span(mono)
-        loudness = _loudness(audio, sample_rate)
         if mono.size >= MIN_KEY_SECONDS * RATE:
             mel, sparse = _spectra(mono)
             key = _key(mono, sparse)
@@ -151,7 +159,7 @@ def analyze(samples: np.ndarray, sample_rate: int) -> BasicFeatures:
 
     name, wheel = _key_names(key.key, key.mode)
     return BasicFeatures(
-        duration_seconds=_num(audio.shape[1] / sample_rate),
+        duration_seconds=_num(frames / sample_rate),
         bpm=rhythm.bpm,
         bpm_confidence=_num(rhythm.confidence),
         beats=tuple(_num(t) for t in rhythm.beats),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stemcast.storage.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    from stemcast.analysis.stream_input import AnalysisInput
 
 ONSETS_JSON = "onsets.json"
 DRUMS_MIDI = "drums.mid"
@@ -21,36 +24,39 @@ def _write_json(path: Path, document: Any) -> None:
 
 def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
     """Basic features and characteristics of a track; its mix's waveform peaks written to
-    waveform_path, and its band waveforms (app shape) beside them (BANDS_JSON)."""
-    from stemcast.analysis.features import analyze
-    from stemcast.audio import decode
-    from stemcast.audio.waveform import waveform_entries
+    waveform_path, and its band waveforms (app shape) beside them (BANDS_JSON).
 
-    audio = decode(audio_path)
-    features = analyze(audio.samples, audio.sample_rate).to_dict()
-    _write_json(Path(waveform_path), waveform_entries({"mix": audio.samples},
-                                                      audio.sample_rate))
-    features["characteristics"] = _app_extras(audio, features, Path(waveform_path).parent)
+    The file is read once, a block at a time (analysis.stream_input): what stays in memory
+    is its mono mixdown at the analysis rate, not the decoded track."""
+    from stemcast.analysis.features import analyze_mono
+    from stemcast.analysis.stream_input import read_analysis_input
+
+    data = read_analysis_input(audio_path)
+    features = analyze_mono(data.mono if data.peak > 0 else None, data.frames,
+                            data.sample_rate, data.peak, data.loudness_lufs).to_dict()
+    _write_json(Path(waveform_path), data.waveforms)
+    features["characteristics"] = _app_extras(data, features, Path(waveform_path).parent)
     return features
 
 
 def app_extras_file(audio_path: str, features: dict[str, Any], folder: str) -> dict[str, Any]:
     """For a track analysed before characteristics existed: its characteristics (returned)
     and band waveforms (written to folder/BANDS_JSON)."""
-    from stemcast.audio import decode
+    from stemcast.analysis.stream_input import read_analysis_input
 
-    return _app_extras(decode(audio_path), features, Path(folder))
+    return _app_extras(read_analysis_input(audio_path), features, Path(folder))
 
 
-def _app_extras(audio: Any, features: dict[str, Any], folder: Path) -> dict[str, Any]:
-    from stemcast.analysis.app_waveforms import mix_band_waveforms
+def _app_extras(data: AnalysisInput, features: dict[str, Any], folder: Path) -> dict[str, Any]:
     from stemcast.analysis.beatgrid import beat_grid
     from stemcast.analysis.characteristics import characteristics
+    from stemcast.analysis.grid import RATE
 
-    _write_json(folder / BANDS_JSON, mix_band_waveforms(audio.samples, audio.sample_rate))
+    _write_json(folder / BANDS_JSON, data.bands)
     grid = beat_grid(features)
-    return characteristics(audio.samples, audio.sample_rate, bpm=grid.bpm,
-                           bpm_confidence=grid.bpm_confidence,
+    # The mono mixdown at RATE is what characteristics() makes of the track itself (one
+    # difference: a track whose two channels cancel exactly now counts as silent there).
+    return characteristics(data.mono, RATE, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
                            loudness_lufs=features.get("loudness_lufs"),
                            steady_pulse=grid.bpm_measured).to_dict()
 
@@ -58,15 +64,18 @@ def _app_extras(audio: Any, features: dict[str, Any], folder: Path) -> dict[str,
 def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:
     """Seed 002's transcription of an isolated drum stem: onsets.json and drums.mid in
     out_dir (written under temporary names, then renamed). Returns a summary."""
+    from stemcast.analysis.drum_spectrum import RATE
     from stemcast.analysis.drums import onsets_document, transcribe
     from stemcast.analysis.midi import write_midi
-    from stemcast.audio import decode
+    from stemcast.analysis.stream_input import read_mono
 
-    audio = decode(drums_path)
-    onsets = transcribe(audio.samples, audio.sample_rate)
+    # The stem's mono mixdown at the transcription's rate, read block by block: what
+    # transcribe() would make of the whole stem, without holding its channels.
+    mono, duration = read_mono(drums_path, RATE)
+    onsets = transcribe(mono, RATE)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    document = onsets_document(onsets, bpm=bpm, duration_seconds=audio.duration_seconds)
+    document = onsets_document(onsets, bpm=bpm, duration_seconds=duration)
     write_midi(onsets, folder / DRUMS_MIDI, bpm=bpm)
     _write_json(folder / ONSETS_JSON, document)
     counts: dict[str, int] = {}

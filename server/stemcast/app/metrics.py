@@ -60,6 +60,13 @@ class Metrics(JobObserver):
         self.running = Gauge("stemcast_jobs_running", "Jobs on a worker now", registry=r)
         self.clients = Gauge("stemcast_connected_clients", "Open WebSocket sessions",
                              registry=r)
+        # `serve --queue`: the fleet's workers by state, and how long ago each one last
+        # heartbeat (a worker missing for long is dead; its job goes to another).
+        self.fleet_workers = Gauge("stemcast_fleet_workers", "Fleet workers by state",
+                                   ["state"], registry=r)
+        self.fleet_heartbeat_age = Gauge("stemcast_fleet_heartbeat_age_seconds",
+                                         "Seconds since a fleet worker's last heartbeat",
+                                         ["worker", "device", "model"], registry=r)
         self.cache_bytes = Gauge("stemcast_cache_bytes",
                                  "Bytes of stems in the cache (at the last prune)", registry=r)
         self.cache_entries = Gauge("stemcast_cache_entries",
@@ -108,6 +115,7 @@ class Metrics(JobObserver):
         self.queue_length.set(_number(snapshot.get("queued")))
         self.running.set(_number(snapshot.get("running")))
         self.clients.set(services.connected_clients)
+        self._fleet(services.scheduler.pool.describe())
         if services.pruner is not None:
             stats = services.pruner.stats
             self.cache_bytes.set(stats.cache_bytes)
@@ -116,6 +124,18 @@ class Metrics(JobObserver):
         model_state = services.scheduler.catalog.status.state
         self.model_ready.set(1 if model_state == ModelState.READY else 0)
         self.uptime.set(time.time() - services.started_at)
+
+
+    def _fleet(self, workers: list[dict[str, object]]) -> None:
+        if not workers or "heartbeatAgeS" not in workers[0]:
+            return  # local worker processes: no fleet
+        self.fleet_workers.clear()
+        self.fleet_heartbeat_age.clear()
+        for worker in workers:
+            self.fleet_workers.labels(str(worker["state"])).inc()
+            self.fleet_heartbeat_age.labels(str(worker["name"]), str(worker["device"]),
+                                            str(worker["model"])).set(
+                _number(worker["heartbeatAgeS"]))
 
 
 def _number(value: object) -> float:

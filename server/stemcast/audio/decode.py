@@ -97,7 +97,7 @@ def probe(path: PathLike) -> AudioInfo:
     if not _tail_reads(file, frames):
         # The header promises more than the file holds (cut off while copying): the
         # duration is what decodes, not what the header says.
-        frames = decode(file).frames
+        frames = _count_frames(file)
     container = info.format.lower()
     return AudioInfo(frames / info.samplerate, info.samplerate, info.channels, frames,
                      _SF_CONTAINER_NAMES.get(container, container))
@@ -202,9 +202,8 @@ def _probe_av(file: Path) -> AudioInfo:
         raise not_audio(file, f"nothing decodes: {reason(exc)}") from exc
     check_shape(file, rate, channels)
     if duration is None or duration <= 0:
-        decoded = decode(file)  # no duration in the header: count the samples
-        return AudioInfo(decoded.duration_seconds, decoded.sample_rate, decoded.channels,
-                         decoded.frames, name)
+        frames = _count_frames(file)  # no duration in the header: count the samples
+        return AudioInfo(frames / rate, rate, channels, frames, name)
     check_length(file, round(duration * rate), rate)
     return AudioInfo(duration, rate, channels, None, name)
 
@@ -259,3 +258,15 @@ def _decode_av(file: Path) -> DecodedAudio:
     check_finite(file, samples.T, rate)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
 
+
+
+def _count_frames(file: Path) -> int:
+    """The frames a decode gives, counted block by block (no whole copy in memory)."""
+    from stemcast.audio.blocks import BlockStream, read_blocks
+
+    def count(stream: BlockStream) -> int:
+        for _ in stream.blocks():
+            pass
+        return stream.frames
+
+    return read_blocks(file, count)

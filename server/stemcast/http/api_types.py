@@ -49,6 +49,14 @@ class WorkerRow(TypedDict):
     pid: int | None
     state: str
     jobs: list[str]
+    # `serve --queue`: the fleet's workers also say who and where they are.
+    name: NotRequired[str]
+    host: NotRequired[str]
+    device: NotRequired[str | None]
+    model: NotRequired[str | None]
+    lastHeartbeat: NotRequired[float]
+    heartbeatAgeS: NotRequired[float]
+    alive: NotRequired[bool]
 
 
 class QueueFigures(TypedDict):
@@ -99,6 +107,7 @@ class QueueRow(TypedDict):
 
 class QueueListing(TypedDict):
     jobs: list[QueueRow]
+    workers: list[WorkerRow]
 
 
 class Stats(TypedDict):

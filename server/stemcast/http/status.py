@@ -61,7 +61,10 @@ async def health(request: Request) -> JSONResponse:
           responses={200: QueueListing})
 async def queue(request: Request) -> JSONResponse:
     services = services_of(request)
-    return JSONResponse({"jobs": services.scheduler.queue_listing()})
+    # `workers`: the local worker processes, or the fleet's (serve --queue) with their
+    # device, model, job and last heartbeat.
+    return JSONResponse({"jobs": services.scheduler.queue_listing(),
+                         "workers": services.scheduler.workers()})
 
 
 @endpoint("Liveness probe: 200 while the process serves", tags=("health",),

@@ -294,5 +294,8 @@ class Scheduler:
                                  self.eta),
                 "waitingForDatabase": len(self.recovery.jobs)}
 
+    def workers(self) -> list[dict[str, object]]:
+        return self.pool.describe()
+
     def queue_listing(self) -> list[dict[str, object]]:
         return queue_rows(self._live.running.values(), self._live.queued)

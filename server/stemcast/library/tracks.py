@@ -169,14 +169,20 @@ class TrackStore:
         now = utc_now()
         if existing is None:
             track_id = new_id or str(uuid.uuid4())
-            await self._conn.execute(
+            # ON CONFLICT: two requests adding the same new path at once both found no
+            # track above; the later insert yields to the earlier one's row.
+            cursor = await self._conn.execute(
                 "INSERT INTO tracks (id, path, title, source, file_size, file_mtime, container,"
                 " duration_seconds, sample_rate, channels, created_at, updated_at, external_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING",
                 (track_id, facts.path, facts.title, source, facts.file_size, facts.file_mtime,
                  facts.container, facts.duration_seconds, facts.sample_rate, facts.channels,
                  now, now, new_id),
             )
+            if cursor.rowcount == 0:
+                raced = await self.get_by_path(facts.path)
+                assert raced is not None
+                track_id = raced.id
         else:
             track_id = existing.id
             if (existing.file_size, existing.file_mtime) != (facts.file_size, facts.file_mtime):

@@ -66,11 +66,14 @@ export async function refreshLibrary() {
   }
 }
 
+const LAYOUT_NAMES = { "6stems": "6 stems", "4stems": "4 stems", "2stems": "2 stems",
+  "2stems-drums": "drums + no drums" };
+
 // "Separated: tiny (4 stems, 2 stems) · dsp (running)": what Open can give at once.
 function separationsText(separations) {
   if (!separations.length) return "Not separated yet";
   const parts = separations.map((s) => s.state === "completed"
-    ? `${s.model} (${s.layouts.map((l) => l.replace("stems-drums", " stems, drums").replace("stems", " stems")).join(", ") || "stems"})`
+    ? `${s.model} (${s.layouts.map((l) => LAYOUT_NAMES[l] || l).join(", ") || "stems"})`
     : `${s.model} (${s.state})`);
   return `Separated: ${[...new Set(parts)].join(" · ")}`;
 }

@@ -530,10 +530,10 @@ export function streamStatusText() {
   const total = mixer.duration;
   if (!have) return job.cached ? "Stems are coming from the cache…"
     : job.separating ? "Stems are arriving while they separate…" : "Stems are arriving…";
-  if (job.cached) return `From the cache so far: ${clock(have)} of ${clock(total)}.`;
   if (mixer.refused !== null && mixer.refused > have) {
-    return `Not separated yet: ${clock(mixer.refused)} is past the ${clock(have)} here so far. It plays once it arrives.`;
+    return `${job.cached ? "Not loaded yet" : "Not separated yet"}: ${clock(mixer.refused)} is past the ${clock(have)} here so far. It plays once it arrives.`;
   }
+  if (job.cached) return `From the cache so far: ${clock(have)} of ${clock(total)}.`;
   if (!job.separating) return `Here so far: ${clock(have)} of ${clock(total)}.`;
   const now = mixer.waiting ? "Playback waits for the next part."
     : mixer.playing ? "Playing what has arrived; the rest follows." : "Press Play to hear it now.";

@@ -86,6 +86,7 @@ export function camelot(pitchClass, minor) {
 
 export function shiftedKey(track, semitones) {
   if (!track || track.key === null || track.key === undefined || track.key === "") return null;
+  if (Math.round(semitones) === 0 && track.keyName) return { name: track.keyName, camelot: track.camelot };
   const pitch = (((Number(track.key) + Math.round(semitones)) % 12) + 12) % 12;
   const minor = track.mode === "0";
   return { name: `${KEYS[pitch]} ${minor ? "minor" : "major"}`, camelot: camelot(pitch, minor) };

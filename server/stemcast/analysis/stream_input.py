@@ -1,0 +1,226 @@
+"""What track analysis needs from a file, gathered in one block-wise pass over its PCM.
+
+Held whole before: the decoded track (an hour of stereo: 1.3 GB of float32) and copies of
+it. Now the pass keeps only a mono 22.05 kHz mixdown (4x smaller than the stereo source,
+what beats, key, the audible span and the characteristics are measured on anyway) and
+the results of the measures that need the original channels and rate, each fed a block
+at a time with the same arithmetic as its whole-array form:
+
+- the sample peak;
+- BS.1770 integrated loudness: pyloudnorm's K-weighting filters with their state carried
+  across blocks (scipy's lfilter with zi), its 400 ms gating blocks summed from the same
+  samples, then its gating on the block powers;
+- the mix's waveform peaks (audio.waveform_stream) and the app's band waveforms
+  (app_waveforms: Butterworth bands with sosfilt state carried, windows reduced once whole).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyloudnorm
+import soxr
+from scipy.signal import lfilter, sosfilt
+
+from stemcast.analysis import app_waveforms
+from stemcast.analysis.features import LOUDNESS_BLOCK_SECONDS, LOUDNESS_MAX_CHANNELS
+from stemcast.analysis.grid import RATE
+from stemcast.audio.blocks import BlockStream, read_blocks
+from stemcast.audio.waveform_stream import WaveformStream
+
+_GAINS = [1.0, 1.0, 1.0, 1.41, 1.41]  # BS.1770 channel weights (pyloudnorm's G)
+_STEP = 0.25  # pyloudnorm's default overlap 0.75
+
+
+class LoudnessStream:
+    """pyloudnorm.Meter(rate).integrated_loudness(data), data fed (frames, channels)."""
+
+    def __init__(self, sample_rate: int, channels: int) -> None:
+        self.rate = sample_rate
+        self.channels = channels
+        self.stages = [(f.b, f.a, f.passband_gain)
+                       for f in pyloudnorm.Meter(sample_rate)._filters.values()]
+        self.states = [[np.zeros(max(len(a), len(b)) - 1) for _ in range(channels)]
+                       for b, a, _ in self.stages]
+        self.pending = np.zeros((0, channels))  # filtered samples from `offset` on
+        self.offset = 0
+        self.blocks: list[np.ndarray] = []  # z[:, j], per gating block
+        self.frames = 0
+
+    def _bounds(self, j: int) -> tuple[int, int]:
+        block = LOUDNESS_BLOCK_SECONDS
+        return int(block * (j * _STEP) * self.rate), int(block * (j * _STEP + 1) * self.rate)
+
+    def update(self, data: np.ndarray) -> None:
+        filtered = np.array(data, dtype=np.float64, copy=True)
+        for stage, (b, a, gain) in enumerate(self.stages):
+            for ch in range(self.channels):
+                out, self.states[stage][ch] = lfilter(b, a, filtered[:, ch],
+                                                      zi=self.states[stage][ch])
+                filtered[:, ch] = gain * out
+        self.pending = np.concatenate([self.pending, filtered])
+        self.frames += len(data)
+        self._gate_blocks(lambda upper: upper <= self.frames)
+
+    def _gate_blocks(self, ready: Any, limit: int | None = None) -> None:
+        scale = 1.0 / (LOUDNESS_BLOCK_SECONDS * self.rate)
+        while limit is None or len(self.blocks) < limit:
+            lower, upper = self._bounds(len(self.blocks))
+            if not ready(upper):
+                break
+            window = self.pending[lower - self.offset:upper - self.offset]
+            self.blocks.append(np.array([scale * np.sum(np.square(window[:, i]))
+                                         for i in range(self.channels)]))
+        lower, _ = self._bounds(len(self.blocks))
+        drop = min(lower, self.frames) - self.offset
+        if drop > 0:
+            self.pending = self.pending[drop:]
+            self.offset += drop
+
+    def finish(self) -> float | None:
+        """The loudness in LUFS, None as features._loudness gives it (short, silent)."""
+        if self.frames <= LOUDNESS_BLOCK_SECONDS * self.rate:
+            return None
+        seconds = self.frames / self.rate
+        count = int(np.round((seconds - LOUDNESS_BLOCK_SECONDS)
+                             / (LOUDNESS_BLOCK_SECONDS * _STEP))) + 1
+        self._gate_blocks(lambda upper: True, count)
+        z = np.array(self.blocks[:count]).T  # (channels, blocks)
+        gains = _GAINS[:self.channels]
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            power = np.sum([gains[i] * z[i] for i in range(self.channels)], axis=0)
+            levels = -0.691 + 10.0 * np.log10(power)
+            gated = levels >= -70.0
+            relative = -0.691 + 10.0 * np.log10(np.sum(
+                [gains[i] * np.mean(z[i][gated]) for i in range(self.channels)])) - 10.0
+            kept = (levels > relative) & (levels > -70.0)
+            averages = np.nan_to_num(np.array([np.mean(z[i][kept])
+                                               for i in range(self.channels)]))
+            lufs = -0.691 + 10.0 * np.log10(np.sum([gains[i] * averages[i]
+                                                    for i in range(self.channels)]))
+        return float(lufs) if np.isfinite(lufs) else None
+
+
+class BandStream:
+    """app_waveforms.mix_band_waveforms, fed (channels, frames) blocks."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self.filters = app_waveforms.band_filters(sample_rate)
+        self.states = {name: np.zeros((sos.shape[0], 2)) for name, sos in self.filters.items()}
+        self.levels = sorted(app_waveforms.APP_LEVELS)
+        self.frames = 0
+        # Per level: filtered samples of the windows not yet whole, and from which frame.
+        self.pending = {level: {name: np.zeros(0) for name in self.filters}
+                        for level in self.levels}
+        self.window = dict.fromkeys(self.levels, 0)  # the first window not yet reduced
+        self.done: dict[int, dict[str, list[tuple[list[float], list[float]]]]] = {
+            level: {name: [] for name in self.filters} for level in self.levels}
+
+    def update(self, samples: np.ndarray) -> None:
+        mono = np.nan_to_num(samples.mean(axis=0)).astype(np.float64)
+        bands = {}
+        for name, sos in self.filters.items():
+            bands[name], self.states[name] = sosfilt(sos, mono, zi=self.states[name])
+        self.frames += mono.size
+        for level in self.levels:
+            per_second = app_waveforms.APP_LEVELS[level]
+            # Window i ends at floor((i + 1) * rate / pps): whole when that is <= frames.
+            self._reduce(level, bands, ((self.frames + 1) * per_second - 1) // self.rate)
+
+    def _reduce(self, level: int, bands: dict[str, np.ndarray], until: int,
+                end: int | None = None) -> None:
+        per_second = app_waveforms.APP_LEVELS[level]
+        first_window = self.window[level]
+        first = first_window * self.rate // per_second
+        if end is None:
+            end = until * self.rate // per_second
+        for name in self.filters:
+            pending = np.concatenate([self.pending[level][name], bands.get(name, np.zeros(0))])
+            if until > first_window:
+                starts = np.arange(first_window, until, dtype=np.int64) * self.rate \
+                    // per_second - first
+                self.done[level][name].append(
+                    app_waveforms.peak_and_rms(pending[:end - first], starts))
+                pending = pending[end - first:]
+            self.pending[level][name] = pending
+        self.window[level] = max(until, first_window)
+
+    def entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for level in self.levels:
+            per_second = app_waveforms.APP_LEVELS[level]
+            self._reduce(level, {}, -(-self.frames * per_second // self.rate), self.frames)
+            columns = {name: ([v for peak, _ in parts for v in peak],
+                              [v for _, rms in parts for v in rms])
+                       for name, parts in self.done[level].items()}
+            entries.append(app_waveforms.band_entry(level, self.rate, self.window[level],
+                                                    columns))
+        return entries
+
+
+@dataclass(frozen=True)
+class AnalysisInput:
+    mono: np.ndarray  # float32 mono mixdown at grid.RATE (features._mono of the track)
+    sample_rate: int
+    frames: int  # at the file's rate
+    peak: float
+    loudness_lufs: float | None
+    waveforms: list[dict[str, Any]]  # the mix's peaks (waveform.waveform_entries)
+    bands: list[dict[str, Any]]  # app_waveforms.mix_band_waveforms
+
+
+def read_analysis_input(path: str | os.PathLike[str]) -> AnalysisInput:
+    def consume(stream: BlockStream) -> AnalysisInput:
+        rate, channels = stream.sample_rate, stream.channels
+        loudness = LoudnessStream(rate, channels if channels <= LOUDNESS_MAX_CHANNELS else 1)
+        peaks = WaveformStream(["mix"], rate)
+        bands = BandStream(rate)
+        resampler = (soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="HQ")
+                     if rate != RATE else None)
+        mono_parts, peak = [], 0.0
+        for block in stream.blocks():
+            peak = max(peak, float(np.max(np.abs(block))))
+            loudness.update(block.T if channels <= LOUDNESS_MAX_CHANNELS
+                            else block.mean(axis=0)[:, None])
+            peaks.update("mix", block)
+            bands.update(block)
+            mono = block.mean(axis=0) if channels > 1 else block[0]
+            mono_parts.append(resampler.resample_chunk(mono) if resampler else mono.copy())
+        if resampler is not None:
+            mono_parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        mono = np.ascontiguousarray(np.concatenate(mono_parts), dtype=np.float32)
+        return AnalysisInput(mono, rate, stream.frames, peak, loudness.finish(),
+                             peaks.entries(), bands.entries())
+
+    return read_blocks(path, consume)
+
+
+def _mono_blocks(stream: BlockStream, rate: int) -> np.ndarray:
+    """The stream's mono mixdown (the channels' float32 mean) at `rate`, block by block;
+    soxr's streaming resampler gives the one-shot resampler's samples."""
+    resampler = (soxr.ResampleStream(stream.sample_rate, rate, 1, dtype="float32",
+                                     quality="HQ") if stream.sample_rate != rate else None)
+    parts = []
+    for block in stream.blocks():
+        mono = block.mean(axis=0) if block.shape[0] > 1 else block[0].copy()
+        parts.append(resampler.resample_chunk(mono) if resampler is not None else mono)
+    if resampler is not None:
+        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def read_mono(path: str | os.PathLike[str], rate: int) -> tuple[np.ndarray, float]:
+    """A file's mono mixdown at `rate` and its decoded duration, never holding the
+    file's channels whole (drum transcription reads its stem so)."""
+
+    def consume(stream: BlockStream) -> tuple[np.ndarray, float]:
+        mono = _mono_blocks(stream, rate)
+        return mono, stream.duration_seconds
+
+    return read_blocks(path, consume)
