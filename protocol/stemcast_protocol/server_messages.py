@@ -95,12 +95,16 @@ def drums_failed_message(*, request_id: RequestId, track_id: str, job_id: str | 
 
 def progress_message(*, request_id: RequestId, track_id: str, job_id: str | None,
                      stage: Stage | str, progress: float, eta_seconds: float | None,
-                     queue_position: int | None) -> dict[str, Any]:
-    return {
+                     queue_position: int | None,
+                     eta_range: tuple[float, float] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {
         "type": MessageType.PROGRESS.value, "success": True, "requestId": request_id,
         "trackId": track_id, "jobId": job_id, "stage": _value(stage), "progress": progress,
         "etaSeconds": eta_seconds, "queuePosition": queue_position,
     }
+    if eta_range is not None:  # only while the estimate is uncertain
+        message["etaRange"] = [eta_range[0], eta_range[1]]
+    return message
 
 
 def stems_ready_message(*, request_id: RequestId, track_id: str, job_id: str,

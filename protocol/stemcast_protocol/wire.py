@@ -105,6 +105,8 @@ class Progress(TypedDict):
     progress: float
     etaSeconds: float | None
     queuePosition: int | None
+    # [low, high] seconds, present only while etaSeconds is uncertain
+    etaRange: NotRequired[list[float]]
 
 
 class StemsReady(TypedDict):

@@ -40,9 +40,10 @@ def _table(body: str) -> dict[str, Field]:
     fields: dict[str, Field] = {}
     for row in re.findall(r"^\| `(\w+)` \|(.*)$", body, flags=re.M):
         cells = [cell.strip() for cell in row[1].split("|")]
-        # Command tables have a "required" column; in messages every field is always sent.
-        required = cells[1] == "yes" if len(cells) > 3 else True
-        fields[row[0]] = Field(type=cells[0], required=required)
+        # Command tables have a "required" column; in messages every field is always sent,
+        # unless its type says ", optional" (sent only when it has something to say).
+        required = cells[1] == "yes" if len(cells) > 3 else not cells[0].endswith(", optional")
+        fields[row[0]] = Field(type=cells[0].removesuffix(", optional"), required=required)
     return fields
 
 
@@ -104,7 +105,8 @@ def check_against_spec(message: dict[str, Any]) -> None:
     message = _from_seed_dialect(message)
     if "type" in message:
         table = TABLES[f"message:{message['type']}"]
-        assert set(message) == set(table), message["type"]
+        assert {name for name, f in table.items() if f.required} <= set(message) \
+            <= set(table), message["type"]
         assert isinstance(message["success"], bool)
     else:
         parse_command(message)

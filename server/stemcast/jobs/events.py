@@ -19,6 +19,8 @@ class JobProgress:
     progress: float
     eta_seconds: float | None
     queue_position: int | None
+    # (low, high) seconds while the estimate is uncertain (early, or an unsteady rate)
+    eta_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

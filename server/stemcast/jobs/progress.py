@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from stemcast.jobs.eta import EtaEstimator, rounded
+from stemcast.jobs.eta import EtaEstimator, rounded, rounded_range, seconds_of
 from stemcast.jobs.events import EventBus, JobProgress
 from stemcast.jobs.live import LiveJobs
 from stemcast_protocol import Stage
@@ -29,12 +29,16 @@ class ProgressReporter:
         live = self._live
         running = live.running.get(job_id)
         if running is not None:
+            estimate = self._eta.running_estimate(running)
             return JobProgress(job_id, running.stage, round(running.progress, 4),
-                               rounded(self._eta.running(running)), 0)
+                               rounded(seconds_of(estimate)), 0,
+                               rounded_range(estimate))
         job = live.queued.find(job_id)
         if job is not None:
-            eta = self._eta.queued(job, live.running.values(), live.queued, self._workers)
-            return JobProgress(job_id, Stage.QUEUED, 0.0, rounded(eta), live.position(job_id))
+            estimate = self._eta.queued_estimate(job, live.running.values(), live.queued,
+                                                 self._workers)
+            return JobProgress(job_id, Stage.QUEUED, 0.0, rounded(seconds_of(estimate)),
+                               live.position(job_id), rounded_range(estimate))
         return JobProgress(job_id, Stage.QUEUED, 0.0, None, None)
 
     def publish(self, job_id: str) -> None:

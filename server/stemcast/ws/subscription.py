@@ -116,6 +116,7 @@ class RequestSubscription:
                     progress=event.progress,
                     eta_seconds=event.eta_seconds,
                     queue_position=event.queue_position,
+                    eta_range=event.eta_range,
                 ),
                 False,
             )

@@ -209,7 +209,7 @@ export function onJobMessage(message) {
       setJob({
         stage: message.stage, label: reading ? "Reading the audio" : labels[message.stage] || message.stage,
         progress: reading ? null : message.progress,
-        eta: message.etaSeconds, queue: message.queuePosition,
+        eta: message.etaSeconds, etaRange: message.etaRange, queue: message.queuePosition,
       });
       if (message.stage === "queued" || message.stage === "complete") refreshQueue();
       break;
@@ -307,7 +307,16 @@ export function showTrackLine(element, track) {
   for (const span of facts) element.append(" · ", span);
 }
 
-export function setJob({ stage, label, progress, eta = null, queue = null }) {
+// "about 0:40–1:10 left" while the server is unsure (it sends etaRange), one figure after.
+function timeLeft(eta, range) {
+  if (Array.isArray(range) && range.length === 2) {
+    const [low, high] = range.map(clock);
+    if (low !== high) return `about ${low}–${high} left`;
+  }
+  return `about ${clock(eta)} left`;
+}
+
+export function setJob({ stage, label, progress, eta = null, etaRange = null, queue = null }) {
   const card = $("job");
   card.hidden = false;
   card.dataset.stage = stage;
@@ -322,7 +331,7 @@ export function setJob({ stage, label, progress, eta = null, queue = null }) {
   if (stage === "failed") bar.value = 0;
   $("job-stage").textContent = label;
   $("job-percent").textContent = progress === null || stage === "failed" ? "" : `${Math.round((Number(bar.value) || 0) * 100)}%`;
-  $("job-eta").textContent = eta !== null && eta !== undefined && stage !== "complete" ? `about ${clock(eta)} left` : "";
+  $("job-eta").textContent = eta !== null && eta !== undefined && stage !== "complete" ? timeLeft(eta, etaRange) : "";
   let place = "";
   if (stage !== "complete" && stage !== "failed" && queue !== null && queue !== undefined) {
     place = queue === 0 ? "running now" : `${ordinal(queue)} in the queue`;
