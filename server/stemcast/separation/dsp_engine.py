@@ -70,6 +70,10 @@ CENTRE_POWER = 6.0
 SUSTAIN_FRAMES = 85
 SUSTAIN_WEIGHT = 1.0
 
+# drums_bass_window: centred, unsustained tones of an accompaniment go to bass below this
+# (a bass's upper harmonics), to drums above (their tones). 500 Hz tuned on 4 corpus songs.
+FOLD_SPLIT_HZ = 500.0
+
 EPS = 1e-10
 
 
@@ -201,7 +205,7 @@ def separate_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> np
 def drums_bass_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> np.ndarray:
     """drums and bass of a (2, frames) window that holds no vocals (the offline engine's
     accompaniment): float32 (2, 2, frames). The same HPSS and bass crossover as
-    separate_window, without its vocal mask."""
+    separate_window; what its vocal mask would take is shared between drums and bass."""
     from stemcast.separation.spectral import istft, stft
 
     frames = audio.shape[-1]
@@ -213,8 +217,25 @@ def drums_bass_window(audio: np.ndarray, interrupt: Interrupt | None = None) -> 
     mask_harmonic, mask_percussive = hpss_masks(magnitude)
     if interrupt is not None:
         interrupt.check()
-    bass_weight, _ = _band_weights()
-    masks = np.stack([mask_percussive, mask_harmonic * bass_weight])
+    bass_weight, vocal_band = _band_weights()
+    drums, bass = mask_percussive, mask_harmonic * bass_weight
+    # What separate_window's vocal mask would take (centred, unsustained tones) is, in an
+    # accompaniment without voice, mostly the bass's centred upper harmonics and the
+    # drums' tones: left in other it cost other 3.5 dB SDR on the corpus. Below
+    # FOLD_SPLIT_HZ it goes to bass, above to drums (corpus medians: bass 0.9 -> 1.8 dB,
+    # other -2.6 -> 1.0, drums 4.5 -> 3.8; see README "offline engine").
+    rows = np.flatnonzero(vocal_band[:, 0])
+    band = slice(int(rows[0]), int(rows[-1]) + 1)
+    harmonic = mask_harmonic[band]
+    centred = (harmonic * vocal_band[band]
+               * centre_mask(spectrum[0, band], spectrum[1, band])
+               * unsustained_factor(magnitude[band] * harmonic))
+    low = (np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)[band] < FOLD_SPLIT_HZ)[:, None]
+    bass = bass.copy()
+    drums = drums.copy()
+    bass[band] += centred * low
+    drums[band] += centred * ~low
+    masks = np.stack([drums, bass])
     stems = istft(spectrum[None] * masks[:, None], N_FFT, HOP, padded.shape[-1])
     return np.ascontiguousarray(stems[..., :frames], dtype=np.float32)
 

@@ -6,7 +6,8 @@ the DSP engine's methods for the rest.
   sum to 1 there), plus everything above, where its 2stems output is cut;
 - drums and bass: the DSP engine's harmonic/percussive split and bass crossover
   (dsp_engine.drums_bass_window) on that accompaniment, never on the full mix, so the
-  voice no longer leaks into them;
+  voice no longer leaks into them; what the DSP vocal mask would take from it (the
+  bass's centred upper harmonics, the drums' tones) goes to bass below 500 Hz, drums above;
 - other: the accompaniment minus drums and bass.
 
 So the four stems sum to the mix (up to float rounding). Both halves stream: a step
