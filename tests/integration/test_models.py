@@ -149,6 +149,7 @@ def test_separate_on_the_command_line_with_the_dsp_engine(tmp_path: Path, clip: 
     assert result.returncode == 0, result.stderr
     assert "weightless DSP engine" in result.stderr
     mix = sf.read(clip, dtype="int16")[0].astype(np.int32)
-    total = sum(sf.read(tmp_path / "out" / f"{n}.wav", dtype="int16")[0].astype(np.int32)
+    folder = tmp_path / "out" / "dsp" / clip.stem  # demucs's layout: OUT/MODEL/TRACK/STEM
+    total = sum(sf.read(folder / f"{n}.wav", dtype="int16")[0].astype(np.int32)
                 for n in ("drums", "bass", "other", "vocals"))
     assert np.max(np.abs(total - mix)) <= 2
