@@ -3,8 +3,6 @@ request leaving the server (the page works offline)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,19 +10,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.support.browser import require_browser
 from tests.support.server import ServerProcess
-from tests.support.tools import missing_tool
 
-CHROMIUM = "/usr/bin/chromium"
-
-if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-    missing_tool(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
-                 "(.ci/run does) to run the browser tests", module_level=True)
-try:
-    from playwright import sync_api
-except ImportError:
-    missing_tool("the Python 'playwright' package is missing: pip install -e '.[test]'",
-                 module_level=True)
+require_browser()  # skips the module (fails under CI) without Chromium or Playwright
 
 pytestmark = pytest.mark.integration
 
@@ -37,25 +26,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc.stop()
 
 
-def test_docs_render_every_operation_offline(server: ServerProcess) -> None:
+def test_docs_render_every_operation_offline(server: ServerProcess, browser: Any) -> None:
     document: dict[str, Any] = httpx.get(f"{server.http_url}/openapi.json").json()
     operations = sum(len(ops) for ops in document["paths"].values())
-    executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     hosts: set[str] = set()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
-            page.goto(f"{server.http_url}/docs")
-            page.wait_for_selector("h2:text('Schemas')", timeout=30_000)
-            shown = page.locator("#api > details").count()
-            summary = page.locator("#summary").inner_text()
-            page.locator("details:has(code:text-is('/jobs'))").first.click()
-            opened = page.locator("details[open]").first.inner_text()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+        page.goto(f"{server.http_url}/docs")
+        page.wait_for_selector("h2:text('Schemas')", timeout=30_000)
+        shown = page.locator("#api > details").count()
+        summary = page.locator("#summary").inner_text()
+        page.locator("details:has(code:text-is('/jobs'))").first.click()
+        opened = page.locator("details[open]").first.inner_text()
+    finally:
+        page.close()
     # One entry per operation, then one per schema.
     assert shown == operations + len(document["components"]["schemas"])
     assert document["info"]["version"] in summary

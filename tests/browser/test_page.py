@@ -8,9 +8,7 @@ is skipped, with the reason, only where it could not be installed.
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import time
 import wave
 import zipfile
@@ -27,28 +25,17 @@ from scipy import signal
 
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.browser import require_browser
 from tests.support.server import ServerProcess
-from tests.support.tools import missing_tool
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 STEMS = ["drums", "bass", "other", "vocals"]
 TOKEN = "browser-test-token"
 
-if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-    missing_tool(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
-                 "(.ci/run does) to run the browser tests", module_level=True)
-try:
-    from playwright import sync_api
-except ImportError:
-    missing_tool("the Python 'playwright' package is missing: pip install -e '.[test]'",
-                 module_level=True)
+sync_api = require_browser()
 
 pytestmark = pytest.mark.integration
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +55,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> I
     assert proc.health()["model"]["state"] == "ready", proc.log()
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS,
-                                              headless=True)
-        yield launched
-        launched.close()
 
 
 # Taps Web Audio itself (not the page's code): every AudioBufferSourceNode's start and

@@ -17,6 +17,22 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--autoplay-policy=no-user-gesture-required"]
 
 
+def require_browser() -> Any:
+    """Playwright's sync API, for a browser test module to call at import: the module is
+    skipped (a failure under CI) where Chromium or Playwright is missing."""
+    from tests.support.tools import missing_tool
+
+    if chromium_path() is None:
+        missing_tool(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
+                     "(.ci/run does) to run the browser tests", module_level=True)
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_tool("the Python 'playwright' package is missing: pip install -e '.[test]'",
+                     module_level=True)
+    return sync_api
+
+
 def chromium_path() -> str | None:
     return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
 

@@ -19,7 +19,7 @@ SERVER = Path(__file__).resolve().parents[2] / "server" / "stemcast"
 RANKS: dict[str, int] = {
     # infrastructure
     "__init__": 0, "config": 0, "logging_setup": 0, "cpu_pool": 0, "db": 0, "audio": 0,
-    "storage": 0, "error_text": 0, "lifeline": 0, "net": 0,
+    "storage": 0, "error_text": 0, "lifeline": 0, "net": 0, "tasks": 0,
     # domain
     "library": 1, "separation": 1,
     "jobs": 2,

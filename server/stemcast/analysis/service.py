@@ -11,7 +11,6 @@ periodic look at the table. The work runs in the CPU pool, never in the event lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from stemcast.cpu_pool import CpuPool
 from stemcast.db.faults import classify as classify_fault
 from stemcast.error_text import describe
 from stemcast.library.tracks import Track, TrackStore
+from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,7 @@ class AnalysisService:
                        asyncio.create_task(self._poll_pending(), name="analysis-poll")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     # ---- asking -------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from stemcast.apijobs.store import ApiJobStore, Callback
 from stemcast.error_text import describe
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 from stemcast.net.webhooks import WebhookSigner
+from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ class CallbackDispatcher:
         self._runner = asyncio.create_task(self._run(), name="callback-dispatcher")
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *([self._runner] if self._runner else [])]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._tasks, self._runner])
         if self._client is not None:
             await self._client.aclose()
 

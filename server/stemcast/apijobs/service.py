@@ -8,7 +8,6 @@ record and callbacks are written in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from stemcast.jobs.scheduler import Scheduler
 from stemcast.library.library import TrackLibrary
 from stemcast.library.tracks import Track
 from stemcast.requests import RequestFailed, StemsAsk, StemsPipeline, failure_for
+from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority, Stage
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,7 @@ class ApiJobService:
             self._spawn(self._start(job, track, resumed=True))
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._consumer] if self._consumer else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._tasks, self._consumer])
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

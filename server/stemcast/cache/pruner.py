@@ -18,6 +18,7 @@ from pathlib import Path
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.retention import CacheEntry, Removal, choose_all, choose_removals, parse_time
 from stemcast.jobs.store import JobStore
+from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +136,7 @@ class CachePruner:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task])
 
     async def _loop(self) -> None:
         while True:

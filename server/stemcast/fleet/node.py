@@ -16,13 +16,11 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
-from stemcast.fleet.redis_queue import Entry, RedisQueue
+from stemcast.fleet.redis_queue import RETRY_S, Entry, RedisQueue, retry_redis
 from stemcast.fleet.wire import WireError, decode_task, encode
 from stemcast.jobs.worker_pool import WorkerHandle
 from stemcast.jobs.worker_results import MAX_ATTEMPTS
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 
 TaskMessage = TaskProgress | TaskChunk | TaskDone | TaskFailed
 
-RETRY_S = 0.5  # after Redis refused (restarting, unreachable): try again this soon
 
 
 @dataclass
@@ -74,7 +71,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._drain)
-        await self._retrying(self.queue.ensure_groups)
+        await retry_redis(self.queue.ensure_groups)
         self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
         helpers = [asyncio.create_task(self._heartbeats(), name="fleet-heartbeat"),
                    asyncio.create_task(self._publisher(), name="fleet-publisher"),
@@ -91,7 +88,7 @@ class Node:
                         await asyncio.sleep(RETRY_S)
                         continue
                     if entry is not None:
-                        await self._retrying(self._start, entry)
+                        await retry_redis(self._start, entry)
                         continue
                 await asyncio.sleep(self.poll_s)
             await self._outbox.join()
@@ -111,15 +108,6 @@ class Node:
         log.info("worker %s: draining (finishing the job in hand, taking no more)", self.name)
         self.draining = True
 
-    async def _retrying(self, action: Callable[..., Awaitable[object]], *args: Any,
-                        **kwargs: Any) -> None:
-        while True:
-            try:
-                await action(*args, **kwargs)
-                return
-            except RedisError as exc:
-                log.warning("redis: %s; retrying", exc)
-                await asyncio.sleep(RETRY_S)
 
     async def _start(self, entry: Entry) -> None:
         try:
@@ -171,11 +159,11 @@ class Node:
         while True:
             message = await self._outbox.get()
             final = isinstance(message, TaskDone | TaskFailed)
-            await self._retrying(self.queue.publish, message.job_id, encode(message),
+            await retry_redis(self.queue.publish, message.job_id, encode(message),
                                  final=final)
             current = self.current
             if final and current is not None and current.task.job_id == message.job_id:
-                await self._retrying(self._finish, current)
+                await retry_redis(self._finish, current)
             self._outbox.task_done()
 
     async def _finish(self, current: _Current) -> None:

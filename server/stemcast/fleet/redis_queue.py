@@ -18,12 +18,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 STREAMS = ("high", "normal", "low")  # by priority rank: 0, 1, 2
 GROUP = "workers"
@@ -209,3 +212,20 @@ class RedisQueue:
     async def rank(self, job_id: str) -> int | None:
         value = await self.redis.get(self.key("rank", job_id))
         return int(value) if value is not None else None
+
+
+_log = logging.getLogger(__name__)
+RETRY_S = 0.5  # after Redis refused (restarting, unreachable): try again this soon
+
+
+async def retry_redis(action: Callable[..., Awaitable[object]], *args: Any,
+                      **kwargs: Any) -> None:
+    """Run `action` until Redis takes it: a restarting Redis loses no worker event, no
+    task hand-off and no cancel (the fleet's tests kill and restart redis-server)."""
+    while True:
+        try:
+            await action(*args, **kwargs)
+            return
+        except RedisError as exc:
+            _log.warning("redis: %s; retrying", exc)
+            await asyncio.sleep(RETRY_S)

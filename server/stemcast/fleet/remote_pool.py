@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from stemcast.config import Settings
-from stemcast.fleet.redis_queue import RedisQueue
+from stemcast.fleet.redis_queue import RETRY_S, RedisQueue, retry_redis
 from stemcast.fleet.wire import WireError, decode, encode
 from stemcast.jobs.transport import (
     TransportFactory,
@@ -30,10 +28,10 @@ from stemcast.jobs.transport import (
 )
 from stemcast.jobs.worker_pool import ModelStatus, status_from
 from stemcast.separation.worker_messages import SeparateTask, TaskDone, TaskFailed, WorkerReady
+from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-RETRY_S = 0.5
 FLEET_POLL_S = 1.0
 READ_BLOCK_MS = 500
 
@@ -76,11 +74,7 @@ class RemotePool:
                        asyncio.create_task(self._read_events(), name="fleet-events")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.queue.close()
 
     # ---- the scheduler's transport -------------------------------------------------------
@@ -120,23 +114,14 @@ class RemotePool:
         if flight is None:
             return
         flight.task = replace(flight.task, priority_rank=rank)
-        asyncio.get_running_loop().create_task(self._retrying(
+        asyncio.get_running_loop().create_task(retry_redis(
             self.queue.lift, job_id, rank, encode(flight.task)))
 
     def cancel_job(self, job_id: str) -> None:
         self._inflight.pop(job_id, None)
-        asyncio.get_running_loop().create_task(self._retrying(self.queue.cancel, job_id))
+        asyncio.get_running_loop().create_task(retry_redis(self.queue.cancel, job_id))
         self.callbacks.on_change()
 
-    async def _retrying(self, action: Callable[..., Awaitable[object]], *args: Any,
-                        **kwargs: Any) -> None:
-        while True:
-            try:
-                await action(*args, **kwargs)
-                return
-            except RedisError as exc:
-                log.warning("redis: %s; retrying", exc)
-                await asyncio.sleep(RETRY_S)
 
     # ---- events back ---------------------------------------------------------------------
 

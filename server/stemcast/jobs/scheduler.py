@@ -10,7 +10,6 @@ progress messages are shaped by jobs/progress.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -40,6 +39,7 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerToServer,
 )
+from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority
 
 log = logging.getLogger(__name__)
@@ -125,11 +125,7 @@ class Scheduler:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.pool.stop()
 
     # ---- requests ----------------------------------------------------------------------
