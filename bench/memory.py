@@ -6,7 +6,11 @@ writing included). Engines: dsp (weightless), a tiny random-weight Demucs and th
 htdemucs architecture with fixed random weights (the compute and memory of the real one).
 
     python bench/memory.py [--minutes 1 10 60] [--engines dsp tiny htdemucs analysis]
-                           [--work DIR]
+                           [--server] [--work DIR]
+
+--server also runs a real `stemcast serve` per engine and length (bench/memory_server.py):
+a file submitted over HTTP with its analysis, then a mix export of its stems, and the
+peak resident memory of the server, its worker and its two CPU pools, each by role.
 
 `analysis` is not an engine: it is the CPU pool's track analysis (analysis.tasks.
 analyze_file: bpm, beats, key, loudness, characteristics, waveforms) run as a process.
@@ -30,12 +34,16 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import MODEL, full_model_repo, machine, music_clip, table
+from memory_server import server_peaks
 
 _MEASURE = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
+
+
+SERVER_ROLES = ("server", "worker", "analysis pool", "delivery pool")
 
 
 def long_clip(folder: Path, minutes: float) -> Path:
@@ -70,6 +78,10 @@ def main() -> int:
     parser.add_argument("--work", type=Path,
                         default=Path(tempfile.gettempdir()) / "stemcast-bench")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--server", action="store_true",
+                        help="also measure a running server's processes by role")
+    parser.add_argument("--no-separate", action="store_true",
+                        help="skip the `stemcast separate` rows")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     stemcast = str(Path(sys.executable).with_name("stemcast"))
@@ -85,7 +97,7 @@ def main() -> int:
         models["htdemucs"] = ["--model", MODEL, "--model-repo", str(repo)]
     analysis = [sys.executable, "-c", "import sys; from stemcast.analysis.tasks import "
                 "analyze_file; analyze_file(sys.argv[1], sys.argv[2])"]
-    rows, figures = [], []
+    rows, figures, server_rows = [], [], []
     for engine in args.engines:
         first: float | None = None
         for minutes in args.minutes:
@@ -96,15 +108,28 @@ def main() -> int:
             else:
                 command = [stemcast, "separate", str(clip), "--out", str(out), "--device",
                            "cpu", *models[engine]]
-            peak, seconds = peak_rss_mb(command)
-            first = first or peak
-            figures.append({"engine": engine, "minutes": minutes, "peak_mb": round(peak),
-                            "seconds": round(seconds)})
-            rows.append([engine, f"{minutes:g}", f"{peak:.0f}", f"{peak / first:.2f}x",
-                         f"{seconds:.0f}"])
-            print(rows[-1], flush=True)
+            if not args.no_separate:
+                peak, seconds = peak_rss_mb(command)
+                first = first or peak
+                figures.append({"engine": engine, "minutes": minutes, "peak_mb": round(peak),
+                                "seconds": round(seconds)})
+                rows.append([engine, f"{minutes:g}", f"{peak:.0f}", f"{peak / first:.2f}x",
+                             f"{seconds:.0f}"])
+                print(rows[-1], flush=True)
+            if args.server and engine != "analysis":
+                roles, seconds = server_peaks(clip, args.work / f"server-{engine}-{minutes:g}",
+                                              models[engine])
+                figures.append({"engine": engine, "minutes": minutes, "server": roles,
+                                "seconds": round(seconds)})
+                server_rows.append([engine, f"{minutes:g}", *(
+                    f"{roles.get(role, 0):.0f}" for role in SERVER_ROLES), f"{seconds:.0f}"])
+                print(server_rows[-1], flush=True)
     print(f"\n{machine()}\n")
-    print(table(["engine", "minutes", "peak RSS MB", "vs first", "wall s"], rows))
+    if rows:
+        print(table(["engine", "minutes", "peak RSS MB", "vs first", "wall s"], rows))
+    if server_rows:
+        print(table(["engine", "minutes", *(f"{r} MB" for r in SERVER_ROLES), "wall s"],
+                    server_rows))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -81,7 +81,7 @@ def render_mix_file(paths: dict[str, tuple[str, ...]], settings: MixSettings,
             if length > MAX_STRETCH_SECONDS * rate:
                 raise MixError(
                     f"tempo and key changes work on at most {MAX_STRETCH_SECONDS // 60} "
-                    f"minutes of audio, this mix is {length / rate / 60:.0f}; pick a loop "
+                    f"minutes of audio, this mix is {length / rate / 60:.1f}; pick a loop "
                     "region, or export at tempo 1 and key 0")
             whole = np.concatenate(list(blocks), axis=1) if length else \
                 np.zeros((channels, 0), np.float32)

@@ -31,6 +31,7 @@ from stemcast.requests.failures import (
     undeliverable,
 )
 from stemcast.requests.outcomes import DrumsReady, RequestFailed, StemsAsk, StemsReady
+from stemcast.requests.scratch_space import check_scratch_space
 from stemcast_protocol import OutputRequest
 
 
@@ -53,6 +54,12 @@ class StemsPipeline:
                 f"'{track.title or track.path}' is {track.duration_seconds / 60:.1f} minutes "
                 f"long; this server separates tracks up to {self.max_duration_s / 60:.0f} "
                 "minutes (--max-duration-s)")
+
+    def _check_disk(self, track: Track, model: str) -> None:
+        """Raises OSError(ENOSPC) when the jobs folder cannot hold this track's job."""
+        described = self.scheduler.catalog.status.find(model)
+        stems = len(described.sources) if described is not None and described.sources else 6
+        check_scratch_space(self.scheduler.settings.jobs_dir, track.duration_seconds, stems)
 
     async def stems_cached(self, track: Track, model: str | None,
                            output: OutputRequest) -> bool:
@@ -82,6 +89,8 @@ class StemsPipeline:
             digest = await self.library.ensure_pcm_hash(track)
             if not await still_wanted():
                 return None
+            if not await self.stems_cached(track, model, ask.output):
+                self._check_disk(track, model)
             # Shielded: a client that disconnects mid-submit must not leave a job
             # half-made (in the database but not in the queue).
             return await asyncio.shield(self.scheduler.submit(
