@@ -211,15 +211,17 @@ async def test_a_killed_worker_job_is_finished_by_another_complete_in_the_store(
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_a_missing_bucket_or_dead_endpoint_is_said_at_start(
+def test_a_missing_bucket_dead_endpoint_or_no_credentials_is_said_at_start(
         s3fleet: S3Fleet, command: str, tmp_path: Path) -> None:
-    def start(storage: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    def start(storage: str, endpoint: str,
+              credentials: dict[str, str] = CREDENTIALS) -> subprocess.CompletedProcess[str]:
         extra = ["--data-dir", str(tmp_path / "data"), "--port", str(free_port())] \
             if command == "serve" else []
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         return subprocess.run(
             [sys.executable, "-m", "stemcast.cli", command, "--queue", s3fleet.redis.url,
              "--model", "dsp", "--storage", storage, "--storage-endpoint", endpoint, *extra],
-            capture_output=True, text=True, timeout=120, env={**os.environ, **CREDENTIALS})
+            capture_output=True, text=True, timeout=120, env={**env, **credentials})
 
     missing = start("s3://no-such-bucket/x", s3fleet.endpoint)
     assert missing.returncode == 2, missing.stderr
@@ -228,3 +230,8 @@ def test_a_missing_bucket_or_dead_endpoint_is_said_at_start(
     dead = start(f"s3://{BUCKET}/x", f"http://127.0.0.1:{free_port()}")
     assert dead.returncode == 2, dead.stderr
     assert "cannot reach the store" in dead.stderr and "--storage-endpoint" in dead.stderr
+    nobody = start(f"s3://{BUCKET}/x", s3fleet.endpoint, {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"})
+    assert nobody.returncode == 2, nobody.stderr
+    assert "no credentials" in nobody.stderr and "AWS_ACCESS_KEY_ID" in nobody.stderr

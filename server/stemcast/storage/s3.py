@@ -30,6 +30,7 @@ def _boto3() -> Any:
 class S3Store:
     def __init__(self, bucket: str, prefix: str, endpoint: str | None = None,
                  region: str | None = None) -> None:
+        boto3 = _boto3()  # first: without the extra, say how to install it
         from botocore.config import Config
 
         self.bucket = bucket
@@ -38,7 +39,7 @@ class S3Store:
         self.url = f"s3://{bucket}/{self.prefix}"
         config = Config(connect_timeout=5, read_timeout=30,
                         retries={"max_attempts": 3, "mode": "standard"})
-        session = _boto3().session.Session()
+        session = boto3.session.Session()
         self.client = session.client("s3", endpoint_url=self.endpoint, config=config,
                                      region_name=region or session.region_name or "us-east-1")
 
