@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stemcast.config import Settings
 from stemcast.fleet.server_files import ServerFiles
 from stemcast.fleet.worker_files import WorkerFiles
 from stemcast.separation.worker_messages import (
@@ -97,3 +98,9 @@ async def test_regions_and_finished_files_reach_the_api_servers_folder(tmp_path:
     finally:
         job_removal.use_store(None)
     assert store.keys("jobs/") == [] and not server_dir.exists()
+
+
+def test_storage_without_a_queue_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs --queue"):
+        Settings(storage_url="s3://stems/fleet").validate()
+    Settings(storage_url="s3://stems/fleet", queue_url="redis://127.0.0.1:6379/0").validate()
