@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,6 +150,16 @@ async def test_stems_over_http_equal_the_stems_in_the_bucket(s3fleet: S3Fleet) -
         f"inputs/{job}/"), 30, "regions and input deleted")
     # The worker's own folder held the files, not the API server's: no shared folder.
     assert not list((s3fleet.folder / "scratch-s0").rglob("*.wav"))
+    # The API server's folder is a cache of the bucket: lost, it is read back, not
+    # separated again.
+    shutil.rmtree(Path(ready["stems"]["bass"]).parent.parent)
+    async with SpecCheckedClient.connect(s3fleet.server.ws_url) as client:
+        await _ask(client, s3fleet.clips["http"], "again")
+        again = (await _until_ready(client, {"again"}, timeout=60))["again"][-1]
+    assert again["type"] == "stemsReady" and again["cached"] is True, again
+    assert again["jobId"] == job
+    for stem, path in again["stems"].items():
+        assert Path(path).read_bytes() == s3fleet.object(f"jobs/{job}/stems/{stem}.wav")
 
 
 async def test_binary_streaming_from_the_store_equals_the_files(s3fleet: S3Fleet) -> None:

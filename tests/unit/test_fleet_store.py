@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from stemcast.separation.worker_messages import (
     TaskDone,
     WorkerReady,
 )
-from stemcast.storage import job_removal
+from stemcast.storage import job_objects
 from stemcast.storage.store import FolderStore, StoreError, open_store
 
 READY = WorkerReady("dsp", "dsp", (ModelDescription("dsp", ("bass", "other"), 44100, 2, "cpu",
@@ -92,11 +93,16 @@ async def test_regions_and_finished_files_reach_the_api_servers_folder(tmp_path:
     await worker.forget(task)
     assert store.keys("inputs/") == [] and store.keys("jobs/j1/regions/") == []
     assert not (tmp_path / "scratch" / "jobs" / "j1").exists()
-    job_removal.use_store(store)
+    assert not await job_objects.restore_job_folder(str(server_dir))  # no store set
+    job_objects.use_store(store)
     try:
-        await job_removal.remove_job_folder(str(server_dir))
+        shutil.rmtree(server_dir)  # the API server's disk lost its copy: read back
+        assert await job_objects.restore_job_folder(str(server_dir))
+        assert (server_dir / "stems" / "bass.wav").read_bytes() == frames[0] + frames[1]
+        await job_objects.remove_job_folder(str(server_dir))
+        assert not await job_objects.restore_job_folder(str(server_dir))
     finally:
-        job_removal.use_store(None)
+        job_objects.use_store(None)
     assert store.keys("jobs/") == [] and not server_dir.exists()
 
 

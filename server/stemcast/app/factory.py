@@ -49,7 +49,7 @@ from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
 from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
-from stemcast.storage.job_removal import use_store
+from stemcast.storage.job_objects import use_store
 from stemcast.storage.store import open_store
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession

@@ -17,7 +17,7 @@ from pathlib import Path
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.retention import CacheEntry, Removal, choose_all, choose_removals, parse_time
 from stemcast.jobs.store import JobStore
-from stemcast.storage.job_removal import remove_job_folder
+from stemcast.storage.job_objects import remove_job_folder
 from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from pathlib import Path
 from stemcast.fleet.worker_files import region_prefix
 from stemcast.separation.worker_messages import SeparateTask, TaskChunk, TaskDone
 from stemcast.storage.job_folder import JobFolder
+from stemcast.storage.job_objects import download_finished
 from stemcast.storage.store import Store, StoreError, input_key, job_prefix
 
 log = logging.getLogger(__name__)
@@ -60,19 +61,12 @@ class ServerFiles:
                     os.close(fd)
 
     def _pull_finished(self, followed: str, output_dirs: list[str]) -> None:
-        prefix = job_prefix(followed)
-        regions = region_prefix(followed)
-        keys = [k for k in self.store.keys(prefix) if not k.startswith(regions)]
-        if not any(k.endswith("/stems.json") for k in keys):
-            raise StoreError(f"the worker reported job {followed} done but {self.store.url}"
-                             f"{prefix} has no stems.json; check the store's lifecycle "
-                             "rules and the workers' logs")
-        keys.sort(key=lambda k: k.endswith("/stems.json"))  # stems.json last, as written
         for output_dir in output_dirs:
-            folder = JobFolder.of(output_dir)
-            for key in keys:
-                self.store.get_file(key, folder.root / key[len(prefix):])
-            for raw in folder.stems_dir.glob("*.partial"):
+            if not download_finished(self.store, followed, output_dir):
+                raise StoreError(f"the worker reported job {followed} done but "
+                                 f"{self.store.url}{job_prefix(followed)} has no stems.json; "
+                                 "check the store's lifecycle rules and the workers' logs")
+            for raw in JobFolder.of(output_dir).stems_dir.glob("*.partial"):
                 raw.unlink(missing_ok=True)  # as the worker's own folder: WAVs only now
 
     async def ended(self, job_id: str, task: SeparateTask | None) -> None:

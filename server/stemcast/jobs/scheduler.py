@@ -38,7 +38,7 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerToServer,
 )
-from stemcast.storage.job_removal import remove_job_folder
+from stemcast.storage.job_objects import remove_job_folder, restore_job_folder
 from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority
 
@@ -139,7 +139,9 @@ class Scheduler:
         async with self._submit_lock:
             done = await self.store.completed_for_key(key)
             if done is not None:
-                if await asyncio.to_thread(stems_on_disk, done.stems.values()):
+                if await asyncio.to_thread(stems_on_disk, done.stems.values()) or (
+                        await restore_job_folder(done.output_dir)
+                        and await asyncio.to_thread(stems_on_disk, done.stems.values())):
                     await self.store.touch(done.id)  # most recently used: kept by the pruner
                     self.observer.cache_lookup("hit")
                     subscriber.deliver(completed_event(done, cached=True))
