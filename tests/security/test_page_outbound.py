@@ -17,12 +17,16 @@ import httpx
 import pytest
 import soundfile as sf
 
+from stemcast.net.outbound import OutboundPolicy
+from stemcast.net.page_audio import PageAudioError, find_page_audio
 from tests.support.audio_fixtures import make_music_like_signal
 from tests.support.server import ServerProcess
 from tests.support.web_server import Site, serving_site
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("yt_dlp", reason="the ytdlp extra: pip install -e '.[ytdlp]'")
+
+from stemcast.net.ytdlp_guard import MAX_PAGE_BYTES  # noqa: E402  (needs yt_dlp)
 
 
 def _page(title: str, audio_src: str) -> str:
@@ -118,3 +122,14 @@ def test_page_reads_ignore_a_proxy_from_the_environment(tmp_path: Path,
         proc.stop()
     assert reply.status_code == 201, reply.text
     assert blocked.hits == []
+
+
+async def test_a_page_past_the_size_limit_is_not_read_whole(sites: tuple[Site, Site]) -> None:
+    """yt-dlp reads pages, never the audio: an answer past MAX_PAGE_BYTES is cut off."""
+    allowed = sites[0]
+    allowed.pages["/huge"] = "<html><body>" + "x" * (MAX_PAGE_BYTES + 1024) + "</body></html>"
+    with pytest.raises(PageAudioError) as caught:
+        await find_page_audio(f"{allowed.url}/huge",
+                              OutboundPolicy.of(False, [f"127.0.0.1:{allowed.port}"]), 30.0)
+    assert caught.value.code == "NO_AUDIO_ON_PAGE"
+    assert f"larger than {MAX_PAGE_BYTES >> 20} MB" in str(caught.value)
