@@ -36,10 +36,8 @@ def _page(title: str, audio_src: str) -> str:
 
 @pytest.fixture(scope="module")
 def sites() -> Iterator[tuple[Site, Site]]:
-    buffer = io.BytesIO()
-    sf.write(buffer, make_music_like_signal(2.0, seed=96).T, 44100, format="WAV",
-             subtype="PCM_16")
-    allowed, blocked = Site(buffer.getvalue()), Site(buffer.getvalue())
+    song = _wav(2.0)
+    allowed, blocked = Site(song), Site(song)
     with serving_site(allowed), serving_site(blocked):
         own_song = "/media/track.wav"
         # The blocked site's page plays the allowed site's song: were the hop to it made,
@@ -49,11 +47,13 @@ def sites() -> Iterator[tuple[Site, Site]]:
             "/song-page": _page("Page Song", own_song),
             "/audio-elsewhere": _page("Elsewhere", f"{blocked.url}{own_song}"),
             "/hop": _page("Hop", own_song),
+            "/big-audio": _page("Big", "/media/big.wav"),
             "/refresh": f'<html><head><meta http-equiv="refresh" content="0; '
                         f'url={blocked.url}/secret-page"></head><body>Moved</body></html>',
         })
         allowed.redirects.update({"/hop": "/hop-2", "/hop-2": f"{blocked.url}/secret-page"})
         allowed.two_faced.add("/hop")
+        allowed.files["/media/big.wav"] = _wav(8.0)  # 1.4 MB
         yield allowed, blocked
 
 
@@ -63,9 +63,20 @@ def _fresh_hits(sites: tuple[Site, Site]) -> None:
         site.hits.clear()
 
 
+def _wav(seconds: float) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, make_music_like_signal(seconds, seed=96).T, 44100, format="WAV",
+             subtype="PCM_16")
+    return buffer.getvalue()
+
+
+MAX_UPLOAD_MB = 1  # the module's server's, as a direct URL's download has it
+
+
 def _server(data: Path, allowed: Site, env: dict[str, str] | None = None) -> ServerProcess:
     return ServerProcess(data, args=["--model", "dsp", "--fetch-allow-host",
-                                     f"127.0.0.1:{allowed.port}"],
+                                     f"127.0.0.1:{allowed.port}",
+                                     "--max-upload-mb", str(MAX_UPLOAD_MB)],
                          env=env or {}, allow_private_targets=False).start()
 
 
@@ -122,6 +133,14 @@ def test_page_reads_ignore_a_proxy_from_the_environment(tmp_path: Path,
         proc.stop()
     assert reply.status_code == 201, reply.text
     assert blocked.hits == []
+
+
+def test_a_pages_audio_has_the_size_limit_of_a_direct_url(server: ServerProcess,
+                                                          sites: tuple[Site, Site]) -> None:
+    reply = fetch(server, f"{sites[0].url}/big-audio")
+    assert reply.status_code == 413, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "UPLOAD_TOO_LARGE" and "--max-upload-mb" in error["message"]
 
 
 async def test_a_page_past_the_size_limit_is_not_read_whole(sites: tuple[Site, Site]) -> None:

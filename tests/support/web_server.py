@@ -26,7 +26,8 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 @dataclass
 class Site:
     """A web site with a song: `pages` (path -> HTML), `redirects` (path -> 302 Location),
-    `song` at /media/track.wav; `hits` records every path asked for. A path in `two_faced`
+    `song` at /media/track.wav, `files` (path -> WAV bytes); `hits` records every path
+    asked for. A path in `two_faced`
     shows its page to stemcast's own first look (User-Agent stemcast/...) and redirects
     anyone else (yt-dlp): a site controls every answer it gives."""
 
@@ -34,6 +35,7 @@ class Site:
     pages: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     two_faced: set[str] = field(default_factory=set)
+    files: dict[str, bytes] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
     url: str = ""  # set while it is served
 
@@ -61,8 +63,8 @@ def serving_site(site: Site) -> Iterator[Site]:
                 return
             if self.path in site.pages:
                 body, kind = site.pages[self.path].encode(), "text/html; charset=utf-8"
-            elif self.path == "/media/track.wav":
-                body, kind = site.song, "audio/wav"
+            elif self.path == "/media/track.wav" or self.path in site.files:
+                body, kind = site.files.get(self.path, site.song), "audio/wav"
             else:
                 self.send_error(404)
                 return
