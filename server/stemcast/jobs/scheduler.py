@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from functools import partial
 
@@ -40,6 +39,7 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerToServer,
 )
+from stemcast.storage.job_removal import remove_job_folder
 from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority
 
@@ -214,7 +214,7 @@ class Scheduler:
         job = await self.store.get(job_id)
         if job is None or job.state.is_live:
             return
-        await asyncio.to_thread(shutil.rmtree, job.output_dir, True)
+        await remove_job_folder(job.output_dir)
         if job.state == JobState.COMPLETED:
             await self.store.forget_completed(job_id)
 
