@@ -76,6 +76,10 @@ class Settings:
     # through Redis (redis://host:6379/0). None: local worker processes, no Redis.
     queue_url: str | None = None
     fleet_workers: int = 0  # jobs handed to the fleet at once; 0: one per live worker
+    # With queue_url: where workers put stems when no folder is shared (s3://bucket/prefix,
+    # storage/s3.py); None: the data folder is shared with the workers.
+    storage_url: str | None = None
+    storage_endpoint: str | None = None  # an S3-compatible store's URL (MinIO, R2, ...)
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -131,6 +135,9 @@ class Settings:
         """Refuse settings that cannot work, with the fix in the message."""
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
+        if self.storage_url is not None and self.queue_url is None:
+            raise ValueError("--storage is where fleet workers put stems: it needs --queue "
+                             "(one machine keeps stems in --data-dir)")
         if self.queue_url is not None and self.queue_url.split("://")[0] not in QUEUE_SCHEMES:
             raise ValueError(f"--queue must be a Redis URL (redis://host:6379/0, rediss://..., "
                              f"unix:///path/redis.sock); got {self.queue_url!r}")

@@ -49,6 +49,8 @@ from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
 from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
+from stemcast.storage.job_removal import use_store
+from stemcast.storage.store import open_store
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
 
@@ -87,6 +89,9 @@ def create_app(settings: Settings) -> Starlette:
         await analysis.start()
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
+        # With --storage, deleting a job's files deletes its objects in the store too.
+        use_store(open_store(settings.storage_url, settings.storage_endpoint)
+                  if settings.storage_url else None)
         scheduler = Scheduler(jobs, settings, bus, transport=fleet_transport(settings)
                               if settings.queue_url else None)
         metrics = Metrics()

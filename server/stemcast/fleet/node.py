@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from stemcast.fleet.redis_queue import RETRY_S, Entry, RedisQueue, retry_redis
 from stemcast.fleet.wire import WireError, decode_task, encode
+from stemcast.fleet.worker_files import WorkerFiles
 from stemcast.jobs.worker_pool import WorkerHandle
 from stemcast.jobs.worker_results import MAX_ATTEMPTS
 from stemcast.separation.worker_messages import (
@@ -35,6 +36,7 @@ from stemcast.separation.worker_messages import (
     WorkerReady,
     WorkerToServer,
 )
+from stemcast.storage.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,10 @@ def default_name() -> str:
 
 class Node:
     def __init__(self, queue: RedisQueue, config: WorkerConfig, name: str,
-                 heartbeat_ttl_s: float = 10.0, poll_s: float = 0.1) -> None:
+                 heartbeat_ttl_s: float = 10.0, poll_s: float = 0.1,
+                 files: WorkerFiles | None = None) -> None:
         self.queue = queue
+        self.files = files  # --storage: input and stems through an object store
         self.config = config
         self.name = name
         self.ttl_ms = max(int(heartbeat_ttl_s * 1000), 300)
@@ -132,9 +136,19 @@ class Node:
         if entry.deliveries > 1:
             log.warning("job %s: taking it over from a worker that stopped heartbeating",
                         task.job_id)
+        local = task
+        if self.files is not None:
+            try:
+                local = await self.files.localize(task)
+            except StoreError as exc:
+                await self.queue.publish(task.job_id, encode(TaskFailed(
+                    task.job_id, "SEPARATION_FAILED", str(exc))), final=True)
+                await self.queue.finished(task.job_id, task.seed)
+                await self.queue.ack(entry)
+                return
         self.current = _Current(entry, task)
         assert self._handle is not None
-        self._handle.send(task)
+        self._handle.send(local)
         log.info("job %s started (%s)", task.job_id, entry.stream)
 
     # ---- the worker process -------------------------------------------------------------
@@ -158,6 +172,8 @@ class Node:
         """Worker messages go out in the order the worker sent them, Redis down or not."""
         while True:
             message = await self._outbox.get()
+            if self.files is not None:
+                message = await self._to_store(message)
             final = isinstance(message, TaskDone | TaskFailed)
             await retry_redis(self.queue.publish, message.job_id, encode(message),
                                  final=final)
@@ -166,7 +182,25 @@ class Node:
                 await retry_redis(self._finish, current)
             self._outbox.task_done()
 
+    async def _to_store(self, message: TaskMessage) -> TaskMessage:
+        """What the message announces goes to the store before the message goes out."""
+        assert self.files is not None
+        current = self.current
+        if current is None or current.task.job_id != message.job_id:
+            return message
+        try:
+            out = await self.files.outgoing(message, current.task, self.ready)
+        except StoreError as exc:
+            log.error("job %s: %s", message.job_id, exc)
+            if not isinstance(message, TaskDone):
+                return message
+            out = TaskFailed(message.job_id, "SEPARATION_FAILED", str(exc))
+        assert isinstance(out, TaskProgress | TaskChunk | TaskDone | TaskFailed)
+        return out
+
     async def _finish(self, current: _Current) -> None:
+        if self.files is not None:
+            await self.files.forget(current.task)
         await self.queue.finished(current.task.job_id, current.task.seed)
         await self.queue.ack(current.entry)
         if self.current is current:

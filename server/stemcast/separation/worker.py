@@ -236,18 +236,9 @@ class _Worker:
             job.mix = prepared.source
             job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
-            shifts = task.options.shifts
             self.conn.send(TaskProgress(task.job_id, Stage.SEPARATING, 0.0))
-            if shifts > 0:
-                # Demucs's shifts average whole-track passes: this path reads it all.
-                whole = job.mix.read(0, job.mix.frames)
-                stems = engine.separate(whole, shifts=shifts, seed=task.seed)
-                from stemcast.separation.streaming import Region
-
-                self._write_region(job, Region(0, np.stack([stems[n] for n in info.sources])))
-                self._finish(job)
-            else:
-                job.separation = engine.start(job.mix)
+            # Demucs's shifts run side by side, segment by segment (separation/shifted.py).
+            job.separation = engine.start(job.mix, shifts=task.options.shifts, seed=task.seed)
 
         self._guarded(job, prepare)
 
