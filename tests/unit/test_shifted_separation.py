@@ -17,7 +17,7 @@ from stemcast.separation.demucs_engine import DemucsEngine
 from stemcast.separation.model_loading import load_model
 from stemcast.separation.shifted import ShiftedSeparation, shift_seed
 from tests.conftest import TINY_MODEL
-from tests.unit.test_streaming_engine import bag_repo  # noqa: F401 (a fixture: the same bag)
+from tests.unit.test_streaming_engine import make_bag_repo
 
 CPU = torch.device("cpu")
 
@@ -47,10 +47,10 @@ def _apply_model(model: object, audio: np.ndarray, shifts: int, seed: str) -> np
 
 @pytest.mark.parametrize(("which", "shifts", "batch"),
                          [("single", 2, 1), ("single", 1, 2), ("bag", 2, 1)])
-def test_shifted_regions_equal_apply_model(tiny_model_repo: Path, bag_repo: Path,
+def test_shifted_regions_equal_apply_model(tiny_model_repo: Path, tmp_path: Path,
                                            which: str, shifts: int, batch: int) -> None:
     model = load_model(TINY_MODEL, tiny_model_repo) if which == "single" \
-        else load_model("bag", bag_repo)
+        else load_model("bag", make_bag_repo(tmp_path))
     audio = _audio(10.3, seed=11)
     separation = ShiftedSeparation(model, ArraySource(audio, 44100), shifts=shifts,
                                    seed="content-key", device=CPU)

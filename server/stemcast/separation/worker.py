@@ -31,7 +31,7 @@ import numpy as np
 
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
 from stemcast.error_text import describe
-from stemcast.lifeline import bind_to_parent
+from stemcast.lifeline import bind_to_parent, name_process
 from stemcast.separation.stem_finish import finish_stems
 from stemcast.separation.worker_messages import (
     CancelTask,
@@ -292,6 +292,7 @@ def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None =
                 use_death_signal: bool = False) -> None:
     # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
     bind_to_parent(parent_pid or os.getppid(), use_death_signal)
+    name_process("stem-worker")
     config.log.apply()  # the server's level and format (--log-json: JSON lines here too)
     log.info("worker %d loading model %s (device %s, precision %s)", os.getpid(),
              config.model, config.device, config.precision)
