@@ -34,10 +34,11 @@ async def _separate(server: ServerProcess, clip: Path, request_id: str) -> list[
 
 
 def _before_separation(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The progress messages sent before separation had moved at all."""
+    """The job's progress messages sent before separation had moved at all (not the
+    first "decoding" one, sent while the server reads the file, before there is a job)."""
     out = []
     for message in messages:
-        if message["type"] != "progress":
+        if message["type"] != "progress" or message.get("jobId") is None:
             continue
         if message["stage"] == "separating" and message["progress"] > 0.05:
             break

@@ -140,3 +140,12 @@ def test_the_wire_has_eta_range_only_while_uncertain() -> None:
     assert "etaRange" not in progress_message(**common)  # type: ignore[arg-type]
     assert progress_message(**common, eta_range=(15.0, 25.0))[  # type: ignore[arg-type]
         "etaRange"] == [15.0, 25.0]
+
+
+def test_writing_is_learned_from_any_model_of_the_same_length() -> None:
+    eta = EtaEstimator()
+    eta.learn("a", _timing(15.0, 0.1, 1.0, 1.0))
+    eta.learn("a", _timing(180.0, 1.0, 10.0, 9.0))
+    eta.learn("b", _timing(15.0, 0.1, 3.0, 1.0))
+    # b never wrote a 3-minute track, a did: its 9 s, not b's 1 s x 12
+    assert eta.writing(_job("b", 180.0)) == 9.0

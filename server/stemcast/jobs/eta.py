@@ -253,13 +253,16 @@ class EtaEstimator:
         spent = at - running.stage_start
         share = self.history.share(job.model, self.device, job.duration_seconds or 0.0,
                                    stage, fraction)
-        if share is not None and share >= 0.02:
-            own, along = spent / share, share
+        # How unsure the job's own pace is: early in the stage, segments of unsteady
+        # times, or similar jobs that reached this figure at unlike shares of the stage.
+        uncertainty = running.rate_spread()
+        if share is not None and share[0] >= 0.02:
+            own, along = spent / share[0], share[0]
+            uncertainty += share[1]
         else:
-            own, along = running.linear_total(), fraction  # type: ignore[assignment]
-            if own is None:
-                own = spent / max(fraction, 0.02)
-        uncertainty = 0.02 / along + running.rate_spread()
+            linear, along = running.linear_total(), fraction
+            own = spent / max(fraction, 0.02) if linear is None else linear
+        uncertainty += 0.02 / along
         if prior is None or prior <= 0:
             total, load, weight = own, 1.0, 1.0
         else:

@@ -101,6 +101,15 @@ class TimingHistory:
                if stage in t.stages and t.duration > 0]
         if own:
             return statistics.median(own)
+        if stage != Stage.SEPARATING:
+            # Reading the file and writing the stems hardly depend on the model: another
+            # model's jobs of this length know more than this model's of other lengths.
+            alike = [t.stages[stage].seconds * duration / t.duration
+                     for key, jobs in self.jobs.items()
+                     if key.device == device and key.bucket == length_bucket(duration)
+                     for t in jobs if stage in t.stages and t.duration > 0]
+            if alike:
+                return statistics.median(alike)
         others = [(bucket, t) for bucket, t in self._of_model(model, device)
                   if stage in t.stages and t.duration > 0]
         if not others:
@@ -114,13 +123,14 @@ class TimingHistory:
                                  for b, t in others if abs(b - bucket) == nearest)
 
     def share(self, model: str, device: str, duration: float, stage: Stage,
-              fraction: float) -> float | None:
+              fraction: float) -> tuple[float, float] | None:
         """The share of `stage` this bucket's jobs had spent when progress reached
-        `fraction` (their median), None where none was timed."""
+        `fraction` (their median) and how much it varied between them (relative), None
+        where none was timed."""
         shares = [s for t in self.same_bucket(model, device, duration)
                   if stage in t.stages and t.stages[stage].curve
                   for s in [_interpolate(t.stages[stage].curve, fraction)] if s is not None]
-        return statistics.median(shares) if shares else None
+        return (statistics.median(shares), _spread(shares)) if shares else None
 
     def uncertainty(self, model: str, device: str, duration: float) -> float | None:
         """How far a prediction from this history may be off (relative), None with none:
