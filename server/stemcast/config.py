@@ -53,6 +53,7 @@ class Settings:
     # Security (SECURITY.md): outbound requests, browser origins, per-client limits.
     fetch_allow_private: bool = False  # URL ingest and callbacks may reach private addresses
     callback_allow_hosts: list[str] = field(default_factory=list)  # "localhost", "host:port"
+    fetch_allow_hosts: list[str] = field(default_factory=list)  # the same, for URL ingest
     allow_origins: list[str] = field(default_factory=list)  # extra browser origins
     max_connections_per_address: int = 128
     header_timeout_s: float = 30.0  # to send a request's headers
@@ -120,7 +121,7 @@ class Settings:
 
     def fetch_policy(self) -> OutboundPolicy:
         """What POST /api/tracks/fetch may download from."""
-        return OutboundPolicy.of(self.fetch_allow_private)
+        return OutboundPolicy.of(self.fetch_allow_private, self.fetch_allow_hosts)
 
     def callback_policy(self) -> OutboundPolicy:
         """What callback_url may name: public addresses, plus the allowlisted hosts."""
@@ -183,11 +184,13 @@ class Settings:
             raise ValueError("--db-busy-timeout-s must be more than 0 and at most 600")
         if self.prune_interval_s <= 0:
             raise ValueError("--prune-interval-s must be more than 0")
-        for entry in self.callback_allow_hosts:
-            try:
-                normalize_host_entry(entry)
-            except ValueError as exc:
-                raise ValueError(f"--callback-allow-host {entry!r}: {exc}") from None
+        for flag, entries in (("--callback-allow-host", self.callback_allow_hosts),
+                              ("--fetch-allow-host", self.fetch_allow_hosts)):
+            for entry in entries:
+                try:
+                    normalize_host_entry(entry)
+                except ValueError as exc:
+                    raise ValueError(f"{flag} {entry!r}: {exc}") from None
         for origin in self.allow_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"--allow-origin {origin!r}: give an origin such as "

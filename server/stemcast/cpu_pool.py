@@ -19,7 +19,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stemcast.lifeline import bind_to_parent, started_from_main_thread
+from stemcast.lifeline import bind_to_parent, name_process, started_from_main_thread
 from stemcast.logging_setup import LogSettings
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,11 @@ T = TypeVar("T")
 
 
 def _start_pool_process(folder: str, parent_pid: int, use_death_signal: bool,
-                        log_settings: LogSettings | None) -> None:
+                        log_settings: LogSettings | None, role: str) -> None:
     """Runs first in each pool process: it dies with the server (stemcast.lifeline), logs
     as the server does, and uses its own numba cache."""
     bind_to_parent(parent_pid, use_death_signal)
+    name_process(f"stem-{role}")
     if log_settings is not None:
         log_settings.apply()
     _use_numba_cache(folder)
@@ -49,8 +50,10 @@ def _use_numba_cache(folder: str) -> None:
 
 class CpuPool:
     def __init__(self, numba_cache: Path, workers: int = 1,
-                 log_settings: LogSettings | None = None) -> None:
+                 log_settings: LogSettings | None = None, role: str = "cpu") -> None:
+        """role: the pool's process name after "stem-" (analysis, delivery), for ps."""
         self._workers = workers
+        self._role = role
         self._log_settings = log_settings
         self._numba_cache = numba_cache
         self._executor: ProcessPoolExecutor | None = None
@@ -64,7 +67,7 @@ class CpuPool:
                 self._workers, mp_context=mp.get_context("spawn"),
                 initializer=_start_pool_process,
                 initargs=(str(self._numba_cache), os.getpid(), started_from_main_thread(),
-                          self._log_settings))
+                          self._log_settings, self._role))
         return self._executor
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -54,3 +54,14 @@ def _watch(parent_pid: int) -> None:
         time.sleep(WATCH_INTERVAL_S)
         if os.getppid() != parent_pid:
             os._exit(0)
+
+
+def name_process(name: str) -> None:
+    """The name ps, top and psutil show for this process (Linux's comm, 15 characters):
+    a server's workers and CPU-pool processes told apart by role (bench/memory.py
+    samples each role's memory by it). Elsewhere a no-op."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:
+        pass

@@ -1,6 +1,6 @@
 """`stemcast separate`'s stems written in bounded memory.
 
-The engine's regions (or, for demucs's shifts, the whole track) go to float32 scratch
+The engine's regions (demucs's shifts included) go to float32 scratch
 files, one per output (--two-stems' STEM, no_STEM and minus_STEM computed per region),
 while each output's peak is tracked: demucs's `prevent_clip` in rescale mode divides by
 the whole stem's peak, known only at the end. Each scratch file is then encoded a block
@@ -131,15 +131,15 @@ class StemWriter:
         info = engine.info
         with ExitStack() as stack:
             stems = ScratchStems(stack, scratch, list(targets), info.channels)
-            if shifts > 0 or not isinstance(engine, SegmentedEngine):
-                # Demucs's shifts average whole-track passes: this path holds the track.
+            if not isinstance(engine, SegmentedEngine):
+                # An engine without regions (none today but a plug-in's) holds the track.
                 track = source.read(0, source.frames)
                 whole = engine.separate(track, on_progress=on_progress, shifts=shifts,
                                         seed=seed)
                 stems.write(region_outputs(lambda: track, whole, self.two_stems,
                                            self.other_method))
             else:
-                for progress, region in engine.regions(source):
+                for progress, region in engine.regions(source, shifts=shifts, seed=seed):
                     parts = dict(zip(info.sources, region.stems, strict=True))
                     mix = partial(source.read, region.start, region.start + region.frames)
                     stems.write(region_outputs(mix, parts, self.two_stems, self.other_method))

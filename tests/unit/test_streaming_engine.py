@@ -47,14 +47,18 @@ def _streamed(model: object, audio: np.ndarray, batch: int,
     return np.concatenate([r.stems for r in regions], axis=-1), spans
 
 
-@pytest.fixture(scope="module")
-def bag_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("bag")
+def make_bag_repo(repo: Path) -> Path:
+    """A bag of two tiny random models with unequal weights per source, in `repo`."""
     sigs = [save_to_repo(build_htdemucs("tiny", seed=seed), repo, f"m{seed}").name.split("-")[0]
             for seed in (5, 6)]
     (repo / "bag.yaml").write_text(
         f"models: {sigs}\nweights: [[1.0, 0.5, 1.0, 2.0], [0.5, 1.0, 1.0, 1.0]]\n")
     return repo
+
+
+@pytest.fixture(scope="module")
+def bag_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bag_repo(tmp_path_factory.mktemp("bag"))
 
 
 @pytest.mark.parametrize("batch", [1, 3])

@@ -80,8 +80,10 @@ def create_app(settings: Settings) -> Starlette:
         jobs = JobStore(db, settings.db_busy_timeout_s)
         library = TrackLibrary(TrackStore(db), settings.allowed_dirs)
         # Two CPU processes: background analysis never delays what a client waits for.
-        analysis_pool = CpuPool(settings.numba_cache("analysis"), log_settings=settings.log)
-        delivery_pool = CpuPool(settings.numba_cache("delivery"), log_settings=settings.log)
+        analysis_pool = CpuPool(settings.numba_cache("analysis"), log_settings=settings.log,
+                                role="analysis")
+        delivery_pool = CpuPool(settings.numba_cache("delivery"), log_settings=settings.log,
+                                role="delivery")
         analysis_pool.warm(warm_up_analysis)
         delivery_pool.warm(warm_up_delivery)
         analysis = AnalysisService(library.store, analysis_pool, settings.analysis_dir)

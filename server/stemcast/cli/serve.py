@@ -62,6 +62,10 @@ SECURITY = (
          "a host callbacks may reach although it is not public, e.g. localhost for an app "
          "server on this machine (repeatable)", metavar="HOST[:PORT]", repeat=True,
          dest="callback_allow_hosts"),
+    Flag("--fetch-allow-host", "FETCH_ALLOW_HOST", str, (),
+         "a host URL ingest (POST /api/tracks/fetch, page URLs' every request) may reach "
+         "although it is not public, e.g. 127.0.0.1:8080 for a media server on this machine "
+         "(repeatable)", metavar="HOST[:PORT]", repeat=True, dest="fetch_allow_hosts"),
     Flag("--allow-origin", "ALLOW_ORIGIN", str, (),
          "a browser origin (https://app.example.com) that may use this server besides its "
          "own; '*' allows any (repeatable)", metavar="ORIGIN", repeat=True,

@@ -2,26 +2,32 @@
 the server (delivery/mix.py does the math) and sent back as a WAV or MP3 file.
 
 The body names gains in dB per stem, mutes, a loop region, a tempo ratio and a key shift;
-`variant` picks which stems the names mean (2stems: vocals and accompaniment). The job's
-folder is leased while its stems are read, so the pruner leaves it alone.
+`variant` picks which stems the names mean (2stems: vocals and accompaniment). The
+settings are checked here; the CPU pool renders the mix block by block into a file in
+the job's folder (delivery/mix_file.py), which is sent and then removed. The folder is
+leased from the render to the last byte sent, so the pruner leaves it alone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import uuid
+from pathlib import Path
 from typing import NotRequired, TypedDict
 
-import numpy as np
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
-from stemcast.delivery.mix import MixError, encode_mix, parse_settings, render_mix
+from stemcast.cache.leases import LeasedResponse
+from stemcast.delivery.mix import MixError, parse_settings
+from stemcast.delivery.mix_file import render_mix_file
 from stemcast.delivery.outputs import variant_plan
 from stemcast.http.api_meta import Media, endpoint
 from stemcast.http.deps import services_of
 from stemcast.http.errors import HTTPProblem
 from stemcast.http.stem_files import MEDIA_TYPES, completed_job, safe_file_name
+from stemcast.storage.job_folder import JobFolder
 from stemcast_protocol.options import VARIANTS, OptionError
 
 
@@ -41,30 +47,6 @@ class MixRequestBody(TypedDict, total=False):
     semitones: float  # key shift, -12..12
     format: str  # wav (16-bit, default) or mp3 (320 kbit/s)
     variant: str  # the stems the names mean: 4stems, 6stems, 2stems, 2stems-drums
-
-
-def _load(paths: dict[str, tuple[str, ...]]) -> tuple[dict[str, np.ndarray], int]:
-    """Each output stem as (channels, frames) float32: the sum of its master stems."""
-    import soundfile as sf
-
-    stems: dict[str, np.ndarray] = {}
-    rate = 0
-    for name, parts in paths.items():
-        total = None
-        for part in parts:
-            data, rate = sf.read(part, dtype="float32", always_2d=True)
-            total = data.T if total is None else total + data.T
-        assert total is not None
-        stems[name] = total
-    return stems, int(rate)
-
-
-def _render(paths: dict[str, tuple[str, ...]], body: object,
-            duration: float) -> tuple[bytes, str]:
-    stems, rate = _load(paths)
-    settings = parse_settings(body, list(stems), duration)
-    return encode_mix(render_mix(stems, rate, settings), rate, settings.format), \
-        settings.format
 
 
 @endpoint("Render the current mix of a job's stems (gains, mutes, loop, tempo, key)",
@@ -93,11 +75,19 @@ async def post_mix(request: Request) -> Response:
     if track is not None:
         duration = track.duration_seconds
     try:
-        with services.leases.hold(job.id):
-            encoded, fmt = await asyncio.to_thread(_render, paths, body, duration)
+        settings = parse_settings(body, list(paths), duration)
     except MixError as exc:
         raise HTTPProblem(422, "INVALID_FIELD", str(exc)) from exc
+    target = JobFolder.of(job.output_dir).mix_export(f"{uuid.uuid4().hex}.{settings.format}")
+    with services.leases.hold(job.id):
+        try:
+            await services.renditions.pool.run(render_mix_file, paths, settings, str(target))
+        except MixError as exc:
+            raise HTTPProblem(422, "INVALID_FIELD", str(exc)) from exc
     await services.jobs.touch(job.id)
     name = safe_file_name(track.title if track else None) or job.id
-    return Response(encoded, media_type=MEDIA_TYPES[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{name} (mix).{fmt}"'})
+    sent = FileResponse(target, media_type=MEDIA_TYPES[settings.format],
+                        background=BackgroundTask(Path.unlink, target, missing_ok=True),
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{name} (mix).{settings.format}"'})
+    return LeasedResponse(sent, services.leases, job.id)

@@ -19,6 +19,7 @@ from stemcast.db.busy import DatabaseBusyError
 from stemcast.jobs.audio_changes import AudioChanges
 from stemcast.jobs.catalog import ModelCatalog
 from stemcast.jobs.eta import EtaEstimator, RunningJob
+from stemcast.jobs.eta_store import EtaTimingStore
 from stemcast.jobs.events import EventBus, JobFailed, Subscriber
 from stemcast.jobs.live import LiveJobs
 from stemcast.jobs.lock_recovery import LockRecovery
@@ -82,7 +83,8 @@ class Scheduler:
         self._inbox: asyncio.Queue[WorkerToServer | WorkerLost] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.catalog = ModelCatalog(self.pool, settings)
-        self.eta = EtaEstimator()
+        self.eta = EtaEstimator(settings.device)
+        self.eta_timings = EtaTimingStore(store.connection, store.busy_timeout_s)
         # Jobs whose transition the locked database refused: queued again once it can.
         self.recovery = LockRecovery(
             store, on_requeued=lambda job: self._results.requeued_after_lock(job),
@@ -92,6 +94,7 @@ class Scheduler:
         # Who asked for each live job: asked again if the worker finds other audio.
         self.audio_changes = AudioChanges(store, bus)
         self._results = WorkerResults(store, self._live, bus, eta=self.eta,
+                                      eta_timings=self.eta_timings,
                                       progress=self.progress, audio_changes=self.audio_changes,
                                       models=lambda: self.pool.model, kick=self._kick)
 
@@ -107,6 +110,8 @@ class Scheduler:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        for key, timing in await self.eta_timings.load():
+            self.eta.restore(key, timing)  # the first job after a restart is known too
         requeued = await self.store.requeue_interrupted()
         if requeued:
             log.info("requeued %d job(s) that were running when the server stopped", requeued)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -16,6 +14,7 @@ import torch
 from stemcast.separation.device import resolve_device
 from stemcast.separation.engine import EngineInfo, ProgressCallback, SegmentedEngine
 from stemcast.separation.model_loading import load_model
+from stemcast.separation.shifted import ShiftedSeparation
 from stemcast.separation.streaming import (
     OVERLAP,
     Region,
@@ -98,12 +97,21 @@ class DemucsEngine(SegmentedEngine):
         return segment_count(frames, self.info.sample_rate, self.info.segment_seconds,
                              self.overlap)
 
-    def start(self, audio: np.ndarray | MixSource) -> StreamingSeparation:
-        """A separation to advance with `step`, one segment batch at a time."""
-        return StreamingSeparation(self.model, self.check_audio(audio), device=self.device,
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0,
+              seed: str = "") -> StreamingSeparation | ShiftedSeparation:
+        """A separation to advance with `step`, one segment batch at a time.
+
+        shifts > 0 averages over that many random time shifts as demucs does, the shifts
+        drawn from a generator seeded by `seed` (reproducible), segment by segment too."""
+        source = self.check_audio(audio)
+        if shifts > 0:
+            return ShiftedSeparation(self.model, source, shifts=shifts, seed=seed,
+                                     device=self.device, autocast_dtype=self.autocast_dtype,
+                                     overlap=self.overlap)
+        return StreamingSeparation(self.model, source, device=self.device,
                                    autocast_dtype=self.autocast_dtype, overlap=self.overlap)
 
-    def step(self, separation: StreamingSeparation,
+    def step(self, separation: StreamingSeparation | ShiftedSeparation,
              should_yield: Callable[[], bool] | None = None) -> Region | None:
         """One step; on CUDA out-of-memory, retry with half the batch (down to one).
 
@@ -121,36 +129,6 @@ class DemucsEngine(SegmentedEngine):
 
     def separate(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
                  *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
-        """Stems of `audio` (float32, (channels, frames)), each as long as the input.
-
-        shifts > 0 averages over that many random time shifts as demucs does, with the
-        shifts drawn from a generator seeded by `seed`, so the result is reproducible.
-        """
-        if shifts > 0:
-            return self._separate_shifted(audio, shifts, seed, on_progress)
-        return self.separate_streamed(audio, on_progress)
-
-    def _separate_shifted(self, audio: np.ndarray, shifts: int, seed: str,
-                          on_progress: ProgressCallback | None) -> dict[str, np.ndarray]:
-        from demucs.apply import apply_model
-
-        self.check_audio(audio)
-        wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-        ref = wav.mean(0)
-        mean = ref.mean()
-        std = (ref.std() if audio.shape[1] > 1 else torch.tensor(1.0)) + 1e-8
-        # apply_model draws its shifts from the module-level `random`: seed it from the
-        # content key for this call, then restore the global state.
-        state = random.getstate()
-        random.seed(int(hashlib.sha256(seed.encode()).hexdigest()[:16], 16))
-        try:
-            with torch.inference_mode():
-                out = apply_model(self.model, ((wav - mean) / std)[None], shifts=shifts,
-                                  split=True, overlap=self.overlap, device=self.device)
-        finally:
-            random.setstate(state)
-        if on_progress is not None:
-            on_progress(1.0)
-        stems = (out[0] * std + mean).cpu().numpy()
-        return {name: np.ascontiguousarray(stems[index], dtype=np.float32)
-                for index, name in enumerate(self.info.sources)}
+        """Stems of `audio` (float32, (channels, frames)), each as long as the input;
+        shifts and seed as for start()."""
+        return self.separate_streamed(audio, on_progress, shifts=shifts, seed=seed)

@@ -318,8 +318,10 @@ class DspEngine(SegmentedEngine):
         """How many blocks (steps) a track of `frames` is cut into."""
         return math.ceil(frames / self.block_frames)
 
-    def start(self, audio: np.ndarray | MixSource) -> DspSeparation:
-        """A separation to advance with `step`, one block at a time."""
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0,
+              seed: str = "") -> DspSeparation:
+        """A separation to advance with `step`, one block at a time (shifts and seed are
+        Demucs's: this engine is deterministic and ignores them)."""
         return DspSeparation(self.check_audio(audio), self.block_frames, self.context_frames)
 
     def step(self, separation: DspSeparation,

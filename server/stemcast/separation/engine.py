@@ -36,9 +36,10 @@ class EngineInfo:
 class SeparationEngine(Protocol):
     info: EngineInfo
 
-    def start(self, audio: np.ndarray | MixSource) -> Any:
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0, seed: str = "") -> Any:
         """audio: float32 (channels, frames) at info.sample_rate with info.channels channels,
-        in memory or a MixSource read by region (a long track's prepared file)."""
+        in memory or a MixSource read by region (a long track's prepared file). shifts:
+        Demucs's random time shifts (seeded by `seed`); engines without them ignore both."""
         ...
 
     # `separation` is what this engine's start() returned (Any: each engine has its own).
@@ -61,7 +62,7 @@ class SegmentedEngine:
 
     info: EngineInfo
 
-    def start(self, audio: np.ndarray | MixSource) -> Any:
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0, seed: str = "") -> Any:
         raise NotImplementedError
 
     def step(self, separation: Any,
@@ -87,19 +88,20 @@ class SegmentedEngine:
             raise ValueError("cannot separate empty audio (0 frames)")
         return audio
 
-    def regions(self, audio: np.ndarray | MixSource) -> Iterator[tuple[float, Region]]:
+    def regions(self, audio: np.ndarray | MixSource, *, shifts: int = 0,
+                seed: str = "") -> Iterator[tuple[float, Region]]:
         """(progress, final region) pairs as the separation advances."""
-        separation = self.start(audio)
+        separation = self.start(audio, shifts=shifts, seed=seed)
         while not separation.done:
             region = self.step(separation)
             if region is not None:
                 yield separation.progress, region
 
-    def separate_streamed(self, audio: np.ndarray,
-                          on_progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+    def separate_streamed(self, audio: np.ndarray, on_progress: ProgressCallback | None = None,
+                          *, shifts: int = 0, seed: str = "") -> dict[str, np.ndarray]:
         """Every region, concatenated: one float32 (channels, frames) array per source."""
         parts = []
-        for progress, region in self.regions(audio):
+        for progress, region in self.regions(audio, shifts=shifts, seed=seed):
             parts.append(region.stems)
             if on_progress is not None:
                 on_progress(progress)

@@ -126,7 +126,9 @@ class OfflineEngine(SpleeterBasedEngine):
     sources = SOURCES
     default_name = OFFLINE_MODEL
 
-    def start(self, audio: np.ndarray | MixSource) -> OfflineSeparation:
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0,
+              seed: str = "") -> OfflineSeparation:
+        # shifts, seed: Demucs's; this engine is deterministic and ignores them.
         return OfflineSeparation(self.networks, self.check_audio(audio))
 
     def step(self, separation: OfflineSeparation,

@@ -217,7 +217,9 @@ class SpleeterEngine(SpleeterBasedEngine):
         """How many chunks (steps) a track of `frames` is cut into."""
         return math.ceil((1 + frames // HOP) / CHUNK_FRAMES)
 
-    def start(self, audio: np.ndarray | MixSource) -> SpleeterSeparation:
+    def start(self, audio: np.ndarray | MixSource, *, shifts: int = 0,
+              seed: str = "") -> SpleeterSeparation:
+        # shifts, seed: Demucs's; this engine is deterministic and ignores them.
         return SpleeterSeparation(self.networks, self.check_audio(audio))
 
     def step(self, separation: SpleeterSeparation,

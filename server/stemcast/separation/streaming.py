@@ -103,13 +103,18 @@ class StreamingSeparation:
     """One track's separation, advanced a step (one or more segments) at a time."""
 
     def __init__(self, model: Any, audio: np.ndarray | MixSource, *, device: torch.device,
-                 autocast_dtype: torch.dtype | None = None, overlap: float = OVERLAP) -> None:
+                 autocast_dtype: torch.dtype | None = None, overlap: float = OVERLAP,
+                 delay: int = 0) -> None:
+        """delay: frames of silence (zeros after normalisation) before the track, as one
+        of apply_model's random shifts puts there; the timeline, offsets and regions are
+        then the shifted track's (see shifted.py)."""
         from stemcast.audio.prepared import as_source
 
         self.source = as_source(audio)  # read a segment's window at a time
-        frames = self.source.frames
-        if frames == 0:
+        if self.source.frames == 0:
             raise ValueError("cannot separate empty audio (0 frames)")
+        self.delay = delay
+        frames = self.source.frames + delay
         self.model = model
         self.device = device
         self.autocast_dtype = autocast_dtype
@@ -124,7 +129,8 @@ class StreamingSeparation:
         # demucs.api.Separator's normalisation (a single frame has no spread: unscaled).
         mean, std = self.source.mono_stats()
         self.mean = torch.tensor(mean, dtype=torch.float32)
-        self.std = torch.tensor(std if frames > 1 else 1.0, dtype=torch.float32) + 1e-8
+        self.std = torch.tensor(std if self.source.frames > 1 else 1.0,
+                                dtype=torch.float32) + 1e-8
         self.segment_length = int(model.samplerate * segments.pop())
         stride = int((1 - overlap) * self.segment_length)
         self.offsets = list(range(0, frames, stride))
@@ -188,12 +194,14 @@ class StreamingSeparation:
     def _padded(self, offset: int, length: int, target: int) -> torch.Tensor:
         """demucs's TensorChunk(mix, offset, length).padded(target) on the normalised mix,
         read from the source: real neighbouring audio where there is some, zeros past
-        the track's edges."""
+        the track's edges (and in the delay before it)."""
         start = offset - (target - length) // 2
         end = start + target
-        inside = torch.from_numpy(self.source.read(max(start, 0), min(end, self.frames)))
+        low = max(start, self.delay)
+        high = max(min(end, self.frames), low)
+        inside = torch.from_numpy(self.source.read(low - self.delay, high - self.delay))
         normalised = (inside - self.mean) / self.std
-        return F.pad(normalised, (max(0, -start), max(0, end - self.frames)))[None]
+        return F.pad(normalised, (low - start, end - high))[None]
 
     def _forward(self, sub: Any, offsets: list[int]) -> list[torch.Tensor]:
         """The model on padded segments, as apply_model(split=False) does for each."""

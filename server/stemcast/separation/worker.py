@@ -31,7 +31,7 @@ import numpy as np
 
 from stemcast.audio.raw_pcm import S16, PcmLayout, layout_for
 from stemcast.error_text import describe
-from stemcast.lifeline import bind_to_parent
+from stemcast.lifeline import bind_to_parent, name_process
 from stemcast.separation.stem_finish import finish_stems
 from stemcast.separation.worker_messages import (
     CancelTask,
@@ -236,18 +236,9 @@ class _Worker:
             job.mix = prepared.source
             job.raw_files = {name: raw_stem_path(task.output_dir, name, layout).open("wb")
                              for name in info.sources}
-            shifts = task.options.shifts
             self.conn.send(TaskProgress(task.job_id, Stage.SEPARATING, 0.0))
-            if shifts > 0:
-                # Demucs's shifts average whole-track passes: this path reads it all.
-                whole = job.mix.read(0, job.mix.frames)
-                stems = engine.separate(whole, shifts=shifts, seed=task.seed)
-                from stemcast.separation.streaming import Region
-
-                self._write_region(job, Region(0, np.stack([stems[n] for n in info.sources])))
-                self._finish(job)
-            else:
-                job.separation = engine.start(job.mix)
+            # Demucs's shifts run side by side, segment by segment (separation/shifted.py).
+            job.separation = engine.start(job.mix, shifts=task.options.shifts, seed=task.seed)
 
         self._guarded(job, prepare)
 
@@ -301,6 +292,7 @@ def worker_main(conn: Connection, config: WorkerConfig, parent_pid: int | None =
                 use_death_signal: bool = False) -> None:
     # First: a worker whose server died (kill -9, OOM) must not keep separating for nobody.
     bind_to_parent(parent_pid or os.getppid(), use_death_signal)
+    name_process("stem-worker")
     config.log.apply()  # the server's level and format (--log-json: JSON lines here too)
     log.info("worker %d loading model %s (device %s, precision %s)", os.getpid(),
              config.model, config.device, config.precision)

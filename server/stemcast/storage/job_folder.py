@@ -46,6 +46,10 @@ class JobFolder:
     def rendition(self, key: str) -> Path:
         return self.root / "out" / key
 
+    def mix_export(self, name: str) -> Path:
+        """A mix being rendered and sent (POST .../mix), removed once sent."""
+        return self.root / "mixes" / name
+
     @property
     def drums_dir(self) -> Path:
         return self.root / "drums"
