@@ -18,7 +18,7 @@ from stemcast.config import QUEUE_SCHEMES
 
 QUEUE_HELP = "Redis URL of the fleet's queue (redis://host:6379/0)"
 
-# `serve`'s side of the fleet: its Settings fields queue_url and fleet_workers.
+# `serve`'s side of the fleet: its Settings fields queue_url, fleet_workers and workers.
 SERVE_FLEET = (
     Flag("--queue", "QUEUE", str, None,
          "separate on `stemcast worker` processes through this Redis instead of local "
@@ -27,6 +27,9 @@ SERVE_FLEET = (
     Flag("--fleet-workers", "FLEET_WORKERS", int, 0,
          "with --queue: jobs handed to the fleet at once; 0 = one per worker that "
          "heartbeats"),
+    Flag("--workers", "WORKERS", int, 0,
+         "with --queue: separation workers this server runs itself, taking jobs from the "
+         "same Redis queue as the `stemcast worker`s; 0 = none, all on the fleet"),
 )
 
 WORKER = (
