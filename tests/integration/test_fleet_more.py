@@ -8,6 +8,7 @@ worker have to be right. Shares test_fleet.py's helpers; tiny random-weight Demu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -28,7 +29,6 @@ from tests.integration.test_fleet import (
     _ask,
     _done_records,
     _redis,
-    _until_ready,
 )
 from tests.integration.test_resilience import _wait
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
@@ -74,11 +74,32 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> It
         broker.kill()
 
 
+async def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """_wait for tests holding WebSockets: the event loop keeps answering their pings."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # In a thread: /health answers slowly on a loaded machine, and a blocked loop
+        # would not answer the server's pings.
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def _local(fleet: Fleet) -> dict[str, Any]:
     """The server's own node (HOST-PID-local0)."""
     nodes = [w for w in fleet.fleet() if w["alive"] and w["name"].endswith("-local0")]
     assert len(nodes) == 1, fleet.fleet()
     return nodes[0]
+
+
+def _both_busy(fleet: Fleet, jobs: set[str]) -> dict[str, str] | None:
+    """Which of `jobs` each of the two workers runs, once both run one (one snapshot; a
+    worker's hash may still name its previous job for a heartbeat)."""
+    busy = {w["name"]: w["jobs"][0] for w in fleet.fleet()
+            if w["alive"] and w["jobs"] and w["jobs"][0] in jobs}
+    return busy if len(busy) == 2 else None
 
 
 def _started(fleet: Fleet, job_id: str) -> tuple[int, ...]:
@@ -90,6 +111,13 @@ def _started(fleet: Fleet, job_id: str) -> tuple[int, ...]:
 def _lengths(fleet: Fleet) -> dict[str, int]:
     client = _redis(fleet)
     return {name: int(client.xlen(f"stemcast:jobs:{name}")) for name in STREAMS}
+
+
+def _connect(fleet: Fleet) -> Any:
+    # An unbounded receive queue: these tests read a client's messages only between other
+    # waits, and with websockets' default (16) it stops reading the socket, so the
+    # server's keepalive pings go unanswered and it closes the connection (1011).
+    return SpecCheckedClient.connect(fleet.server.ws_url, max_queue=None)
 
 
 class Inbox:
@@ -138,15 +166,15 @@ async def test_server_workers_and_remote_workers_share_the_queue(mixed: Fleet) -
     names = {local["name"], "w0"}
     listing = httpx.get(f"{mixed.server.http_url}/queue").json()
     assert {w["name"] for w in listing["workers"]} >= names
-    async with SpecCheckedClient.connect(mixed.server.ws_url) as client:
+    async with _connect(mixed) as client:
         await _ask(client, mixed.clips["both1"], "both1")
         await _ask(client, mixed.clips["both2"], "both2")
         # One job each: a node takes one job at a time, from the same stream.
-        busy = _wait(lambda: {w["name"]: w["jobs"][0] for w in mixed.fleet()
-                              if w["jobs"] and w["alive"]} if
-                     sum(1 for w in mixed.fleet() if w["jobs"]) == 2 else None,
-                     120, "both workers busy:\n" + mixed.logs())
-        messages = await _until_ready(client, {"both1", "both2"})
+        inbox = Inbox(client)
+        ids = {await inbox.job_id(r) for r in ("both1", "both2")}
+        busy = await _until(lambda: _both_busy(mixed, ids), 120,
+                            "both workers busy:\n" + mixed.logs())
+        messages = await inbox.ready({"both1", "both2"})
     _all_ready(messages)
     assert set(busy) == names
     assert f"job {busy[local['name']]} started" in mixed.server.log()
@@ -158,15 +186,13 @@ async def test_sigterm_drains_a_worker_mid_job(mixed: Fleet) -> None:
     assert worker.process is not None and worker.process.poll() is None
     child = decode(_redis(mixed).hget("stemcast:worker:w0", "ready"))
     assert isinstance(child, WorkerReady)
-    async with SpecCheckedClient.connect(mixed.server.ws_url) as client:
+    async with _connect(mixed) as client:
         await _ask(client, mixed.clips["drain1"], "drain1")
         await _ask(client, mixed.clips["drain2"], "drain2")
-        busy = _wait(lambda: {w["name"]: w["jobs"][0] for w in mixed.fleet()
-                              if w["jobs"] and w["alive"]} if
-                     sum(1 for w in mixed.fleet() if w["jobs"]) == 2 else None,
-                     120, "both workers busy:\n" + mixed.logs())
         inbox = Inbox(client)
         ids = {await inbox.job_id(r): r for r in ("drain1", "drain2")}
+        busy = await _until(lambda: _both_busy(mixed, set(ids)), 120,
+                            "both workers busy:\n" + mixed.logs())
         on_w0 = ids[busy["w0"]]
         # A third job waits in Redis for whichever worker is free first.
         await _ask(client, mixed.clips["drain3"], "drain3")
@@ -174,7 +200,9 @@ async def test_sigterm_drains_a_worker_mid_job(mixed: Fleet) -> None:
         # To its whole process group, as Ctrl-C or systemd's stop would: the separation
         # process must not die of it.
         os.killpg(worker.process.pid, signal.SIGTERM)
-        assert worker.process.wait(240) == 0, worker.log()
+        process = worker.process
+        await _until(lambda: process.poll() is not None, 240, "w0 to drain and exit")
+        assert process.returncode == 0, worker.log()
         messages = await inbox.ready({"drain1", "drain2", "drain3"})
     _all_ready(messages)
     third = messages["drain3"][-1]["jobId"]
@@ -208,20 +236,20 @@ async def test_lifted_job_waiting_in_redis_runs_before_waiting_normal_jobs(
         mixed.workers.remove(worker)
     _wait(lambda: [w["name"] for w in mixed.fleet() if w["alive"]] == [_local(mixed)["name"]],
           60, "only the server's own worker left")
-    async with SpecCheckedClient.connect(mixed.server.ws_url) as client, \
-            SpecCheckedClient.connect(mixed.server.ws_url) as other:
+    async with _connect(mixed) as client, \
+            _connect(mixed) as other:
         inbox = Inbox(client)
         await _ask(client, mixed.clips["blocker"], "blocker")
         blocker = await inbox.job_id("blocker")
-        _wait(lambda: _local(mixed)["jobs"] == [blocker], 120, "the blocker running")
+        await _until(lambda: _local(mixed)["jobs"] == [blocker], 120, "the blocker running")
         for name, priority in (("low", "low"), ("normal1", "normal"), ("normal2", "normal")):
             await _ask(client, mixed.clips[name], name, priority)
         # All three handed to the fleet: waiting in Redis, not in the server's queue.
-        _wait(lambda: _lengths(mixed) == {"high": 0, "normal": 3, "low": 1}, 60,
+        await _until(lambda: _lengths(mixed) == {"high": 0, "normal": 3, "low": 1}, 60,
               f"three jobs waiting in Redis: {_lengths(mixed)}")
         # Another client wants the low job's audio now: its job is lifted to high.
         await _ask(other, mixed.clips["low"], "lifted", "high")
-        _wait(lambda: _lengths(mixed)["high"] == 1, 60, "the lifted entry in jobs:high")
+        await _until(lambda: _lengths(mixed)["high"] == 1, 60, "the lifted entry in jobs:high")
         if _local(mixed)["jobs"] != [blocker]:
             pytest.fail("the blocker ended before the lift: the order below would prove "
                         "nothing; make the blocker clip longer")
