@@ -28,9 +28,10 @@ from tests.support.analysis_reference import (
 )
 from tests.support.audio_fixtures import make_music_like_signal
 from tests.unit.test_analysis import click_track
+from tests.unit.test_corpus import corpus  # noqa: F401  (the session's rendered corpus)
 
 
-@pytest.fixture(params=[(37, 13, 101, 53), (4096, 512, 8192, 4096)],
+@pytest.fixture(params=[(37, 13, 101, 53), (1024, 256, 2048, 4096)],
                 ids=["odd-blocks", "default-blocks"])
 def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     spectra, chroma, tempo, drums = request.param
@@ -57,7 +58,7 @@ def test_mono_file_reads_what_was_written(tmp_path: Any) -> None:
     np.testing.assert_array_equal(mono.read(9_990, 10_010),
                                   np.r_[samples[9_990:], np.zeros(3)])
     whole = ArrayMono(samples)
-    for (first, got), (_, expected) in zip(frame_blocks(mono, 2048, 512, 7, "edge"),
+    for (_, got), (_, expected) in zip(frame_blocks(mono, 2048, 512, 7, "edge"),
                                            frame_blocks(whole, 2048, 512, 7, "edge"),
                                            strict=True):
         np.testing.assert_array_equal(got, expected)
@@ -133,3 +134,26 @@ def test_drum_transcription_equals_the_whole_track_one(tmp_path: Any) -> None:
     file.append(mono)
     assert transcribe_mono(file) == expected
     file.close()
+
+
+def test_corpus_analysis_and_drums_equal_the_whole_track_forms(
+        corpus: list[Any]) -> None:  # noqa: F811  (the fixture imported above)
+    """On the FluidSynth-rendered corpus (tests/support/corpus.py): bpm and key identical,
+    beats within 5 ms, loudness within 0.1 LU; drum onsets identical."""
+    from stemcast.analysis.drums import transcribe
+    from tests.support.corpus import SAMPLE_RATE, load_stereo
+
+    for song in corpus:
+        audio = load_stereo(song.mix)
+        got, expected = analyze(audio, SAMPLE_RATE).to_dict(), \
+            reference_analyze(audio, SAMPLE_RATE)
+        assert got["bpm"] == expected["bpm"], song.spec.name
+        assert (got["key"], got["mode"]) == (expected["key"], expected["mode"]), song.spec.name
+        assert len(got["beats"]) == len(expected["beats"]), song.spec.name
+        if got["beats"]:
+            assert np.max(np.abs(np.subtract(got["beats"], expected["beats"]))) <= 0.005
+        assert got["loudness_lufs"] == pytest.approx(expected["loudness_lufs"], abs=0.1)
+        drums = load_stereo(song.stems["drums"])
+        assert SAMPLE_RATE == drum_spectrum.RATE  # so transcribe() does not resample
+        mono = drum_spectrum._mono(drums)
+        assert transcribe(drums, SAMPLE_RATE) == reference_transcribe(mono), song.spec.name

@@ -9,6 +9,11 @@ Methods:
   track, Pearson correlation with the 24 rotations of the Krumhansl-Kessler profiles.
   Confidence is the margin of the best over the second best, (r1 - r2) / (1 - r2).
 - audible span: librosa.effects.trim, frames quieter than 60 dB under the loudest are silent.
+
+Nothing here holds the track whole: the mono mixdown is a MonoSource (analysis.mono_file,
+a temporary file for a file's track) read a block at a time by track_spectra (onset
+envelopes, tuning, span), key_chroma (the CQT in chunks) and rhythm.block_tempo; only
+per-frame arrays of the whole track stay in memory (about 1 MB an hour each).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from stemcast.analysis.mono_file import MonoSource, frame_count
 KEY_HOP = 2048  # a key needs no time detail: 93 ms frames keep the CQT and HPSS cheap
 KEY_BINS_PER_OCTAVE, KEY_OCTAVES = 36, 7
 HPSS_KERNEL = 17
-CHUNK_FRAMES = 512  # 48 s
+CHUNK_FRAMES = 256  # 24 s
 MARGIN_FRAMES = 48  # 4.5 s; the lowest filter (C1, 36 bins an octave) spans 1.6 s
 
 

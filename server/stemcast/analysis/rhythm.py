@@ -1,4 +1,4 @@
-"""Tempo, beat grid and downbeats of a track, from its mel spectrogram.
+"""Tempo, beat grid and downbeats of a track, from its onset envelopes (track_spectra).
 
 Methods:
 - tempo: librosa's onset strength (mel spectral flux) and its tempogram estimate, folded by
@@ -35,7 +35,7 @@ BPM_RANGE = (70.0, 180.0)
 TRACKING_RANGE = (BPM_RANGE[0] * 0.95, BPM_RANGE[1] * 1.05)
 MIN_BEATS = 4
 TEMPO_AC_SECONDS = 8.0  # librosa.feature.tempo's ac_size
-TEMPOGRAM_BLOCK = 8192  # frames of the tempogram at a time (3 min; 25 MB)
+TEMPOGRAM_BLOCK = 2048  # tempogram frames at a time (48 s: its FFT ~13 MB)
 # Beats are looked for within this many frames (70 ms) of where the grid puts them.
 SNAP_FRAMES = 3
 # Edge beats weaker than EDGE_WEAK x the mean beat onset sit on nothing and go; an onset

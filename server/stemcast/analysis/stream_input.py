@@ -121,7 +121,9 @@ class BandStream:
         self.pending = {level: {name: np.zeros(0) for name in self.filters}
                         for level in self.levels}
         self.window = dict.fromkeys(self.levels, 0)  # the first window not yet reduced
-        self.done: dict[int, dict[str, list[tuple[list[float], list[float]]]]] = {
+        # Per level and band: (peak, rms) arrays of the windows reduced, rounded to lists
+        # only in entries() (as Python floats they would be 8x the size).
+        self.done: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {
             level: {name: [] for name in self.filters} for level in self.levels}
 
     def update(self, samples: np.ndarray) -> None:
@@ -148,7 +150,7 @@ class BandStream:
                 starts = np.arange(first_window, until, dtype=np.int64) * self.rate \
                     // per_second - first
                 self.done[level][name].append(
-                    app_waveforms.peak_and_rms(pending[:end - first], starts))
+                    app_waveforms.window_peak_rms(pending[:end - first], starts))
                 pending = pending[end - first:]
             self.pending[level][name] = pending
         self.window[level] = max(until, first_window)
@@ -158,8 +160,7 @@ class BandStream:
         for level in self.levels:
             per_second = app_waveforms.APP_LEVELS[level]
             self._reduce(level, {}, -(-self.frames * per_second // self.rate), self.frames)
-            columns = {name: ([v for peak, _ in parts for v in peak],
-                              [v for _, rms in parts for v in rms])
+            columns = {name: app_waveforms.rounded_columns(parts)
                        for name, parts in self.done[level].items()}
             entries.append(app_waveforms.band_entry(level, self.rate, self.window[level],
                                                     columns))
@@ -173,8 +174,17 @@ class AnalysisInput:
     frames: int  # at the file's rate
     peak: float
     loudness_lufs: float | None
-    waveforms: list[dict[str, Any]]  # the mix's peaks (waveform.waveform_entries)
-    bands: list[dict[str, Any]]  # app_waveforms.mix_band_waveforms
+    # The mix's peaks and band waveforms, kept as compact arrays: their JSON-ready lists
+    # (waveform.waveform_entries, app_waveforms.mix_band_waveforms) are made when written,
+    # after the analysis, so they never share memory with its spectra.
+    peaks: WaveformStream
+    band_stream: BandStream
+
+    def waveforms(self) -> list[dict[str, Any]]:
+        return self.peaks.entries()
+
+    def bands(self) -> list[dict[str, Any]]:
+        return self.band_stream.entries()
 
 
 def read_analysis_input(path: str | os.PathLike[str],
@@ -201,7 +211,7 @@ def read_analysis_input(path: str | os.PathLike[str],
         if resampler is not None:
             mono.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         return AnalysisInput(mono, rate, stream.frames, peak, loudness.finish(),
-                             peaks.entries(), bands.entries())
+                             peaks, bands)
 
     return read_blocks(path, consume)
 

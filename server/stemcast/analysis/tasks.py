@@ -31,9 +31,11 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
     the analysis rate goes to a temporary file beside waveform_path and is read back in
     blocks (analysis.track_spectra, key_chroma): memory does not grow with the track."""
     from stemcast.analysis.features import analyze_mono
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.stream_input import read_analysis_input
     from stemcast.analysis.track_spectra import track_spectra
 
+    bound_heap_growth()
     folder = Path(waveform_path).parent
     folder.mkdir(parents=True, exist_ok=True)
     data = read_analysis_input(audio_path, folder)
@@ -42,8 +44,8 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
         features = analyze_mono(data.mono if data.peak > 0 else None, data.frames,
                                 data.sample_rate, data.peak, data.loudness_lufs,
                                 spectra).to_dict()
-        _write_json(Path(waveform_path), data.waveforms)
         features["characteristics"] = _app_extras(data, spectra, features, folder)
+        _write_json(Path(waveform_path), data.waveforms())
     finally:
         data.mono.close()
     return features
@@ -52,9 +54,11 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
 def app_extras_file(audio_path: str, features: dict[str, Any], folder: str) -> dict[str, Any]:
     """For a track analysed before characteristics existed: its characteristics (returned)
     and band waveforms (written to folder/BANDS_JSON)."""
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.stream_input import read_analysis_input
     from stemcast.analysis.track_spectra import track_spectra
 
+    bound_heap_growth()
     Path(folder).mkdir(parents=True, exist_ok=True)
     data = read_analysis_input(audio_path, folder)
     try:
@@ -69,13 +73,14 @@ def _app_extras(data: AnalysisInput, spectra: TrackSpectra | None, features: dic
     from stemcast.analysis.beatgrid import beat_grid
     from stemcast.analysis.characteristics import characteristics_of
 
-    _write_json(folder / BANDS_JSON, data.bands)
     grid = beat_grid(features)
     # The mono mixdown at RATE is what characteristics() makes of the track itself (one
     # difference: a track whose two channels cancel exactly now counts as silent there).
-    return characteristics_of(spectra, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
-                              loudness_lufs=features.get("loudness_lufs"),
-                              steady_pulse=grid.bpm_measured).to_dict()
+    values = characteristics_of(spectra, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
+                                loudness_lufs=features.get("loudness_lufs"),
+                                steady_pulse=grid.bpm_measured).to_dict()
+    _write_json(folder / BANDS_JSON, data.bands())
+    return values
 
 
 def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:
@@ -83,9 +88,11 @@ def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[st
     out_dir (written under temporary names, then renamed). Returns a summary."""
     from stemcast.analysis.drum_spectrum import RATE
     from stemcast.analysis.drums import onsets_document, transcribe_mono
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.midi import write_midi
     from stemcast.analysis.stream_input import read_mono
 
+    bound_heap_growth()
     # The stem's mono mixdown at the transcription's rate, written block by block to a
     # temporary file and read back a block at a time: what transcribe() would make of the
     # whole stem, without holding it.

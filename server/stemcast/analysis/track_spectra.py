@@ -29,7 +29,7 @@ from stemcast.analysis.grid import HOP, N_FFT, RATE
 from stemcast.analysis.mono_file import MonoSource, frame_blocks
 from stemcast.analysis.rhythm import BASS_HZ
 
-BLOCK_FRAMES = 4096  # 95 s of STFT frames; a multiple of TUNING_FRAME_STEP
+BLOCK_FRAMES = 1024  # 24 s of STFT frames: 4 MB of magnitudes, ~25 MB in all at once
 TUNING_FRAME_STEP = 4  # tuning is global: a quarter of the frames is plenty
 ROLL_PERCENT = 0.85
 TOP_DB = 80.0  # librosa.power_to_db's default clip
