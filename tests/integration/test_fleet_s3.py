@@ -246,3 +246,33 @@ def test_a_missing_bucket_dead_endpoint_or_no_credentials_is_said_at_start(
         "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"})
     assert nobody.returncode == 2, nobody.stderr
     assert "no credentials" in nobody.stderr and "AWS_ACCESS_KEY_ID" in nobody.stderr
+
+
+def test_refused_credentials_are_said_at_start(s3fleet: S3Fleet, tmp_path: Path) -> None:
+    # A second moto server that checks signatures: it knows no key, so it refuses ours.
+    port = free_port()
+    strict = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _answers(port), 60, "moto's server to listen")
+        refused = subprocess.run(
+            [sys.executable, "-m", "stemcast.cli", "worker", "--queue", s3fleet.redis.url,
+             "--model", "dsp", "--storage", f"s3://{BUCKET}/x", "--storage-endpoint",
+             f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **CREDENTIALS})
+    finally:
+        strict.terminate()
+        strict.wait(10)
+    assert refused.returncode == 2, refused.stderr
+    assert "refused the credentials" in refused.stderr
+    assert "AWS_ACCESS_KEY_ID" in refused.stderr
+
+
+def _answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
