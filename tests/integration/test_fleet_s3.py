@@ -198,7 +198,7 @@ async def test_deleting_a_track_removes_its_objects(s3fleet: S3Fleet) -> None:
 
 async def test_a_killed_worker_job_is_finished_by_another_complete_in_the_store(
         s3fleet: S3Fleet) -> None:
-    spare = s3fleet.add_worker("s1")
+    s3fleet.add_worker("s1")
     s3fleet.wait_workers(2)
     async with SpecCheckedClient.connect(s3fleet.server.ws_url) as client:
         await _ask(client, s3fleet.clips["long"], "long")
@@ -218,7 +218,6 @@ async def test_a_killed_worker_job_is_finished_by_another_complete_in_the_store(
         assert Path(path).read_bytes() == data
         assert len(wav_data(path)) == 40 * 44100 * 2 * 2  # complete
     s3fleet.workers = [w for w in s3fleet.workers if w.name != busy[0]["name"]]
-    assert spare in s3fleet.workers or busy[0]["name"] == "s1"
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
