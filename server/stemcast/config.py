@@ -80,6 +80,9 @@ class Settings:
     # storage/s3.py); None: the data folder is shared with the workers.
     storage_url: str | None = None
     storage_endpoint: str | None = None  # an S3-compatible store's URL (MinIO, R2, ...)
+    # With queue_url: fleet workers this server runs itself, on the same Redis queue as the
+    # `stemcast worker`s. 0: none (every separation on the fleet).
+    workers: int = 0
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -144,6 +147,12 @@ class Settings:
         if self.fleet_workers < 0:
             raise ValueError(f"--fleet-workers must be 0 (one job per live worker) or more, "
                              f"got {self.fleet_workers}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be 0 or more, got {self.workers}")
+        if self.workers and self.queue_url is None:
+            raise ValueError("--workers is for --queue (this server's own workers on the "
+                             "fleet's Redis queue); without --queue, local worker processes "
+                             "are set with --max-concurrent-jobs")
         if self.max_concurrent_jobs < 1:
             raise ValueError(
                 f"--max-concurrent-jobs must be at least 1, got {self.max_concurrent_jobs}"

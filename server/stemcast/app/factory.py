@@ -35,6 +35,7 @@ from stemcast.cpu_pool import CpuPool
 from stemcast.db.busy import DatabaseBusyError
 from stemcast.db.database import open_database
 from stemcast.delivery.renditions import Renditions
+from stemcast.fleet.local_nodes import LocalNodes
 from stemcast.fleet.remote_pool import fleet_transport
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, handle_http_exception, problem_response
@@ -103,6 +104,10 @@ def create_app(settings: Settings) -> Starlette:
         # A job whose audio changed is asked again through the pipeline, like any request.
         scheduler.audio_changes.ask_again = pipeline.ask_again
         await scheduler.start()
+        # `serve --queue --workers N`: this server's own nodes of the fleet.
+        nodes = LocalNodes(settings) if settings.queue_url and settings.workers else None
+        if nodes is not None:
+            nodes.start()
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
                                        retry_delay=settings.callback_retry_delay,
@@ -150,6 +155,8 @@ def create_app(settings: Settings) -> Starlette:
             await pruner.stop()
             await api_jobs.stop()
             await callbacks.stop()
+            if nodes is not None:
+                await nodes.stop()
             await scheduler.stop()
             await analysis.stop()
             analysis_pool.shutdown()

@@ -31,7 +31,7 @@ STORAGE = (
          "AWS_ENDPOINT_URL"),
 )
 
-# `serve`'s side of the fleet: its Settings fields queue_url and fleet_workers.
+# `serve`'s side of the fleet: its Settings fields queue_url, fleet_workers and workers.
 SERVE_FLEET = (
     Flag("--queue", "QUEUE", str, None,
          "separate on `stemcast worker` processes through this Redis instead of local "
@@ -41,6 +41,9 @@ SERVE_FLEET = (
          "with --queue: jobs handed to the fleet at once; 0 = one per worker that "
          "heartbeats"),
     *STORAGE,
+    Flag("--workers", "WORKERS", int, 0,
+         "with --queue: separation workers this server runs itself, taking jobs from the "
+         "same Redis queue as the `stemcast worker`s; 0 = none, all on the fleet"),
 )
 
 WORKER = (

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -43,6 +44,15 @@ log = logging.getLogger(__name__)
 TaskMessage = TaskProgress | TaskChunk | TaskDone | TaskFailed
 
 
+@contextlib.contextmanager
+def _ignoring(*signals: signal.Signals) -> Iterator[None]:
+    before = [signal.signal(sig, signal.SIG_IGN) for sig in signals]
+    try:
+        yield
+    finally:
+        for sig, handler in zip(signals, before, strict=True):
+            signal.signal(sig, handler)
+
 
 @dataclass
 class _Current:
@@ -68,15 +78,27 @@ class Node:
         self.ready: WorkerReady | None = None
         self.draining = False
         self.crashed = False
+        self.stopping = False  # its separation process is being stopped on purpose
         self._outbox: asyncio.Queue[TaskMessage] = asyncio.Queue()
         self._handle: WorkerHandle | None = None
 
-    async def run(self) -> int:
+    async def run(self, signals: bool = True) -> int:
+        """Until drained (0) or the separation process died (1). `signals`: SIGTERM and
+        SIGINT drain (`stemcast worker`); False inside `serve --workers`, whose server owns
+        the signals and stops its nodes by cancelling this."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._drain)
         await retry_redis(self.queue.ensure_groups)
-        self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
+        if signals:
+            # The separation process ignores SIGTERM and SIGINT (inherited through exec):
+            # a signal sent to the whole process group (Ctrl-C, systemd's stop) drains
+            # the node instead of killing its job. It still dies with the node (lifeline).
+            with _ignoring(signal.SIGTERM, signal.SIGINT):
+                self._handle = WorkerHandle(0, self.config, loop, self._on_message,
+                                            self._on_exit)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._drain)
+        else:
+            self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
         helpers = [asyncio.create_task(self._heartbeats(), name="fleet-heartbeat"),
                    asyncio.create_task(self._publisher(), name="fleet-publisher"),
                    asyncio.create_task(self._controls(), name="fleet-controls")]
@@ -100,9 +122,15 @@ class Node:
             for task in helpers:
                 task.cancel()
             if not self.crashed:
+                self.stopping = True
                 await asyncio.to_thread(self._handle.stop)
                 with contextlib.suppress(RedisError):
-                    await self.queue.leave(self.name)
+                    if self.current is None:
+                        await self.queue.leave(self.name)
+                    else:
+                        # Stopped mid-job (its server is shutting down): the entry stays
+                        # pending, and another node claims it now, not after the TTL.
+                        await self.queue.hand_back(self.name)
             await self.queue.close()
         log.info("worker %s: %s", self.name, "its separation process died" if self.crashed
                  else "drained and left the fleet")
@@ -161,7 +189,7 @@ class Node:
         self._outbox.put_nowait(message)
 
     def _on_exit(self, _handle: WorkerHandle, exitcode: int | None) -> None:
-        if self.draining and self.current is None:
+        if self.stopping or (self.draining and self.current is None):
             return
         # Its job stays pending under this node's name: another node claims it once this
         # node's heartbeat has expired.

@@ -132,8 +132,12 @@ class RemotePool:
         if flight is None:
             return
         flight.task = replace(flight.task, priority_rank=rank)
+        # A job that follows another API server's job lifts that one; only its own server
+        # holds its task, so here only its rank is set (queued again under this job's id,
+        # it would be separated a second time).
+        own = flight.follow == job_id
         asyncio.get_running_loop().create_task(retry_redis(
-            self.queue.lift, job_id, rank, encode(flight.task)))
+            self.queue.lift, flight.follow, rank, encode(flight.task) if own else None))
 
     def cancel_job(self, job_id: str) -> None:
         flight = self._inflight.pop(job_id, None)

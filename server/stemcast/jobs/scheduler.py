@@ -46,21 +46,26 @@ from stemcast_protocol import Priority
 log = logging.getLogger(__name__)
 
 
+def worker_config(settings: Settings) -> WorkerConfig:
+    """What the server's own worker processes run (local pool, or `--workers` nodes)."""
+    return WorkerConfig(
+        model=settings.model,
+        model_repo=settings.model_repo,
+        device=settings.device,
+        fetch_timeout=settings.model_fetch_timeout,
+        precision=settings.precision,
+        batch_size=settings.batch_size,
+        numba_cache=str(settings.numba_cache("worker")),
+        numba_cache_per_worker=settings.numba_cache_dir is None,
+        log=settings.log,
+    )
+
+
 def local_pool(settings: Settings, callbacks: WorkerCallbacks) -> WorkerTransport:
     """The default transport: worker processes on this machine."""
     return WorkerPool(
         settings.max_concurrent_jobs,
-        WorkerConfig(
-            model=settings.model,
-            model_repo=settings.model_repo,
-            device=settings.device,
-            fetch_timeout=settings.model_fetch_timeout,
-            precision=settings.precision,
-            batch_size=settings.batch_size,
-            numba_cache=str(settings.numba_cache("worker")),
-            numba_cache_per_worker=settings.numba_cache_dir is None,
-            log=settings.log,
-        ),
+        worker_config(settings),
         on_task_message=callbacks.on_task_message,
         on_worker_lost=callbacks.on_worker_lost,
         on_change=callbacks.on_change,
