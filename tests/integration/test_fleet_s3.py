@@ -275,3 +275,29 @@ def _answers(port: int) -> bool:
         return True
     except httpx.HTTPError:
         return False
+
+
+async def test_the_api_servers_own_workers_go_through_the_store(s3fleet: S3Fleet) -> None:
+    """`serve --workers 1 --storage`: its node writes to the bucket like a remote one."""
+    for worker in s3fleet.workers:  # the module's last test: only the server's own node
+        worker.stop(timeout=30)
+    s3fleet.workers = []
+    clip = write_audio(s3fleet.folder / "music" / "own.wav",
+                       make_music_like_signal(4.0, seed=88), 44100)
+    own = ServerProcess(s3fleet.folder / "own-data", env=CREDENTIALS, args=[
+        "--model", "dsp", "--queue", s3fleet.redis.url, "--workers", "1",
+        "--allow-path-prefix", str(clip.parent), *s3fleet.storage])
+    try:
+        own.start(wait_model=False)
+        _wait(lambda: any(w["alive"] and w["state"] == "ready" and "local" in w["name"]
+                          for w in own.health()["queue"]["workers"]), 120,
+              f"the server's own worker:\n{own.log()}")
+        async with SpecCheckedClient.connect(own.ws_url) as client:
+            await _ask(client, clip, "own")
+            ready = (await _until_ready(client, {"own"}, timeout=120))["own"][-1]
+    finally:
+        own.stop()
+    assert ready["type"] == "stemsReady", (ready, own.log())
+    for stem, path in ready["stems"].items():
+        assert Path(path).read_bytes() == s3fleet.object(
+            f"jobs/{ready['jobId']}/stems/{stem}.wav")
