@@ -32,13 +32,15 @@ from tests.support.server import ServerProcess
 MODEL = "dsp"
 
 
-def start_fleet(work: Path, workers: int) -> tuple[RedisProcess, ServerProcess,
-                                                    list[WorkerProcess]]:
+def start_fleet(work: Path, workers: int, extra: tuple[str, ...] = ()
+                ) -> tuple[RedisProcess, ServerProcess, list[WorkerProcess]]:
+    """`extra`: flags for the server and every worker alike (bench/s3_hop.py's --storage)."""
     broker = RedisProcess(work / "redis").start()
     server = ServerProcess(work / "data", args=["--model", MODEL, "--queue", broker.url,
-                                                "--allow-path-prefix", str(work.parent)])
+                                                "--allow-path-prefix", str(work.parent),
+                                                *extra])
     server.start(wait_model=False)
-    nodes = [WorkerProcess(broker.url, ["--model", MODEL, "--device", "cpu"],
+    nodes = [WorkerProcess(broker.url, ["--model", MODEL, "--device", "cpu", *extra],
                            work / f"w{i}.log", f"w{i}").start() for i in range(workers)]
     deadline = time.monotonic() + 300
     while sum(1 for w in server.health()["queue"]["workers"] if w["state"] == "ready") < workers:

@@ -20,8 +20,10 @@ from dataclasses import replace
 from stemcast.config import Settings
 from stemcast.fleet.node import Node, default_name
 from stemcast.fleet.redis_queue import RedisQueue
+from stemcast.fleet.worker_files import WorkerFiles
 from stemcast.jobs.scheduler import worker_config
 from stemcast.separation.worker_messages import WorkerConfig
+from stemcast.storage.store import open_store
 from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,11 @@ class LocalNodes:
         self.count = settings.workers
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.base = worker_config(settings)
+        # --storage: these nodes go through the store like remote ones, so that every API
+        # server finds every job's stems there (their scratch under DATA_DIR/scratch).
+        self.store = open_store(settings.storage_url, settings.storage_endpoint) \
+            if settings.storage_url else None
+        self.scratch = settings.data_dir / "scratch"
         self.nodes: list[Node | None] = [None] * self.count
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -58,8 +65,10 @@ class LocalNodes:
         generation = 0
         while True:
             suffix = f"local{index}" + (f"r{generation}" if generation else "")
+            files = WorkerFiles(self.store, self.scratch / f"local{index}") \
+                if self.store is not None else None
             node = Node(RedisQueue(self.url), self.config(index), f"{default_name()}-{suffix}",
-                        heartbeat_ttl_s=self.heartbeat_ttl_s)
+                        heartbeat_ttl_s=self.heartbeat_ttl_s, files=files)
             self.nodes[index] = node
             if await node.run(signals=False) == 0:
                 return

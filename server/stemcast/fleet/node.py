@@ -168,7 +168,7 @@ class Node:
         if self.files is not None:
             try:
                 local = await self.files.localize(task)
-            except StoreError as exc:
+            except (StoreError, OSError) as exc:  # OSError: the scratch folder's disk
                 await self.queue.publish(task.job_id, encode(TaskFailed(
                     task.job_id, "SEPARATION_FAILED", str(exc))), final=True)
                 await self.queue.finished(task.job_id, task.seed)
@@ -218,7 +218,7 @@ class Node:
             return message
         try:
             out = await self.files.outgoing(message, current.task, self.ready)
-        except StoreError as exc:
+        except (StoreError, OSError) as exc:  # OSError: a region's file read back
             log.error("job %s: %s", message.job_id, exc)
             if not isinstance(message, TaskDone):
                 return message

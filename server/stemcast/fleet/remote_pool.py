@@ -195,7 +195,7 @@ class RemotePool:
         flights = [(job_id, f) for job_id, f in self._inflight.items() if f.follow == followed]
         try:
             await self.files.pull(followed, message, [f.task.output_dir for _, f in flights])
-        except StoreError as exc:
+        except (StoreError, OSError) as exc:  # OSError: this server's disk (full, say)
             log.error("job %s: %s", followed, exc)
             if isinstance(message, TaskDone):
                 message = TaskFailed(message.job_id, "SEPARATION_FAILED", str(exc))
