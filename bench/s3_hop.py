@@ -39,7 +39,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
 def measure(root: Path, name: str, extra: tuple[str, ...], seconds: float,
             runs: int) -> tuple[float, float]:
     music = root / "music"
-    fleet = start_fleet(root / name, 1, extra)
+    fleet = start_fleet(root / name, 1, ["--model", "dsp"], extra)
     try:
         firsts, wholes = [], []
         for run in range(runs):
