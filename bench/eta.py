@@ -36,8 +36,8 @@ from tests.support.server import ServerProcess
 MARKS = (0.1, 0.5, 0.9)
 
 
-async def one_job(server: ServerProcess, path: Path, model: str,
-                  request_id: str) -> dict[float, tuple[float, float, bool]]:
+async def one_job(server: ServerProcess, path: Path, model: str, request_id: str,
+                  trace: bool = False) -> dict[float, tuple[float, float, bool]]:
     """mark -> (etaSeconds, seconds really left, whether an etaRange came with it)."""
     seen: list[tuple[float, dict[str, Any]]] = []
     async with StemcastClient.connect(server.ws_url) as client:
@@ -52,6 +52,8 @@ async def one_job(server: ServerProcess, path: Path, model: str,
                 break
     finished, ready = seen[-1]
     assert ready["type"] == "stemsReady", ready
+    if trace:
+        _trace(seen, request_id)
     out: dict[float, tuple[float, float, bool]] = {}
     for mark in MARKS:
         for at, message in seen:
@@ -60,6 +62,17 @@ async def one_job(server: ServerProcess, path: Path, model: str,
                 out[mark] = (message["etaSeconds"], finished - at, "etaRange" in message)
                 break
     return out
+
+
+def _trace(seen: list[tuple[float, dict[str, Any]]], request_id: str) -> None:
+    """Every message of one job: when (from the first), what, the ETA against the truth."""
+    first, finished = seen[0][0], seen[-1][0]
+    print(f"-- {request_id}")
+    for at, message in seen:
+        eta = message.get("etaSeconds")
+        print(f"{at - first:7.2f} s  {message['type']:<12} {message.get('stage', ''):<11}"
+              f" {message.get('progress', 0):5.2f}  eta {eta if eta is not None else '-':>6}"
+              f"  range {message.get('etaRange', '-')!s:<16} left {finished - at:6.2f}")
 
 
 def error(eta: float, left: float) -> float:
@@ -88,7 +101,8 @@ async def run(args: argparse.Namespace) -> None:
                 for index, track in enumerate(tracks):
                     # a fresh request id and a changed file name would still hit the cache:
                     # each model separates each file once
-                    result = await one_job(server, track, model, f"{model}-{label}-{index}")
+                    result = await one_job(server, track, model, f"{model}-{label}-{index}",
+                                           args.trace)
                     for mark, (eta, left, has_range) in result.items():
                         errors[mark].append(error(eta, left))
                         ranged[mark] += has_range
@@ -111,6 +125,8 @@ def main() -> int:
     parser.add_argument("--songs", type=int, default=len(DEFAULT_SONGS))
     parser.add_argument("--long-seconds", type=float, default=180.0)
     parser.add_argument("--models", default="dsp,tiny")
+    parser.add_argument("--trace", action="store_true",
+                        help="print every message of every job (where the error comes from)")
     parser.add_argument("--work", type=Path,
                         default=Path(tempfile.gettempdir()) / "stemcast-bench-eta")
     args = parser.parse_args()

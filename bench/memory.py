@@ -13,7 +13,9 @@ a file submitted over HTTP with its analysis, then a mix export of its stems, an
 peak resident memory of the server, its worker and its two CPU pools, each by role.
 
 `analysis` is not an engine: it is the CPU pool's track analysis (analysis.tasks.
-analyze_file: bpm, beats, key, loudness, characteristics, waveforms) run as a process.
+analyze_file: bpm, beats, key, loudness, characteristics, waveforms) run as a process;
+`drums` likewise is drum transcription (analysis.tasks.transcribe_file; the clip itself
+stands in for a drum stem: the work and memory are the same).
 
 Target (issue 20): the 60-minute peak within 1.25x of the 1-minute peak for every engine.
 """
@@ -71,6 +73,17 @@ def peak_rss_mb(command: list[str]) -> tuple[float, float]:
     return int(result.stdout.strip()) / 1024, time.perf_counter() - started
 
 
+# Analysis work other than `analysis`, run as a process like it (issue 20).
+ANALYSIS_WORK = {
+    "drums": "import sys; from stemcast.analysis.tasks import transcribe_file; "
+             "transcribe_file(sys.argv[1], sys.argv[2], None)",
+}
+
+
+def analysis_work_command(name: str, clip: Path, out: Path) -> list[str]:
+    return [sys.executable, "-c", ANALYSIS_WORK[name], str(clip), str(out)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0, 60.0])
@@ -105,6 +118,8 @@ def main() -> int:
             out = args.work / f"out-{engine}-{minutes:g}"
             if engine == "analysis":
                 command = [*analysis, str(clip), str(out / "waveforms.json")]
+            elif engine in ANALYSIS_WORK:
+                command = analysis_work_command(engine, clip, out)
             else:
                 command = [stemcast, "separate", str(clip), "--out", str(out), "--device",
                            "cpu", *models[engine]]

@@ -53,6 +53,7 @@ class Settings:
     # Security (SECURITY.md): outbound requests, browser origins, per-client limits.
     fetch_allow_private: bool = False  # URL ingest and callbacks may reach private addresses
     callback_allow_hosts: list[str] = field(default_factory=list)  # "localhost", "host:port"
+    fetch_allow_hosts: list[str] = field(default_factory=list)  # the same, for URL ingest
     allow_origins: list[str] = field(default_factory=list)  # extra browser origins
     max_connections_per_address: int = 128
     header_timeout_s: float = 30.0  # to send a request's headers
@@ -75,6 +76,13 @@ class Settings:
     # through Redis (redis://host:6379/0). None: local worker processes, no Redis.
     queue_url: str | None = None
     fleet_workers: int = 0  # jobs handed to the fleet at once; 0: one per live worker
+    # With queue_url: where workers put stems when no folder is shared (s3://bucket/prefix,
+    # storage/s3.py); None: the data folder is shared with the workers.
+    storage_url: str | None = None
+    storage_endpoint: str | None = None  # an S3-compatible store's URL (MinIO, R2, ...)
+    # With queue_url: fleet workers this server runs itself, on the same Redis queue as the
+    # `stemcast worker`s. 0: none (every separation on the fleet).
+    workers: int = 0
     # numba's compiled-code cache for the server's processes. None: one folder per process
     # under DATA_DIR/cache (numba's cache is not safe for two writers). A shared folder
     # (STEMCAST_NUMBA_CACHE_DIR) must be filled beforehand, so that it is only read.
@@ -116,7 +124,7 @@ class Settings:
 
     def fetch_policy(self) -> OutboundPolicy:
         """What POST /api/tracks/fetch may download from."""
-        return OutboundPolicy.of(self.fetch_allow_private)
+        return OutboundPolicy.of(self.fetch_allow_private, self.fetch_allow_hosts)
 
     def callback_policy(self) -> OutboundPolicy:
         """What callback_url may name: public addresses, plus the allowlisted hosts."""
@@ -130,12 +138,21 @@ class Settings:
         """Refuse settings that cannot work, with the fix in the message."""
         if not 0 < self.port < 65536:
             raise ValueError(f"--port must be 1..65535, got {self.port}")
+        if self.storage_url is not None and self.queue_url is None:
+            raise ValueError("--storage is where fleet workers put stems: it needs --queue "
+                             "(one machine keeps stems in --data-dir)")
         if self.queue_url is not None and self.queue_url.split("://")[0] not in QUEUE_SCHEMES:
             raise ValueError(f"--queue must be a Redis URL (redis://host:6379/0, rediss://..., "
                              f"unix:///path/redis.sock); got {self.queue_url!r}")
         if self.fleet_workers < 0:
             raise ValueError(f"--fleet-workers must be 0 (one job per live worker) or more, "
                              f"got {self.fleet_workers}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be 0 or more, got {self.workers}")
+        if self.workers and self.queue_url is None:
+            raise ValueError("--workers is for --queue (this server's own workers on the "
+                             "fleet's Redis queue); without --queue, local worker processes "
+                             "are set with --max-concurrent-jobs")
         if self.max_concurrent_jobs < 1:
             raise ValueError(
                 f"--max-concurrent-jobs must be at least 1, got {self.max_concurrent_jobs}"
@@ -176,11 +193,13 @@ class Settings:
             raise ValueError("--db-busy-timeout-s must be more than 0 and at most 600")
         if self.prune_interval_s <= 0:
             raise ValueError("--prune-interval-s must be more than 0")
-        for entry in self.callback_allow_hosts:
-            try:
-                normalize_host_entry(entry)
-            except ValueError as exc:
-                raise ValueError(f"--callback-allow-host {entry!r}: {exc}") from None
+        for flag, entries in (("--callback-allow-host", self.callback_allow_hosts),
+                              ("--fetch-allow-host", self.fetch_allow_hosts)):
+            for entry in entries:
+                try:
+                    normalize_host_entry(entry)
+                except ValueError as exc:
+                    raise ValueError(f"{flag} {entry!r}: {exc}") from None
         for origin in self.allow_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"--allow-origin {origin!r}: give an origin such as "

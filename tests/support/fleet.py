@@ -81,13 +81,17 @@ class WorkerProcess:
     log_path: Path
     name: str
     process: subprocess.Popen[bytes] | None = None
+    # Its own process group (os.killpg reaches it and its separation process, as Ctrl-C
+    # or systemd's stop would), apart from the test run's.
+    new_session: bool = False
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "stemcast.cli", "worker", "--queue", self.queue_url,
-             "--name", self.name, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--name", self.name, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=self.new_session)
         return self
 
     def log(self) -> str:

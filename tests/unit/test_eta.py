@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from stemcast.jobs.eta import EtaEstimator, RunningJob
+from stemcast.jobs.eta_history import JobTiming, StageTiming
 from stemcast.jobs.models import Job, JobState, SeparationOptions
 from stemcast_protocol import Priority, Stage, progress_message
 
@@ -50,47 +51,87 @@ def test_an_unsteady_rate_keeps_the_range() -> None:
     assert estimate is not None and estimate.range is not None
 
 
-def test_the_range_leaves_the_writing_time_out_of_the_spread() -> None:
-    eta = EtaEstimator()
-    eta.learn("m", 50.0, 100.0, writing_seconds=10.0)  # 0.1 s of writing per audio second
-    estimate = eta.running_estimate(_separating([2.0]))
-    assert estimate is not None and estimate.range is not None
-    assert estimate.range[0] >= estimate.fixed == 10.0
+def _timing(duration: float, decoding: float, separating: float, writing: float,
+            curve: tuple[tuple[float, float], ...] = ()) -> JobTiming:
+    return JobTiming(duration, {Stage.DECODING: StageTiming(decoding),
+                                Stage.SEPARATING: StageTiming(separating, curve),
+                                Stage.WRITING: StageTiming(writing)})
 
 
 def test_learned_per_model_and_track_length() -> None:
     eta = EtaEstimator()
     # 5 s of start-up plus 0.2 s per audio second, measured at two lengths
-    eta.learn("demucs", 7.0, 10.0)
-    eta.learn("demucs", 25.0, 100.0)
-    eta.learn("dsp", 1.0, 100.0)
+    eta.learn("demucs", _timing(10.0, 0.0, 7.0, 0.0))
+    eta.learn("demucs", _timing(100.0, 0.0, 25.0, 0.0))
+    eta.learn("dsp", _timing(100.0, 0.0, 1.0, 0.0))
     long = eta.expected(_job("demucs", 200.0))
-    short = eta.expected(_job("demucs", 20.0))
-    assert long is not None and abs(long - 45.0) < 1e-6
-    assert short is not None and abs(short - 9.0) < 1e-6
-    # a plain seconds-per-second ratio would be far off at either end
-    assert abs(long - 200.0 * eta.realtime_factors["demucs"]) > 10.0
-    assert eta.expected(_job("dsp", 50.0)) == 0.5  # one length known: the ratio
+    assert long is not None and abs(long - 45.0) < 1e-6  # the line, no job that long
+    same = eta.expected(_job("demucs", 110.0))
+    assert same is not None and abs(same - 27.5) < 1e-6  # its bucket's job, scaled
+    assert eta.expected(_job("dsp", 50.0)) == 0.5  # one length known: scaled from it
     assert eta.expected(_job("other", 50.0)) is None
 
 
-def test_a_fit_that_makes_no_sense_falls_back_to_the_ratio() -> None:
+def test_one_warm_up_outlier_does_not_steer_the_bucket() -> None:
     eta = EtaEstimator()
-    eta.learn("m", 30.0, 10.0)  # the short one was slower: a negative slope
-    eta.learn("m", 20.0, 100.0)
-    assert eta.expected(_job("m", 100.0)) == 100.0 * eta.realtime_factors["m"]
+    eta.learn("m", _timing(15.0, 0.1, 16.0, 0.5))  # the model's first job: warm-up
+    for _ in range(3):
+        eta.learn("m", _timing(15.0, 0.1, 0.6, 0.5))
+    expected = eta.expected(_job("m", 15.0))
+    assert expected is not None and abs(expected - 1.2) < 1e-6
+
+
+def test_the_shape_of_similar_jobs_reads_a_progress_figure() -> None:
+    """A short job that spends 90 % of its separation on the first of two halves: at
+    half way, little is left, not as much again."""
+    eta = EtaEstimator()
+    for _ in range(3):
+        eta.learn("m", _timing(100.0, 0.0, 10.0, 1.0, curve=((0.5, 0.9),)))
+    running = _separating([9.0], step=0.5)
+    estimate = eta.running_estimate(running)
+    assert estimate is not None
+    assert abs(estimate.seconds - 2.0) < 0.1  # 1 s of separation and 1 s of writing
+    # without the shape the pace so far says 9 s more
+    plain = EtaEstimator().running_estimate(_separating([9.0], step=0.5))
+    assert plain is not None and plain.seconds > 9.0
+
+
+def test_a_slower_job_scales_the_stages_after_it() -> None:
+    eta = EtaEstimator()
+    for _ in range(3):
+        eta.learn("m", _timing(100.0, 0.0, 10.0, 4.0, curve=((0.5, 0.5),)))
+    running = _separating([10.0], step=0.5)  # half way in 10 s: twice as slow as learned
+    estimate = eta.running_estimate(running)
+    assert estimate is not None
+    # about 10 s of separation and 8 s of writing left (the learned 4 s, as slow as the
+    # rest): half way in, the job's own pace outweighs three jobs' history
+    assert abs(estimate.seconds - 18.0) < 0.5
 
 
 def test_a_queued_estimate_narrows_with_more_jobs_learned() -> None:
     eta = EtaEstimator()
-    eta.learn("m", 20.0, 100.0)
+    eta.learn("m", _timing(100.0, 1.0, 18.0, 1.0))
     first = eta.queued_estimate(_job(), [], [], 1)
     for _ in range(7):
-        eta.learn("m", 20.0, 100.0)
+        eta.learn("m", _timing(100.0, 1.0, 18.0, 1.0))
     many = eta.queued_estimate(_job(), [], [], 1)
     assert first is not None and many is not None
     assert first.range is not None and many.range is not None
     assert many.range[1] - many.range[0] < first.range[1] - first.range[0]
+
+
+def test_a_finished_job_gives_its_stage_times_and_curve() -> None:
+    running = RunningJob(_job(duration=30.0), started=100.0)
+    running.enter(Stage.SEPARATING, 101.0)
+    running.advance(0.5, 105.0)
+    running.advance(1.0, 109.0)
+    running.enter(Stage.WRITING, 109.0)
+    running.advance(0.5, 110.0)
+    timing = running.timing(111.0)
+    assert timing.duration == 30.0
+    assert timing.stages[Stage.DECODING] == StageTiming(1.0, ())
+    assert timing.stages[Stage.SEPARATING] == StageTiming(8.0, ((0.5, 0.5),))
+    assert timing.stages[Stage.WRITING] == StageTiming(2.0, ((0.5, 0.5),))
 
 
 def test_the_wire_has_eta_range_only_while_uncertain() -> None:
@@ -99,3 +140,12 @@ def test_the_wire_has_eta_range_only_while_uncertain() -> None:
     assert "etaRange" not in progress_message(**common)  # type: ignore[arg-type]
     assert progress_message(**common, eta_range=(15.0, 25.0))[  # type: ignore[arg-type]
         "etaRange"] == [15.0, 25.0]
+
+
+def test_writing_is_learned_from_any_model_of_the_same_length() -> None:
+    eta = EtaEstimator()
+    eta.learn("a", _timing(15.0, 0.1, 1.0, 1.0))
+    eta.learn("a", _timing(180.0, 1.0, 10.0, 9.0))
+    eta.learn("b", _timing(15.0, 0.1, 3.0, 1.0))
+    # b never wrote a 3-minute track, a did: its 9 s, not b's 1 s x 12
+    assert eta.writing(_job("b", 180.0)) == 9.0

@@ -47,12 +47,26 @@ def _rounded(values: np.ndarray) -> list[float]:
 def peak_and_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[list[float], list[float]]:
     """Rounded peak |sample| and RMS of each window; window i runs from starts[i] to the
     next start (the last to the signal's end)."""
+    peak, rms = window_peak_rms(signal, starts)
+    return _rounded(peak), _rounded(rms)
+
+
+def window_peak_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """peak_and_rms before rounding, as arrays (a long track's columns stay compact)."""
     if starts.size == 0:
-        return [], []
+        return np.zeros(0, signal.dtype), np.zeros(0)
     peak = np.maximum.reduceat(np.abs(signal), starts)
     lengths = np.diff(np.append(starts, signal.size))
     rms = np.sqrt(np.add.reduceat(signal.astype(np.float64) ** 2, starts) / lengths)
-    return _rounded(peak), _rounded(rms)
+    return peak, rms
+
+
+def rounded_columns(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[list[float], list[float]]:
+    """peak_and_rms's lists from window_peak_rms's arrays, block by block."""
+    if not parts:
+        return [], []
+    return (_rounded(np.concatenate([peak for peak, _ in parts])),
+            _rounded(np.concatenate([rms for _, rms in parts])))
 
 
 def band_filters(sample_rate: int) -> dict[str, np.ndarray]:

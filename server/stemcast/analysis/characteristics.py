@@ -42,15 +42,16 @@ import librosa
 import numpy as np
 import soxr
 
-RATE = 22050
-N_FFT, HOP = 2048, 512
+from stemcast.analysis.grid import HOP, RATE
+from stemcast.analysis.mono_file import ArrayMono
+from stemcast.analysis.track_spectra import TrackSpectra, track_spectra
+
 SILENT_DB = -60.0  # frames this far under the loudest are left out of the means
 LEVEL_RANGE_DB = (-50.0, -5.0)
 MAX_ONSETS_PER_S = 8.0
 BRIGHT_HZ = 4000.0
 DANCE_TEMPO = (95.0, 135.0)
 AROUSAL_TEMPO = (60.0, 180.0)
-ROLL_PERCENT = 0.85
 DECIMALS = 3
 
 NOT_ESTIMATED = {
@@ -98,8 +99,23 @@ def characteristics(samples: np.ndarray, sample_rate: int, *, bpm: float | None,
     `steady_pulse` is False when that analysis found no beat to track."""
     audio = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    spectra = None
+    if audio.size and np.any(audio):
+        mono = audio.mean(axis=0)
+        if sample_rate != RATE:
+            mono = soxr.resample(mono, sample_rate, RATE, quality="HQ")
+        spectra = track_spectra(ArrayMono(mono))
+    return characteristics_of(spectra, bpm=bpm, bpm_confidence=bpm_confidence,
+                              loudness_lufs=loudness_lufs, steady_pulse=steady_pulse)
+
+
+def characteristics_of(spectra: TrackSpectra | None, *, bpm: float | None,
+                       bpm_confidence: float, loudness_lufs: float | None,
+                       steady_pulse: bool = True) -> Characteristics:
+    """characteristics() from the per-frame measures of the track's mono mixdown at RATE
+    (analysis.track_spectra, taken a block at a time); None: the mixdown is empty."""
     unavailable = dict(NOT_ESTIMATED)
-    if audio.size == 0 or not np.any(audio):
+    if spectra is None or not np.any(spectra.span_rms > 0):
         reason = "the audio is silent or empty"
         for name in ("danceability", "arousal", "energy", "loudness", "spectral_centroid",
                      "spectral_rolloff", "zero_crossing_rate"):
@@ -109,22 +125,14 @@ def characteristics(samples: np.ndarray, sample_rate: int, *, bpm: float | None,
     loudness = loudness_lufs
     if loudness is None:
         unavailable["loudness"] = "BS.1770 loudness needs at least 0.4 s of sound"
-    mono = audio.mean(axis=0)
-    if sample_rate != RATE:
-        mono = soxr.resample(mono, sample_rate, RATE, quality="HQ")
-    mono = np.ascontiguousarray(mono, dtype=np.float32)
-    spectrum = np.abs(librosa.stft(mono, n_fft=N_FFT, hop_length=HOP))
-    rms = librosa.feature.rms(S=spectrum, frame_length=N_FFT)[0]
+    rms = spectra.rms
     audible = rms >= rms.max() * 10 ** (SILENT_DB / 20)
-    centroid = float(librosa.feature.spectral_centroid(S=spectrum, sr=RATE)[0][audible].mean())
-    rolloff = float(librosa.feature.spectral_rolloff(S=spectrum, sr=RATE,
-                                                     roll_percent=ROLL_PERCENT)[0][audible]
-                    .mean())
-    zcr = float(librosa.feature.zero_crossing_rate(mono, frame_length=N_FFT,
-                                                   hop_length=HOP)[0][:audible.size][audible]
-                .mean())
+    centroid = float(spectra.centroid[audible].mean())
+    rolloff = float(spectra.rolloff[audible].mean())
+    zcr = float(spectra.zcr[:audible.size][audible].mean())
     level_db = 20 * np.log10(max(float(np.sqrt(np.mean(rms[audible] ** 2))), 1e-10))
-    onsets = librosa.onset.onset_detect(y=mono, sr=RATE, hop_length=HOP, units="time")
+    onsets = librosa.onset.onset_detect(onset_envelope=spectra.onsets, sr=RATE,
+                                        hop_length=HOP, units="time")
     seconds = max(audible.sum() * HOP / RATE, 1.0)
     energy = (0.5 * _scale(level_db, *LEVEL_RANGE_DB)
               + 0.25 * _scale(len(onsets) / seconds, 0.0, MAX_ONSETS_PER_S)

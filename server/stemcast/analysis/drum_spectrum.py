@@ -2,7 +2,10 @@
 events, and what each event sounds like (new power per band, decay, pitch, noise).
 
 One band-power matrix (STFT n_fft 2048, hop 256 at 44.1 kHz, in chunks) and a few short
-FFTs per event: minutes of drums take a few seconds on one core.
+FFTs per event: minutes of drums take a few seconds on one core. The stem's mono mixdown
+is a MonoSource (analysis.mono_file): the STFT reads it a chunk at a time and each event
+the samples around it (Around), so only the band powers and fluxes (22 values per 5.8 ms
+frame, 55 MB an hour) and the events' features grow with the stem.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+
+from stemcast.analysis.mono_file import MonoSource, frame_blocks, frame_count
 
 RATE = 44100
 N_FFT = 2048
@@ -84,11 +89,10 @@ def _band_matrix() -> np.ndarray:
     return matrix
 
 
-def spectral_analysis(mono: np.ndarray) -> Analysis:
-    """Band powers and detection fluxes; frame k is centred on sample k * HOP."""
-    padded = np.pad(mono, (N_FFT // 2, N_FFT // 2))
-    frames = 1 + mono.size // HOP
-    windows = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:frames]
+def spectral_analysis(mono: MonoSource) -> Analysis:
+    """Band powers and detection fluxes; frame k is centred on sample k * HOP. The
+    samples are read a block of CHUNK_FRAMES frames at a time (analysis.mono_file)."""
+    frames = frame_count(mono.size, HOP)
     hann = np.hanning(N_FFT).astype(np.float32)
     matrix = _band_matrix()
     # A full-scale sine's peak bin is N_FFT / 4 in this window: scaling against that makes
@@ -97,8 +101,8 @@ def spectral_analysis(mono: np.ndarray) -> Analysis:
     powers = np.empty((EDGES.size - 1, frames), dtype=np.float32)
     flux = np.zeros((len(DETECT_BINS), frames), dtype=np.float32)
     history = None  # the last FLUX_LAG frames of the previous block; silence before the first
-    for start in range(0, frames, CHUNK_FRAMES):
-        block = windows[start:start + CHUNK_FRAMES] * hann
+    for start, samples in frame_blocks(mono, N_FFT, HOP, CHUNK_FRAMES):
+        block = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP] * hann
         spectrum = scipy.fft.rfft(block, axis=1)
         power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
         stop = start + block.shape[0]
@@ -181,7 +185,28 @@ def _spectrum(segment: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _pitch(mono: np.ndarray, start: int, room: int) -> tuple[float, float]:
+class Around:
+    """The samples near one hit, indexed as the whole track's: the event's features read
+    no further than REACH_BEFORE samples before its start and REACH_AFTER after it."""
+
+    REACH_BEFORE, REACH_AFTER = 4096, 8192  # 93 and 186 ms: _pitch's and _air's reach
+
+    def __init__(self, source: MonoSource, start: int) -> None:
+        self.size = source.size
+        self.first = max(start - self.REACH_BEFORE, 0)
+        self.data = source.read(self.first, min(start + self.REACH_AFTER, source.size))
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        low, high = span.start, min(span.stop, self.size)
+        if high > low and (low < self.first or high > self.first + self.data.size):
+            raise IndexError(f"samples {low}:{high} are beyond the hit's reach")
+        return self.data[low - self.first:high - self.first]
+
+
+Samples = np.ndarray | Around
+
+
+def _pitch(mono: Samples, start: int, room: int) -> tuple[float, float]:
     """(Hz, dB per 100 ms) of the strongest partial at 45-350 Hz that the hit brought."""
     length = int(np.clip((room - int(0.015 * RATE)) // 2, int(0.025 * RATE), int(0.08 * RATE)))
     head = start + int(0.015 * RATE)
@@ -211,7 +236,7 @@ def _pitch(mono: np.ndarray, start: int, room: int) -> tuple[float, float]:
     return pitch, float(drop / (length / RATE) * 0.1)
 
 
-def _flatness(mono: np.ndarray, start: int) -> float:
+def _flatness(mono: Samples, start: int) -> float:
     """Spectral flatness at 3-16 kHz just after the onset: noise fills it evenly, the falling
     spectrum of a drum's skin does not."""
     segment = mono[start:start + N_FFT]
@@ -226,7 +251,7 @@ def _flatness(mono: np.ndarray, start: int) -> float:
 AIR_SIZE = 1024
 
 
-def _air(mono: np.ndarray, start: int) -> float:
+def _air(mono: Samples, start: int) -> float:
     segment = mono[start:start + AIR_SIZE]
     if segment.size < AIR_SIZE:
         return 0.0
@@ -235,7 +260,7 @@ def _air(mono: np.ndarray, start: int) -> float:
     return float(_spectrum(segment, AIR_SIZE)[band].sum())
 
 
-def _air_decay(mono: np.ndarray, start: int, next_start: int) -> float:
+def _air_decay(mono: Samples, start: int, next_start: int) -> float:
     """dB per 100 ms above 7 kHz from the first 23 ms to up to 80 ms later."""
     gap = int(min(0.08 * RATE, next_start - start - 0.025 * RATE))
     if gap < int(0.02 * RATE):
@@ -247,35 +272,45 @@ def _air_decay(mono: np.ndarray, start: int, next_start: int) -> float:
     return float(10 * np.log10(first / later) / (gap / RATE) * 0.1)
 
 
-def event_features(mono: np.ndarray, analysis: Analysis, events: Sequence[int]) -> list[Features]:
-    powers = analysis.powers
-    frames = powers.shape[1]
+def event_features(mono: MonoSource, analysis: Analysis,
+                   events: Sequence[int]) -> list[Features]:
+    """Each event's features, from its band powers and the samples around it (read from
+    `mono` one event at a time)."""
+    frames = analysis.powers.shape[1]
     out = []
     for n, frame in enumerate(events):
         following = events[n + 1] if n + 1 < len(events) else frames + DECAY_FRAMES
-        pre = powers[:, max(0, frame - PRE_FRAMES[0]):max(1, frame - PRE_FRAMES[1])]
-        before = pre.mean(axis=1) if frame >= PRE_FRAMES[1] else np.zeros(powers.shape[0])
-        post = powers[:, min(frame + POST_FRAMES[0], frames - 1):frame + POST_FRAMES[1]]
-        after = post.max(axis=1)
-        peak = min(frame + POST_FRAMES[0], frames - 1) + np.argmax(post, axis=1)
-        end = np.minimum(np.maximum(min(frame + DECAY_FRAMES, following - 2, frames - 1),
-                                    peak + 1), frames - 1)
-        span = np.maximum(end - peak, 1) * FRAME_SECONDS
-        bands = np.arange(powers.shape[0])
-        decay = 10 * np.log10((powers[bands, peak] + EPS) / (powers[bands, end] + EPS)) \
-            / span * 0.1
-        time = frame * FRAME_SECONDS + TIME_OFFSET
-        start = round(time * RATE)
-        next_start = round((following * FRAME_SECONDS + TIME_OFFSET) * RATE)
-        pitch, pitch_decay = _pitch(mono, start, next_start - start)
-        out.append(Features(
-            time=time,
-            new=np.maximum(after - before, 0.0),
-            rise=10 * np.log10((after + EPS) / (before + EPS)),
-            decay=decay,
-            pitch=pitch,
-            pitch_decay=pitch_decay,
-            flatness=_flatness(mono, start),
-            air_decay=_air_decay(mono, start, next_start),
-        ))
+        start = round((frame * FRAME_SECONDS + TIME_OFFSET) * RATE)
+        out.append(event_at(Around(mono, start), analysis, frame, following))
     return out
+
+
+def event_at(mono: Samples, analysis: Analysis, frame: int, following: int) -> Features:
+    """The features of the event at `frame`; `following`: the next event's frame."""
+    powers = analysis.powers
+    frames = powers.shape[1]
+    pre = powers[:, max(0, frame - PRE_FRAMES[0]):max(1, frame - PRE_FRAMES[1])]
+    before = pre.mean(axis=1) if frame >= PRE_FRAMES[1] else np.zeros(powers.shape[0])
+    post = powers[:, min(frame + POST_FRAMES[0], frames - 1):frame + POST_FRAMES[1]]
+    after = post.max(axis=1)
+    peak = min(frame + POST_FRAMES[0], frames - 1) + np.argmax(post, axis=1)
+    end = np.minimum(np.maximum(min(frame + DECAY_FRAMES, following - 2, frames - 1),
+                                peak + 1), frames - 1)
+    span = np.maximum(end - peak, 1) * FRAME_SECONDS
+    bands = np.arange(powers.shape[0])
+    decay = 10 * np.log10((powers[bands, peak] + EPS) / (powers[bands, end] + EPS)) \
+        / span * 0.1
+    time = frame * FRAME_SECONDS + TIME_OFFSET
+    start = round(time * RATE)
+    next_start = round((following * FRAME_SECONDS + TIME_OFFSET) * RATE)
+    pitch, pitch_decay = _pitch(mono, start, next_start - start)
+    return Features(
+        time=time,
+        new=np.maximum(after - before, 0.0),
+        rise=10 * np.log10((after + EPS) / (before + EPS)),
+        decay=decay,
+        pitch=pitch,
+        pitch_decay=pitch_decay,
+        flatness=_flatness(mono, start),
+        air_decay=_air_decay(mono, start, next_start),
+    )

@@ -47,8 +47,9 @@ from stemcast.analysis.drum_spectrum import (
     event_features,
     spectral_analysis,
 )
+from stemcast.analysis.mono_file import ArrayMono, MonoSource
 
-__all__ = ["LANES", "Lane", "Onset", "onsets_document", "transcribe"]
+__all__ = ["LANES", "Lane", "Onset", "onsets_document", "transcribe", "transcribe_mono"]
 
 
 def transcribe(drums: np.ndarray, sample_rate: int) -> list[Onset]:
@@ -58,9 +59,19 @@ def transcribe(drums: np.ndarray, sample_rate: int) -> list[Onset]:
         import soxr
 
         mono = np.ascontiguousarray(soxr.resample(mono, sample_rate, RATE), dtype=np.float32)
-    if mono.size < 2 * N_FFT or not np.isfinite(mono).all() or np.max(np.abs(mono)) <= 0:
+    if not np.isfinite(mono).all():
+        return []
+    return transcribe_mono(ArrayMono(mono))
+
+
+def transcribe_mono(mono: MonoSource) -> list[Onset]:
+    """transcribe() of a stem's mono mixdown at RATE, read a block (and then a hit) at a
+    time: a long stem is transcribed from a temporary file (analysis.mono_file)."""
+    if mono.size < 2 * N_FFT:
         return []
     analysis = spectral_analysis(mono)
+    if not np.any(analysis.powers > 0):
+        return []  # digital silence (or NaN, which decoding refuses before this)
     events = event_features(mono, analysis, detect_events(analysis))
     hits = sorted(_gate(classify(events)), key=lambda h: (h.time, h.lane))
     return [Onset(time=round(h.time, 4), lane=h.lane, type=LANES[h.lane].name,

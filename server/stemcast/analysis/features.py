@@ -9,6 +9,11 @@ Methods:
   track, Pearson correlation with the 24 rotations of the Krumhansl-Kessler profiles.
   Confidence is the margin of the best over the second best, (r1 - r2) / (1 - r2).
 - audible span: librosa.effects.trim, frames quieter than 60 dB under the loudest are silent.
+
+Nothing here holds the track whole: the mono mixdown is a MonoSource (analysis.mono_file,
+a temporary file for a file's track) read a block at a time by track_spectra (onset
+envelopes, tuning, span), key_chroma (the CQT in chunks) and rhythm.block_tempo; only
+per-frame arrays of the whole track stay in memory (about 1 MB an hour each).
 """
 
 from __future__ import annotations
@@ -18,28 +23,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import librosa
 import numpy as np
 import pyloudnorm
 import soxr
 
 from stemcast.analysis import keys
-from stemcast.analysis.grid import HOP, N_FFT, RATE
-from stemcast.analysis.rhythm import BPM_DECIMALS, NO_RHYTHM, measure_rhythm
+from stemcast.analysis.grid import RATE
+from stemcast.analysis.key_chroma import mean_chroma
+from stemcast.analysis.mono_file import ArrayMono, MonoSource
+from stemcast.analysis.rhythm import BPM_DECIMALS, NO_RHYTHM, Rhythm, measure_rhythm
+from stemcast.analysis.track_spectra import TrackSpectra, audible_span, track_spectra
 
-STFT_CHUNK_FRAMES = 4096  # 95 s; a multiple of TUNING_FRAME_STEP
-TUNING_FRAME_STEP = 4
 # Fewer seconds than this hold too few beats to show a steady pulse.
 MIN_TEMPO_SECONDS = 4.0
 # Below this the constant-Q transform's lowest octaves (C1 and up, run on a downsampled
 # signal) are shorter than their own filters.
 MIN_KEY_SECONDS = 3.0
-KEY_HOP = 2048  # a key needs no time detail: 93 ms frames keep the CQT and HPSS cheap
-KEY_BINS_PER_OCTAVE, KEY_OCTAVES = 36, 7
-HPSS_KERNEL = 17
 # Chroma flatter than this (std / mean) is noise or a drum loop, not harmony.
 MIN_CHROMA_CONTRAST = 0.15
-SILENCE_TOP_DB = 60.0
+SILENCE_TOP_DB = 60.0  # the audible span (track_spectra.audible_span)
 # Digital silence has no finite peak in dB; this is below 24-bit resolution (-144 dBFS).
 PEAK_FLOOR_DBFS = -150.0
 LOUDNESS_BLOCK_SECONDS = 0.4  # BS.1770 gating block: shorter audio has no loudness
@@ -139,27 +141,33 @@ def analyze(samples: np.ndarray, sample_rate: int) -> BasicFeatures:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak <= 0:
         return analyze_mono(None, audio.shape[1], sample_rate, peak, None)
-    return analyze_mono(_mono(audio, sample_rate), audio.shape[1], sample_rate, peak,
+    return analyze_mono(ArrayMono(_mono(audio, sample_rate)), audio.shape[1], sample_rate, peak,
                         _loudness(audio, sample_rate))
 
 
-def analyze_mono(mono: np.ndarray | None, frames: int, sample_rate: int, peak: float,
-                 loudness: float | None) -> BasicFeatures:
+def analyze_mono(mono: MonoSource | None, frames: int, sample_rate: int, peak: float,
+                 loudness: float | None, spectra: TrackSpectra | None = None) -> BasicFeatures:
     """analyze() from its parts: the mono mixdown at RATE (None for silence), the track's
     length in frames at sample_rate, its sample peak and loudness (measured block-wise
-    on a long track: analysis.stream_input)."""
+    on a long track: analysis.stream_input). The mixdown is read a block at a time
+    (analysis.track_spectra, key_chroma); `spectra`: its measures, when already taken."""
     rhythm, key, span = NO_RHYTHM, _NO_KEY, (0.0, 0.0)
     if peak > 0 and mono is not None:
-        span = _audible_span(mono)
+        spectra = spectra or track_spectra(mono)
+        span = audible_span(spectra, mono.size)
         if mono.size >= MIN_KEY_SECONDS * RATE:
-            mel, sparse = _spectra(mono)
-            key = _key(mono, sparse)
+            key = _key(mean_chroma(mono, spectra.tuning))
             if mono.size >= MIN_TEMPO_SECONDS * RATE:
-                rhythm = measure_rhythm(mel)
+                rhythm = measure_rhythm(spectra.envelope, spectra.bass)
+    return assemble(rhythm, key, span, frames / sample_rate, peak, loudness)
 
+
+def assemble(rhythm: Rhythm, key: _Key, span: tuple[float, float], seconds: float,
+             peak: float, loudness: float | None) -> BasicFeatures:
+    """The features from their measured parts, rounded as to_dict writes them."""
     name, wheel = _key_names(key.key, key.mode)
     return BasicFeatures(
-        duration_seconds=_num(frames / sample_rate),
+        duration_seconds=_num(seconds),
         bpm=rhythm.bpm,
         bpm_confidence=_num(rhythm.confidence),
         beats=tuple(_num(t) for t in rhythm.beats),
@@ -199,30 +207,6 @@ def _mono(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def _spectra(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mel power spectrogram (for onsets) and every 4th frame's magnitude spectrum (for
-    tuning, which is global: a quarter of the frames is plenty), from one centred STFT run
-    in chunks: held whole, the complex STFT of an hour-long mix is over a gigabyte."""
-    padded = np.pad(mono, N_FFT // 2)  # as librosa's center=True, pad_mode="constant"
-    frames = 1 + mono.size // HOP
-    basis = librosa.filters.mel(sr=RATE, n_fft=N_FFT)
-    mels, sparse = [], []
-    for first in range(0, frames, STFT_CHUNK_FRAMES):
-        last = min(first + STFT_CHUNK_FRAMES, frames) - 1
-        chunk = padded[first * HOP:last * HOP + N_FFT]
-        magnitude = np.abs(librosa.stft(chunk, n_fft=N_FFT, hop_length=HOP, center=False))
-        mels.append(basis @ magnitude**2)
-        sparse.append(magnitude[:, ::TUNING_FRAME_STEP])
-    return np.concatenate(mels, axis=1), np.concatenate(sparse, axis=1)
-
-
-def _audible_span(mono: np.ndarray) -> tuple[float, float]:
-    # Short frames (46 ms) keep the edges within a frame of the truth.
-    _, (start, end) = librosa.effects.trim(mono, top_db=SILENCE_TOP_DB, frame_length=1024,
-                                           hop_length=256)
-    return float(start) / RATE, float(end) / RATE
-
-
 def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     if audio.shape[1] <= LOUDNESS_BLOCK_SECONDS * sample_rate:
         return None
@@ -237,17 +221,8 @@ def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
 # --- key --------------------------------------------------------------------------------------
 
 
-def _key(mono: np.ndarray, sparse: np.ndarray) -> _Key:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "empty frequency set": nothing pitched
-        tuning = float(librosa.estimate_tuning(S=sparse, sr=RATE, n_fft=N_FFT))
-    cqt = np.abs(librosa.cqt(mono, sr=RATE, hop_length=KEY_HOP, tuning=tuning,
-                             n_bins=KEY_BINS_PER_OCTAVE * KEY_OCTAVES,
-                             bins_per_octave=KEY_BINS_PER_OCTAVE))
-    harmonic, _ = librosa.decompose.hpss(cqt, kernel_size=HPSS_KERNEL)
-    # norm=None: loud frames count more than quiet ones, silent ones not at all.
-    chroma = librosa.feature.chroma_cqt(C=harmonic, sr=RATE, bins_per_octave=KEY_BINS_PER_OCTAVE,
-                                        norm=None).mean(axis=1)
+def _key(chroma: np.ndarray) -> _Key:
+    """The key whose profile the track's mean chroma (key_chroma.mean_chroma) fits best."""
     mean = float(chroma.mean())
     if mean <= 0 or float(chroma.std()) / mean < MIN_CHROMA_CONTRAST:
         return _NO_KEY

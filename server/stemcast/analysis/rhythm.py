@@ -1,4 +1,4 @@
-"""Tempo, beat grid and downbeats of a track, from its mel spectrogram.
+"""Tempo, beat grid and downbeats of a track, from its onset envelopes (track_spectra).
 
 Methods:
 - tempo: librosa's onset strength (mel spectral flux) and its tempogram estimate, folded by
@@ -18,13 +18,15 @@ Methods:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import librosa
 import numpy as np
+import scipy.signal
 from scipy.ndimage import maximum_filter1d
 
-from stemcast.analysis.grid import HOP, N_FFT, RATE
+from stemcast.analysis.grid import HOP, RATE
 
 BPM_RANGE = (70.0, 180.0)
 # The tempogram's estimate is on a coarse grid (172.3, 184.6, ...): 70.2 bpm may come out
@@ -32,8 +34,8 @@ BPM_RANGE = (70.0, 180.0)
 # BPM_RANGE, so that such a track is not tracked at double speed.
 TRACKING_RANGE = (BPM_RANGE[0] * 0.95, BPM_RANGE[1] * 1.05)
 MIN_BEATS = 4
-# librosa's onset flux shifted by a quarter window: see _onset_strength.
-ONSET_SHIFT_FRAMES = N_FFT // (4 * HOP)
+TEMPO_AC_SECONDS = 8.0  # librosa.feature.tempo's ac_size
+TEMPOGRAM_BLOCK = 2048  # tempogram frames at a time (48 s: its FFT ~13 MB)
 # Beats are looked for within this many frames (70 ms) of where the grid puts them.
 SNAP_FRAMES = 3
 # Edge beats weaker than EDGE_WEAK x the mean beat onset sit on nothing and go; an onset
@@ -72,25 +74,22 @@ def fold_bpm(bpm: float, bpm_range: tuple[float, float] = BPM_RANGE) -> float:
 
 
 
-def measure_rhythm(mel: np.ndarray) -> Rhythm:
-    """Tempo, beats and downbeats from a mel power spectrogram on the analysis grid."""
-    mel_db = librosa.power_to_db(mel, ref=np.max)
-    envelope = _onset_strength(mel_db)
+def measure_rhythm(envelope: np.ndarray, bass: np.ndarray,
+                   tempo: Callable[[np.ndarray], float] | None = None) -> Rhythm:
+    """Tempo, beats and downbeats from the onset strength on the analysis grid, all mel
+    bands and the bass bands (analysis.track_spectra). `tempo`: the tempogram's estimate
+    of an envelope (block_tempo unless a test passes librosa's whole-track one)."""
     if not np.any(envelope > 0):
         return NO_RHYTHM  # a steady tone: nothing starts, nothing to count
-    bass_bands = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2,
-                                                    fmax=RATE / 2)[1:-1] < BASS_HZ))
-    bass = _onset_strength(mel_db[:max(bass_bands, 1)])
-
-    estimate = float(librosa.feature.tempo(onset_envelope=envelope, sr=RATE, hop_length=HOP)[0])
-    tempo = fold_bpm(estimate, TRACKING_RANGE)
+    estimate = (tempo or block_tempo)(envelope)
+    tracked = fold_bpm(estimate, TRACKING_RANGE)
     # The tempogram may have found the pulse at half or double the folded tempo.
-    clarity = max(_pulse_clarity(envelope, estimate), _pulse_clarity(envelope, tempo))
+    clarity = max(_pulse_clarity(envelope, estimate), _pulse_clarity(envelope, tracked))
     guess = fold_bpm(estimate) if np.isfinite(estimate) and estimate > 0 else None
     if clarity < max(MIN_CLARITY, PULSE_Z / np.sqrt(envelope.size)):
         return Rhythm(None, clarity, estimate=guess)
 
-    frames = _track(envelope, tempo)
+    frames = _track(envelope, tracked)
     if frames.size < MIN_BEATS:
         return Rhythm(None, clarity, estimate=guess)
     bpm = _fitted_bpm(frames)
@@ -106,20 +105,31 @@ def measure_rhythm(mel: np.ndarray) -> Rhythm:
                    tuple(times[phase::4].tolist()))
 
 
+def block_tempo(envelope: np.ndarray) -> float:
+    """librosa.feature.tempo(onset_envelope=envelope, sr=RATE, hop_length=HOP): the mean
+    tempogram taken over blocks of TEMPOGRAM_BLOCK frames (whole, the tempogram of an
+    hour is 384 lags x 155k frames, and its FFT more), then librosa's own prior."""
+    win = int(librosa.time_to_frames(TEMPO_AC_SECONDS, sr=RATE, hop_length=HOP))
+    window = scipy.signal.get_window("hann", win, fftbins=True)
+    padded = np.pad(envelope, win // 2, mode="linear_ramp", end_values=[0, 0])
+    total = np.zeros(win, dtype=np.float64)
+    for first in range(0, envelope.size, TEMPOGRAM_BLOCK):
+        last = min(first + TEMPOGRAM_BLOCK, envelope.size)
+        frames = np.lib.stride_tricks.sliding_window_view(padded[first:last + win - 1], win).T
+        tempogram = librosa.util.normalize(librosa.autocorrelate(frames * window[:, None],
+                                                                 axis=-2), norm=np.inf, axis=-2)
+        total += tempogram.sum(axis=1, dtype=np.float64)
+    mean = (total / envelope.size)[:, None]
+    return float(librosa.feature.tempo(tg=mean, sr=RATE, hop_length=HOP,
+                                       aggregate=None)[0])
+
+
 def _track(envelope: np.ndarray, bpm: float) -> np.ndarray:
     # trim=False: librosa's trim also drops a real first beat that is quieter than the rest
     # (a kick among clicks); _tidy_edges does that job instead.
     _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=RATE, hop_length=HOP,
                                         bpm=bpm, units="frames", trim=False)
     return _tidy_edges(np.asarray(frames, dtype=np.int64), envelope)
-
-
-def _onset_strength(mel_db: np.ndarray) -> np.ndarray:
-    # librosa's center=True shifts the flux by half a window, which puts a click's onset a
-    # frame late; no shift puts it a frame early (measured). Half the shift lands within
-    # about 15 ms of the click.
-    envelope = librosa.onset.onset_strength(S=mel_db, sr=RATE, hop_length=HOP, center=False)
-    return np.concatenate([np.zeros(ONSET_SHIFT_FRAMES), envelope])[:mel_db.shape[1]]
 
 
 def _tidy_edges(frames: np.ndarray, envelope: np.ndarray) -> np.ndarray:

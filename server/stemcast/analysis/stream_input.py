@@ -1,8 +1,9 @@
 """What track analysis needs from a file, gathered in one block-wise pass over its PCM.
 
 Held whole before: the decoded track (an hour of stereo: 1.3 GB of float32) and copies of
-it. Now the pass keeps only a mono 22.05 kHz mixdown (4x smaller than the stereo source,
-what beats, key, the audible span and the characteristics are measured on anyway) and
+it. Now the pass writes a mono 22.05 kHz mixdown to a temporary file (analysis.mono_file:
+what beats, key, the audible span and the characteristics are measured on, a block at a
+time) and keeps
 the results of the measures that need the original channels and rate, each fed a block
 at a time with the same arithmetic as its whole-array form:
 
@@ -29,6 +30,7 @@ from scipy.signal import lfilter, sosfilt
 from stemcast.analysis import app_waveforms
 from stemcast.analysis.features import LOUDNESS_BLOCK_SECONDS, LOUDNESS_MAX_CHANNELS
 from stemcast.analysis.grid import RATE
+from stemcast.analysis.mono_file import MonoFile
 from stemcast.audio.blocks import BlockStream, read_blocks
 from stemcast.audio.waveform_stream import WaveformStream
 
@@ -119,7 +121,9 @@ class BandStream:
         self.pending = {level: {name: np.zeros(0) for name in self.filters}
                         for level in self.levels}
         self.window = dict.fromkeys(self.levels, 0)  # the first window not yet reduced
-        self.done: dict[int, dict[str, list[tuple[list[float], list[float]]]]] = {
+        # Per level and band: (peak, rms) arrays of the windows reduced, rounded to lists
+        # only in entries() (as Python floats they would be 8x the size).
+        self.done: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {
             level: {name: [] for name in self.filters} for level in self.levels}
 
     def update(self, samples: np.ndarray) -> None:
@@ -146,7 +150,7 @@ class BandStream:
                 starts = np.arange(first_window, until, dtype=np.int64) * self.rate \
                     // per_second - first
                 self.done[level][name].append(
-                    app_waveforms.peak_and_rms(pending[:end - first], starts))
+                    app_waveforms.window_peak_rms(pending[:end - first], starts))
                 pending = pending[end - first:]
             self.pending[level][name] = pending
         self.window[level] = max(until, first_window)
@@ -156,8 +160,7 @@ class BandStream:
         for level in self.levels:
             per_second = app_waveforms.APP_LEVELS[level]
             self._reduce(level, {}, -(-self.frames * per_second // self.rate), self.frames)
-            columns = {name: ([v for peak, _ in parts for v in peak],
-                              [v for _, rms in parts for v in rms])
+            columns = {name: app_waveforms.rounded_columns(parts)
                        for name, parts in self.done[level].items()}
             entries.append(app_waveforms.band_entry(level, self.rate, self.window[level],
                                                     columns))
@@ -166,16 +169,29 @@ class BandStream:
 
 @dataclass(frozen=True)
 class AnalysisInput:
-    mono: np.ndarray  # float32 mono mixdown at grid.RATE (features._mono of the track)
+    mono: MonoFile  # float32 mono mixdown at grid.RATE (features._mono of the track)
     sample_rate: int
     frames: int  # at the file's rate
     peak: float
     loudness_lufs: float | None
-    waveforms: list[dict[str, Any]]  # the mix's peaks (waveform.waveform_entries)
-    bands: list[dict[str, Any]]  # app_waveforms.mix_band_waveforms
+    # The mix's peaks and band waveforms, kept as compact arrays: their JSON-ready lists
+    # (waveform.waveform_entries, app_waveforms.mix_band_waveforms) are made when written,
+    # after the analysis, so they never share memory with its spectra.
+    peaks: WaveformStream
+    band_stream: BandStream
+
+    def waveforms(self) -> list[dict[str, Any]]:
+        return self.peaks.entries()
+
+    def bands(self) -> list[dict[str, Any]]:
+        return self.band_stream.entries()
 
 
-def read_analysis_input(path: str | os.PathLike[str]) -> AnalysisInput:
+def read_analysis_input(path: str | os.PathLike[str],
+                        folder: str | os.PathLike[str] | None = None) -> AnalysisInput:
+    """The file's measures and its mono mixdown, written to a temporary file in `folder`
+    (the caller closes it: AnalysisInput.mono.close())."""
+
     def consume(stream: BlockStream) -> AnalysisInput:
         rate, channels = stream.sample_rate, stream.channels
         loudness = LoudnessStream(rate, channels if channels <= LOUDNESS_MAX_CHANNELS else 1)
@@ -183,44 +199,39 @@ def read_analysis_input(path: str | os.PathLike[str]) -> AnalysisInput:
         bands = BandStream(rate)
         resampler = (soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="HQ")
                      if rate != RATE else None)
-        mono_parts, peak = [], 0.0
+        mono, peak = MonoFile(folder), 0.0
         for block in stream.blocks():
             peak = max(peak, float(np.max(np.abs(block))))
             loudness.update(block.T if channels <= LOUDNESS_MAX_CHANNELS
                             else block.mean(axis=0)[:, None])
             peaks.update("mix", block)
             bands.update(block)
-            mono = block.mean(axis=0) if channels > 1 else block[0]
-            mono_parts.append(resampler.resample_chunk(mono) if resampler else mono.copy())
+            mixdown = block.mean(axis=0) if channels > 1 else block[0]
+            mono.append(resampler.resample_chunk(mixdown) if resampler else mixdown)
         if resampler is not None:
-            mono_parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-        mono = np.ascontiguousarray(np.concatenate(mono_parts), dtype=np.float32)
+            mono.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         return AnalysisInput(mono, rate, stream.frames, peak, loudness.finish(),
-                             peaks.entries(), bands.entries())
+                             peaks, bands)
 
     return read_blocks(path, consume)
 
 
-def _mono_blocks(stream: BlockStream, rate: int) -> np.ndarray:
-    """The stream's mono mixdown (the channels' float32 mean) at `rate`, block by block;
-    soxr's streaming resampler gives the one-shot resampler's samples."""
-    resampler = (soxr.ResampleStream(stream.sample_rate, rate, 1, dtype="float32",
-                                     quality="HQ") if stream.sample_rate != rate else None)
-    parts = []
-    for block in stream.blocks():
-        mono = block.mean(axis=0) if block.shape[0] > 1 else block[0].copy()
-        parts.append(resampler.resample_chunk(mono) if resampler is not None else mono)
-    if resampler is not None:
-        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+def read_mono(path: str | os.PathLike[str], rate: int,
+              folder: str | os.PathLike[str] | None = None) -> tuple[MonoFile, float]:
+    """A file's mono mixdown (the channels' float32 mean) at `rate`, written block by
+    block to a temporary file in `folder` (soxr's streaming resampler gives the one-shot
+    resampler's samples), and its decoded duration. The caller closes the MonoFile."""
 
-
-def read_mono(path: str | os.PathLike[str], rate: int) -> tuple[np.ndarray, float]:
-    """A file's mono mixdown at `rate` and its decoded duration, never holding the
-    file's channels whole (drum transcription reads its stem so)."""
-
-    def consume(stream: BlockStream) -> tuple[np.ndarray, float]:
-        mono = _mono_blocks(stream, rate)
+    def consume(stream: BlockStream) -> tuple[MonoFile, float]:
+        resampler = (soxr.ResampleStream(stream.sample_rate, rate, 1, dtype="float32",
+                                         quality="HQ") if stream.sample_rate != rate else None)
+        mono = MonoFile(folder)
+        for block in stream.blocks():
+            mixdown = block.mean(axis=0) if block.shape[0] > 1 else block[0]
+            mono.append(resampler.resample_chunk(mixdown) if resampler is not None
+                        else mixdown)
+        if resampler is not None:
+            mono.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         return mono, stream.duration_seconds
 
     return read_blocks(path, consume)

@@ -11,6 +11,7 @@ from stemcast.storage.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from stemcast.analysis.stream_input import AnalysisInput
+    from stemcast.analysis.track_spectra import TrackSpectra
 
 ONSETS_JSON = "onsets.json"
 DRUMS_MIDI = "drums.mid"
@@ -26,55 +27,82 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
     """Basic features and characteristics of a track; its mix's waveform peaks written to
     waveform_path, and its band waveforms (app shape) beside them (BANDS_JSON).
 
-    The file is read once, a block at a time (analysis.stream_input): what stays in memory
-    is its mono mixdown at the analysis rate, not the decoded track."""
+    The file is read once, a block at a time (analysis.stream_input); its mono mixdown at
+    the analysis rate goes to a temporary file beside waveform_path and is read back in
+    blocks (analysis.track_spectra, key_chroma): memory does not grow with the track."""
     from stemcast.analysis.features import analyze_mono
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.stream_input import read_analysis_input
+    from stemcast.analysis.track_spectra import track_spectra
 
-    data = read_analysis_input(audio_path)
-    features = analyze_mono(data.mono if data.peak > 0 else None, data.frames,
-                            data.sample_rate, data.peak, data.loudness_lufs).to_dict()
-    _write_json(Path(waveform_path), data.waveforms)
-    features["characteristics"] = _app_extras(data, features, Path(waveform_path).parent)
+    bound_heap_growth()
+    folder = Path(waveform_path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    data = read_analysis_input(audio_path, folder)
+    try:
+        spectra = track_spectra(data.mono) if data.peak > 0 else None
+        features = analyze_mono(data.mono if data.peak > 0 else None, data.frames,
+                                data.sample_rate, data.peak, data.loudness_lufs,
+                                spectra).to_dict()
+        features["characteristics"] = _app_extras(data, spectra, features, folder)
+        _write_json(Path(waveform_path), data.waveforms())
+    finally:
+        data.mono.close()
     return features
 
 
 def app_extras_file(audio_path: str, features: dict[str, Any], folder: str) -> dict[str, Any]:
     """For a track analysed before characteristics existed: its characteristics (returned)
     and band waveforms (written to folder/BANDS_JSON)."""
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.stream_input import read_analysis_input
+    from stemcast.analysis.track_spectra import track_spectra
 
-    return _app_extras(read_analysis_input(audio_path), features, Path(folder))
+    bound_heap_growth()
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    data = read_analysis_input(audio_path, folder)
+    try:
+        spectra = track_spectra(data.mono) if data.mono.size else None
+        return _app_extras(data, spectra, features, Path(folder))
+    finally:
+        data.mono.close()
 
 
-def _app_extras(data: AnalysisInput, features: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _app_extras(data: AnalysisInput, spectra: TrackSpectra | None, features: dict[str, Any],
+                folder: Path) -> dict[str, Any]:
     from stemcast.analysis.beatgrid import beat_grid
-    from stemcast.analysis.characteristics import characteristics
-    from stemcast.analysis.grid import RATE
+    from stemcast.analysis.characteristics import characteristics_of
 
-    _write_json(folder / BANDS_JSON, data.bands)
     grid = beat_grid(features)
     # The mono mixdown at RATE is what characteristics() makes of the track itself (one
     # difference: a track whose two channels cancel exactly now counts as silent there).
-    return characteristics(data.mono, RATE, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
-                           loudness_lufs=features.get("loudness_lufs"),
-                           steady_pulse=grid.bpm_measured).to_dict()
+    values = characteristics_of(spectra, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
+                                loudness_lufs=features.get("loudness_lufs"),
+                                steady_pulse=grid.bpm_measured).to_dict()
+    _write_json(folder / BANDS_JSON, data.bands())
+    return values
 
 
 def transcribe_file(drums_path: str, out_dir: str, bpm: float | None) -> dict[str, Any]:
     """Seed 002's transcription of an isolated drum stem: onsets.json and drums.mid in
     out_dir (written under temporary names, then renamed). Returns a summary."""
     from stemcast.analysis.drum_spectrum import RATE
-    from stemcast.analysis.drums import onsets_document, transcribe
+    from stemcast.analysis.drums import onsets_document, transcribe_mono
+    from stemcast.analysis.heap import bound_heap_growth
     from stemcast.analysis.midi import write_midi
     from stemcast.analysis.stream_input import read_mono
 
-    # The stem's mono mixdown at the transcription's rate, read block by block: what
-    # transcribe() would make of the whole stem, without holding its channels.
-    mono, duration = read_mono(drums_path, RATE)
-    onsets = transcribe(mono, RATE)
+    bound_heap_growth()
+    # The stem's mono mixdown at the transcription's rate, written block by block to a
+    # temporary file and read back a block at a time: what transcribe() would make of the
+    # whole stem, without holding it.
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    mono, duration = read_mono(drums_path, RATE, folder)
+    try:
+        onsets = transcribe_mono(mono)
+    finally:
+        mono.close()
     document = onsets_document(onsets, bpm=bpm, duration_seconds=duration)
     write_midi(onsets, folder / DRUMS_MIDI, bpm=bpm)
     _write_json(folder / ONSETS_JSON, document)

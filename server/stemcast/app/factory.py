@@ -35,6 +35,7 @@ from stemcast.cpu_pool import CpuPool
 from stemcast.db.busy import DatabaseBusyError
 from stemcast.db.database import open_database
 from stemcast.delivery.renditions import Renditions
+from stemcast.fleet.local_nodes import LocalNodes
 from stemcast.fleet.remote_pool import fleet_transport
 from stemcast.http.auth import TokenAuthMiddleware
 from stemcast.http.errors import HTTPProblem, handle_http_exception, problem_response
@@ -49,6 +50,8 @@ from stemcast.library.tracks import TrackStore
 from stemcast.logging_setup import RequestIdMiddleware
 from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
+from stemcast.storage.job_objects import use_store
+from stemcast.storage.store import open_store
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
 
@@ -89,6 +92,9 @@ def create_app(settings: Settings) -> Starlette:
         await analysis.start()
         renditions = Renditions(delivery_pool, jobs)
         drums = DrumTranscriber(delivery_pool)
+        # With --storage, deleting a job's files deletes its objects in the store too.
+        use_store(open_store(settings.storage_url, settings.storage_endpoint)
+                  if settings.storage_url else None)
         scheduler = Scheduler(jobs, settings, bus, transport=fleet_transport(settings)
                               if settings.queue_url else None)
         metrics = Metrics()
@@ -98,6 +104,10 @@ def create_app(settings: Settings) -> Starlette:
         # A job whose audio changed is asked again through the pipeline, like any request.
         scheduler.audio_changes.ask_again = pipeline.ask_again
         await scheduler.start()
+        # `serve --queue --workers N`: this server's own nodes of the fleet.
+        nodes = LocalNodes(settings) if settings.queue_url and settings.workers else None
+        if nodes is not None:
+            nodes.start()
         api_store = ApiJobStore(db)
         callbacks = CallbackDispatcher(api_store, retries=settings.callback_retries,
                                        retry_delay=settings.callback_retry_delay,
@@ -145,6 +155,8 @@ def create_app(settings: Settings) -> Starlette:
             await pruner.stop()
             await api_jobs.stop()
             await callbacks.stop()
+            if nodes is not None:
+                await nodes.stop()
             await scheduler.stop()
             await analysis.stop()
             analysis_pool.shutdown()

@@ -8,8 +8,10 @@ same bytes as stemChunk frames. One layout object says how, for both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from stemcast.audio.wav_writer import pcm16_bytes
 
@@ -43,3 +45,23 @@ def layout_for(subtype: str) -> PcmLayout:
     except KeyError:
         raise ValueError(f"unknown stem subtype {subtype!r}; use one of {', '.join(LAYOUTS)}") \
             from None
+
+
+def read_frames(stems_dir: str, stem: str, start: int, frames: int, channels: int,
+                layout: PcmLayout) -> bytes:
+    """Interleaved frames [start, start + frames) of a stem, from its raw file while the
+    job runs or from its WAV once complete (the same bytes either way)."""
+    frame_bytes = layout.frame_bytes(channels)
+    raw = Path(stems_dir) / f"{stem}{layout.raw_suffix}"
+    try:
+        with raw.open("rb") as handle:
+            handle.seek(start * frame_bytes)
+            data = handle.read(frames * frame_bytes)
+        if len(data) == frames * frame_bytes:
+            return data
+    except FileNotFoundError:
+        pass  # renamed into the final WAV meanwhile
+    dtype = "int16" if layout.dtype == "<i2" else "float32"
+    samples, _ = sf.read(Path(stems_dir) / f"{stem}.wav", start=start, frames=frames,
+                         dtype=dtype, always_2d=True)
+    return bytes(samples.astype(layout.dtype).tobytes())

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from stemcast.cache.leases import ReaderLeases
 from stemcast.cache.retention import CacheEntry, Removal, choose_all, choose_removals, parse_time
 from stemcast.jobs.store import JobStore
+from stemcast.storage.job_objects import remove_job_folder
 from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ async def remove(store: JobStore, removals: list[Removal]) -> int:
     freed = 0
     for removal in removals:
         await store.forget_completed(removal.entry.job_id)
-        await asyncio.to_thread(shutil.rmtree, removal.entry.output_dir, True)
+        await remove_job_folder(removal.entry.output_dir)
         freed += removal.entry.size_bytes
         log.info("cache: removed job %s (%s, %d bytes)", removal.entry.job_id, removal.reason,
                  removal.entry.size_bytes, extra={"job_id": removal.entry.job_id})

@@ -17,8 +17,9 @@ from typing import Any
 
 from stemcast.cli.common import CACHE_LIMITS, DATA_DIR, DEVICE, ENGINE, MODEL
 from stemcast.cli.flags import Flag, add_flags, attrs
-from stemcast.cli.worker import SERVE_FLEET
+from stemcast.cli.worker import SERVE_FLEET, check_storage
 from stemcast.config import Settings
+from stemcast.storage.store import StoreError
 
 LISTEN = (
     Flag("--host", "HOST", str, "127.0.0.1", "address to listen on"),
@@ -61,6 +62,10 @@ SECURITY = (
          "a host callbacks may reach although it is not public, e.g. localhost for an app "
          "server on this machine (repeatable)", metavar="HOST[:PORT]", repeat=True,
          dest="callback_allow_hosts"),
+    Flag("--fetch-allow-host", "FETCH_ALLOW_HOST", str, (),
+         "a host URL ingest (POST /api/tracks/fetch, page URLs' every request) may reach "
+         "although it is not public, e.g. 127.0.0.1:8080 for a media server on this machine "
+         "(repeatable)", metavar="HOST[:PORT]", repeat=True, dest="fetch_allow_hosts"),
     Flag("--allow-origin", "ALLOW_ORIGIN", str, (),
          "a browser origin (https://app.example.com) that may use this server besides its "
          "own; '*' allows any (repeatable)", metavar="ORIGIN", repeat=True,
@@ -101,7 +106,8 @@ FLAGS = (LISTEN, DATA_DIR, MODEL, DEVICE, ENGINE, WORK, SERVE_FLEET, CALLBACKS, 
          LOGGING, LINKS, STORAGE)
 
 # Optional text settings: an empty value (STEMCAST_TOKEN=) means unset.
-_EMPTY_IS_UNSET = ("token", "callback_secret", "public_url", "engine_url", "queue_url")
+_EMPTY_IS_UNSET = ("token", "callback_secret", "public_url", "engine_url", "queue_url",
+                   "storage_url", "storage_endpoint")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -157,10 +163,11 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         settings.validate()
+        check_storage(settings.storage_url, settings.storage_endpoint)
         sock = listen_socket(settings.host, settings.port)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StoreError) as exc:
         print(f"stemcast: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+        return 1 if isinstance(exc, OSError) else 2
     # The heavy imports after the bind: a taken port is said at once.
     import uvicorn
 

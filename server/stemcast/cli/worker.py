@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from stemcast.cli.common import DEVICE, MODEL
@@ -18,7 +19,19 @@ from stemcast.config import QUEUE_SCHEMES
 
 QUEUE_HELP = "Redis URL of the fleet's queue (redis://host:6379/0)"
 
-# `serve`'s side of the fleet: its Settings fields queue_url and fleet_workers.
+# Where the fleet's stems go, for `serve` and `worker` alike (README: Deployment).
+STORAGE = (
+    Flag("--storage", "STORAGE", str, None,
+         "with --queue: put stems in an S3-compatible store (s3://BUCKET/PREFIX) or a "
+         "folder store (file:///path) instead of a data folder shared with the workers; "
+         "credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (README: Deployment)",
+         dest="storage_url"),
+    Flag("--storage-endpoint", "STORAGE_ENDPOINT", str, None,
+         "the S3 endpoint of a store that is not AWS (http://minio:9000); also "
+         "AWS_ENDPOINT_URL"),
+)
+
+# `serve`'s side of the fleet: its Settings fields queue_url, fleet_workers and workers.
 SERVE_FLEET = (
     Flag("--queue", "QUEUE", str, None,
          "separate on `stemcast worker` processes through this Redis instead of local "
@@ -27,6 +40,10 @@ SERVE_FLEET = (
     Flag("--fleet-workers", "FLEET_WORKERS", int, 0,
          "with --queue: jobs handed to the fleet at once; 0 = one per worker that "
          "heartbeats"),
+    *STORAGE,
+    Flag("--workers", "WORKERS", int, 0,
+         "with --queue: separation workers this server runs itself, taking jobs from the "
+         "same Redis queue as the `stemcast worker`s; 0 = none, all on the fleet"),
 )
 
 WORKER = (
@@ -42,7 +59,20 @@ WORKER = (
          "a worker silent this long is dead: another takes its job"),
     Flag("--log-level", "LOG_LEVEL", str, "info", "how much to log",
          choices=("debug", "info", "warning", "error")),
+    *STORAGE,
+    Flag("--scratch-dir", "SCRATCH_DIR", Path, None,
+         "with --storage: local folder for a job's input and stems while it runs "
+         "(default: a temporary folder)"),
 )
+
+
+def check_storage(url: str | None, endpoint: str | None) -> None:
+    """Raise ValueError/StoreError now for a store that cannot work (the fix in the
+    message): a wrong bucket or key is said at start-up, not on the first job."""
+    if url:
+        from stemcast.storage.store import open_store
+
+        open_store(url, endpoint).check()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from stemcast.fleet.redis_queue import RedisQueue
     from stemcast.logging_setup import LogSettings
     from stemcast.separation.worker_messages import WorkerConfig
+    from stemcast.storage.store import StoreError, open_store
 
     log_settings = LogSettings(args.log_level, json_lines=False)
     log_settings.apply()
@@ -77,5 +108,17 @@ def run(args: argparse.Namespace) -> int:
     config = WorkerConfig(model=args.model, model_repo=args.model_repo, device=args.device,
                           fetch_timeout=args.model_fetch_timeout, precision=args.precision,
                           batch_size=args.batch_size, numba_cache=numba, log=log_settings)
-    node = Node(RedisQueue(args.queue), config, name, heartbeat_ttl_s=args.heartbeat_ttl_s)
+    files = None
+    if args.storage_url:
+        from stemcast.fleet.worker_files import WorkerFiles
+
+        try:
+            check_storage(args.storage_url, args.storage_endpoint)
+        except (ValueError, StoreError) as exc:
+            print(f"stemcast: {exc}", file=sys.stderr)
+            return 2
+        scratch = args.scratch_dir or Path(tempfile.mkdtemp(prefix=f"stemcast-{name}-"))
+        files = WorkerFiles(open_store(args.storage_url, args.storage_endpoint), scratch)
+    node = Node(RedisQueue(args.queue), config, name, heartbeat_ttl_s=args.heartbeat_ttl_s,
+                files=files)
     return asyncio.run(node.run())

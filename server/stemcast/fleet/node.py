@@ -16,12 +16,14 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from stemcast.fleet.redis_queue import RETRY_S, Entry, RedisQueue, retry_redis
 from stemcast.fleet.wire import WireError, decode_task, encode
+from stemcast.fleet.worker_files import WorkerFiles
 from stemcast.jobs.worker_pool import WorkerHandle
 from stemcast.jobs.worker_results import MAX_ATTEMPTS
 from stemcast.separation.worker_messages import (
@@ -35,11 +37,21 @@ from stemcast.separation.worker_messages import (
     WorkerReady,
     WorkerToServer,
 )
+from stemcast.storage.store import StoreError
 
 log = logging.getLogger(__name__)
 
 TaskMessage = TaskProgress | TaskChunk | TaskDone | TaskFailed
 
+
+@contextlib.contextmanager
+def _ignoring(*signals: signal.Signals) -> Iterator[None]:
+    before = [signal.signal(sig, signal.SIG_IGN) for sig in signals]
+    try:
+        yield
+    finally:
+        for sig, handler in zip(signals, before, strict=True):
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -54,8 +66,10 @@ def default_name() -> str:
 
 class Node:
     def __init__(self, queue: RedisQueue, config: WorkerConfig, name: str,
-                 heartbeat_ttl_s: float = 10.0, poll_s: float = 0.1) -> None:
+                 heartbeat_ttl_s: float = 10.0, poll_s: float = 0.1,
+                 files: WorkerFiles | None = None) -> None:
         self.queue = queue
+        self.files = files  # --storage: input and stems through an object store
         self.config = config
         self.name = name
         self.ttl_ms = max(int(heartbeat_ttl_s * 1000), 300)
@@ -64,15 +78,27 @@ class Node:
         self.ready: WorkerReady | None = None
         self.draining = False
         self.crashed = False
+        self.stopping = False  # its separation process is being stopped on purpose
         self._outbox: asyncio.Queue[TaskMessage] = asyncio.Queue()
         self._handle: WorkerHandle | None = None
 
-    async def run(self) -> int:
+    async def run(self, signals: bool = True) -> int:
+        """Until drained (0) or the separation process died (1). `signals`: SIGTERM and
+        SIGINT drain (`stemcast worker`); False inside `serve --workers`, whose server owns
+        the signals and stops its nodes by cancelling this."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._drain)
         await retry_redis(self.queue.ensure_groups)
-        self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
+        if signals:
+            # The separation process ignores SIGTERM and SIGINT (inherited through exec):
+            # a signal sent to the whole process group (Ctrl-C, systemd's stop) drains
+            # the node instead of killing its job. It still dies with the node (lifeline).
+            with _ignoring(signal.SIGTERM, signal.SIGINT):
+                self._handle = WorkerHandle(0, self.config, loop, self._on_message,
+                                            self._on_exit)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._drain)
+        else:
+            self._handle = WorkerHandle(0, self.config, loop, self._on_message, self._on_exit)
         helpers = [asyncio.create_task(self._heartbeats(), name="fleet-heartbeat"),
                    asyncio.create_task(self._publisher(), name="fleet-publisher"),
                    asyncio.create_task(self._controls(), name="fleet-controls")]
@@ -96,9 +122,15 @@ class Node:
             for task in helpers:
                 task.cancel()
             if not self.crashed:
+                self.stopping = True
                 await asyncio.to_thread(self._handle.stop)
                 with contextlib.suppress(RedisError):
-                    await self.queue.leave(self.name)
+                    if self.current is None:
+                        await self.queue.leave(self.name)
+                    else:
+                        # Stopped mid-job (its server is shutting down): the entry stays
+                        # pending, and another node claims it now, not after the TTL.
+                        await self.queue.hand_back(self.name)
             await self.queue.close()
         log.info("worker %s: %s", self.name, "its separation process died" if self.crashed
                  else "drained and left the fleet")
@@ -132,9 +164,19 @@ class Node:
         if entry.deliveries > 1:
             log.warning("job %s: taking it over from a worker that stopped heartbeating",
                         task.job_id)
+        local = task
+        if self.files is not None:
+            try:
+                local = await self.files.localize(task)
+            except (StoreError, OSError) as exc:  # OSError: the scratch folder's disk
+                await self.queue.publish(task.job_id, encode(TaskFailed(
+                    task.job_id, "SEPARATION_FAILED", str(exc))), final=True)
+                await self.queue.finished(task.job_id, task.seed)
+                await self.queue.ack(entry)
+                return
         self.current = _Current(entry, task)
         assert self._handle is not None
-        self._handle.send(task)
+        self._handle.send(local)
         log.info("job %s started (%s)", task.job_id, entry.stream)
 
     # ---- the worker process -------------------------------------------------------------
@@ -147,7 +189,7 @@ class Node:
         self._outbox.put_nowait(message)
 
     def _on_exit(self, _handle: WorkerHandle, exitcode: int | None) -> None:
-        if self.draining and self.current is None:
+        if self.stopping or (self.draining and self.current is None):
             return
         # Its job stays pending under this node's name: another node claims it once this
         # node's heartbeat has expired.
@@ -158,6 +200,8 @@ class Node:
         """Worker messages go out in the order the worker sent them, Redis down or not."""
         while True:
             message = await self._outbox.get()
+            if self.files is not None:
+                message = await self._to_store(message)
             final = isinstance(message, TaskDone | TaskFailed)
             await retry_redis(self.queue.publish, message.job_id, encode(message),
                                  final=final)
@@ -166,7 +210,25 @@ class Node:
                 await retry_redis(self._finish, current)
             self._outbox.task_done()
 
+    async def _to_store(self, message: TaskMessage) -> TaskMessage:
+        """What the message announces goes to the store before the message goes out."""
+        assert self.files is not None
+        current = self.current
+        if current is None or current.task.job_id != message.job_id:
+            return message
+        try:
+            out = await self.files.outgoing(message, current.task, self.ready)
+        except (StoreError, OSError) as exc:  # OSError: a region's file read back
+            log.error("job %s: %s", message.job_id, exc)
+            if not isinstance(message, TaskDone):
+                return message
+            out = TaskFailed(message.job_id, "SEPARATION_FAILED", str(exc))
+        assert isinstance(out, TaskProgress | TaskChunk | TaskDone | TaskFailed)
+        return out
+
     async def _finish(self, current: _Current) -> None:
+        if self.files is not None:
+            await self.files.forget(current.task)
         await self.queue.finished(current.task.job_id, current.task.seed)
         await self.queue.ack(current.entry)
         if self.current is current:

@@ -136,6 +136,12 @@ class RedisQueue:
         for rank in range(len(STREAMS)):
             await self.redis.xgroup_delconsumer(self.stream(rank), GROUP, worker)
 
+    async def hand_back(self, worker: str) -> None:
+        """Leave mid-job: the heartbeat goes at once, so another worker claims the pending
+        entry now; the consumer stays in the group, or its pending entry would be lost."""
+        await self.redis.delete(self.key("hb", worker), self.key("worker", worker))
+        await self.redis.srem(self.key("workers"), worker)
+
     async def next_entry(self, worker: str) -> Entry | None:
         """A dead worker's entry first (it has waited longest), else the most urgent new
         one: high, then normal, then low."""

@@ -14,11 +14,13 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from stemcast.config import Settings
 from stemcast.fleet.redis_queue import RETRY_S, RedisQueue, retry_redis
+from stemcast.fleet.server_files import ServerFiles
 from stemcast.fleet.wire import WireError, decode, encode
 from stemcast.jobs.transport import (
     TransportFactory,
@@ -28,6 +30,7 @@ from stemcast.jobs.transport import (
 )
 from stemcast.jobs.worker_pool import ModelStatus, status_from
 from stemcast.separation.worker_messages import SeparateTask, TaskDone, TaskFailed, WorkerReady
+from stemcast.storage.store import StoreError, open_store
 from stemcast.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -50,9 +53,11 @@ class _InFlight:
 
 class RemotePool:
     def __init__(self, queue: RedisQueue, callbacks: WorkerCallbacks, model: str,
-                 fleet_workers: int = 0) -> None:
-        """`fleet_workers`: jobs in flight at once; 0: one per live worker."""
+                 fleet_workers: int = 0, files: ServerFiles | None = None) -> None:
+        """`fleet_workers`: jobs in flight at once; 0: one per live worker. `files`: the
+        object store workers write stems to (None: a shared folder)."""
         self.queue = queue
+        self.files = files
         self.callbacks = callbacks
         self.fixed_size = fleet_workers
         self.model = ModelStatus(name=model, requested=model)
@@ -102,6 +107,8 @@ class RemotePool:
                     if flight is not None:
                         flight.follow = holder
                 else:
+                    if self.files is not None and not await self._put_input(task):
+                        return
                     await self.queue.submit(encode(task), task.priority_rank)
                 self._wake.set()
                 return
@@ -109,17 +116,35 @@ class RemotePool:
                 log.warning("redis: job %s not queued yet (%s); retrying", task.job_id, exc)
                 await asyncio.sleep(RETRY_S)
 
+    async def _put_input(self, task: SeparateTask) -> bool:
+        assert self.files is not None
+        try:
+            await self.files.put_input(task)
+            return True
+        except StoreError as exc:
+            self._inflight.pop(task.job_id, None)
+            self.callbacks.on_task_message(TaskFailed(task.job_id, "SEPARATION_FAILED", str(exc)))
+            self.callbacks.on_change()
+            return False
+
     def reprioritize(self, job_id: str, rank: int) -> None:
         flight = self._inflight.get(job_id)
         if flight is None:
             return
         flight.task = replace(flight.task, priority_rank=rank)
+        # A job that follows another API server's job lifts that one; only its own server
+        # holds its task, so here only its rank is set (queued again under this job's id,
+        # it would be separated a second time).
+        own = flight.follow == job_id
         asyncio.get_running_loop().create_task(retry_redis(
-            self.queue.lift, job_id, rank, encode(flight.task)))
+            self.queue.lift, flight.follow, rank, encode(flight.task) if own else None))
 
     def cancel_job(self, job_id: str) -> None:
-        self._inflight.pop(job_id, None)
+        flight = self._inflight.pop(job_id, None)
         asyncio.get_running_loop().create_task(retry_redis(self.queue.cancel, job_id))
+        if self.files is not None:
+            asyncio.get_running_loop().create_task(
+                self.files.ended(job_id, flight.task if flight else None))
         self.callbacks.on_change()
 
 
@@ -142,14 +167,16 @@ class RemotePool:
                 await asyncio.sleep(RETRY_S)
                 continue
             for followed, entry_id, record in events:
-                self._deliver(followed, entry_id, record)
+                await self._deliver(followed, entry_id, record)
 
-    def _deliver(self, followed: str, entry_id: str, record: bytes) -> None:
+    async def _deliver(self, followed: str, entry_id: str, record: bytes) -> None:
         try:
             message = decode(record)
         except WireError as exc:
             log.error("job %s: %s", followed, exc)
             return
+        if self.files is not None:
+            message = await self._pull(followed, message)
         for job_id, flight in list(self._inflight.items()):
             if flight.follow != followed:
                 continue
@@ -161,6 +188,21 @@ class RemotePool:
             self.callbacks.on_task_message(message)
             if isinstance(message, TaskDone | TaskFailed):
                 self.callbacks.on_change()
+
+    async def _pull(self, followed: str, message: Any) -> Any:
+        """The files a message announces, from the store into the job folders first."""
+        assert self.files is not None
+        flights = [(job_id, f) for job_id, f in self._inflight.items() if f.follow == followed]
+        try:
+            await self.files.pull(followed, message, [f.task.output_dir for _, f in flights])
+        except (StoreError, OSError) as exc:  # OSError: this server's disk (full, say)
+            log.error("job %s: %s", followed, exc)
+            if isinstance(message, TaskDone):
+                message = TaskFailed(message.job_id, "SEPARATION_FAILED", str(exc))
+        if isinstance(message, TaskDone | TaskFailed):
+            for job_id, flight in flights:
+                await self.files.ended(job_id, flight.task)
+        return message
 
     # ---- who is in the fleet -------------------------------------------------------------
 
@@ -222,7 +264,9 @@ def fleet_transport(settings: Settings) -> TransportFactory:
     assert settings.queue_url is not None
 
     def build(callbacks: WorkerCallbacks) -> WorkerTransport:
+        files = ServerFiles(open_store(settings.storage_url, settings.storage_endpoint)) \
+            if settings.storage_url else None
         return RemotePool(RedisQueue(settings.queue_url or ""), callbacks, settings.model,
-                          settings.fleet_workers)
+                          settings.fleet_workers, files)
 
     return build

@@ -1,10 +1,13 @@
-"""How long a job still needs: learned per model and track length from the jobs that finished.
+"""How long a job still needs: learned per model, device and track length, then the job's own pace.
 
-Seconds of compute per second of audio (the real-time factor) differ by 20x and more
-between the DSP engine and Demucs, so each model has its own; and a job has a fixed
-start-up on top, so a short track takes longer per second of audio than a long one:
-each model's recent jobs give a line, seconds = start-up + per-second x length. While a
-job separates, its own progress rate is the better guide. Every estimate carries a
+Seconds of compute per second of audio differ by 20x and more between the DSP engine and
+Demucs, and a job has fixed parts (decode set-up, model warm-up, the first segment, file
+writing) that make most of a short track's time. So the history (eta_history) keeps each
+stage's seconds and progress shape per model, device and length bucket, and the server
+keeps it across restarts (eta_store). A running job's estimate is its current stage's
+learned length less the time spent, leaning more on the pace the job itself shows as its
+progress moves; the stages after it are the learned ones, scaled by how much slower than
+learned this job runs (a busy machine is slower at all of them). Every estimate carries a
 relative uncertainty; while it is wide the wire gets a range (etaRange) too.
 """
 
@@ -12,10 +15,17 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from stemcast.jobs.eta_history import (
+    STAGES,
+    JobTiming,
+    StageTiming,
+    TimingHistory,
+    TimingKey,
+    length_bucket,
+)
 from stemcast.jobs.models import Job
 from stemcast_protocol import Stage
 
@@ -35,20 +45,31 @@ class RunningJob:
     started: float  # time.monotonic()
     stage: Stage = Stage.DECODING
     stage_fraction: float = 0.0
+    stage_started: float | None = None  # None: `started` (the job began decoding)
     separating_started: float | None = None
-    fraction_at: float | None = None  # when stage_fraction last moved (time.monotonic())
-    # The first point separation reached (fraction, time): the rate after it leaves out
-    # the first segment's one-off start-up (model warm-up, the first decode).
-    first_move: tuple[float, float] | None = None
     writing_started: float | None = None
+    fraction_at: float | None = None  # when stage_fraction last moved (time.monotonic())
+    # The current stage's progress moves (fraction, time.monotonic()), rising.
+    moves: list[tuple[float, float]] = field(default_factory=list)
+    # The stages left behind: stage -> (start, end, moves), for the history (eta_history).
+    finished: dict[Stage, tuple[float, float, list[tuple[float, float]]]] = field(
+        default_factory=dict)
     # Seconds per unit of stage fraction, one per progress move after the first: their
     # spread says how steady the rate is.
     segment_rates: list[float] = field(default_factory=list)
 
+    @property
+    def stage_start(self) -> float:
+        return self.started if self.stage_started is None else self.stage_started
+
     def enter(self, stage: Stage, now: float) -> None:
+        self.finished[self.stage] = (self.stage_start, now, self.moves)
         self.stage = stage
+        self.stage_started = now
         self.stage_fraction = 0.0
         self.fraction_at = None
+        self.moves = []
+        self.segment_rates = []
         if stage == Stage.SEPARATING:
             self.separating_started = now
         elif stage == Stage.WRITING:
@@ -61,13 +82,13 @@ class RunningJob:
             before, before_at = self.stage_fraction, self.fraction_at
             self.stage_fraction = fraction
             self.fraction_at = now
-            if self.stage == Stage.SEPARATING and self.first_move is None and fraction > 0:
-                self.first_move = (fraction, now)
-            elif self.stage == Stage.SEPARATING and before_at is not None and fraction > before:
+            if fraction > 0:
+                self.moves.append((fraction, now))
+            if before_at is not None and fraction > before:
                 self.segment_rates.append((now - before_at) / (fraction - before))
 
     def rate_spread(self) -> float:
-        """How unsteady the separation rate is: the segments' coefficient of variation
+        """How unsteady the stage's rate is: the segments' coefficient of variation
         (0 until two segments were timed)."""
         rates = self.segment_rates[-8:]
         if len(rates) < 2:
@@ -75,17 +96,29 @@ class RunningJob:
         mean = statistics.fmean(rates)
         return statistics.pstdev(rates) / mean if mean > 0 else 0.0
 
-    def separating_left(self) -> float | None:
-        """Seconds of separation left when progress last moved, at the rate measured."""
-        if self.fraction_at is None or self.separating_started is None \
-                or self.stage_fraction <= 0.02:
+    def linear_total(self) -> float | None:
+        """The current stage's seconds at the rate its progress moved (after the first
+        move, which carries the stage's one-off start-up), None before it moved."""
+        if not self.moves or self.stage_fraction <= 0.02:
             return None
-        fraction, at = self.stage_fraction, self.fraction_at
-        if self.first_move is not None and fraction > self.first_move[0]:
-            rate = (at - self.first_move[1]) / (fraction - self.first_move[0])
-        else:
-            rate = (at - self.separating_started) / fraction
-        return rate * (1 - fraction)
+        fraction, at = self.moves[-1]
+        elapsed = at - self.stage_start
+        first, first_at = self.moves[0]
+        if fraction > first:
+            return elapsed + (at - first_at) / (fraction - first) * (1 - fraction)
+        return elapsed / fraction
+
+    def timing(self, now: float, duration: float | None = None) -> JobTiming:
+        """What this job teaches the history, its last stage ending `now`; `duration`: the
+        audio's length as the worker found it (the job's own until then)."""
+        stages = {**self.finished, self.stage: (self.stage_start, now, self.moves)}
+        out = {}
+        for stage, (start, end, moves) in stages.items():
+            seconds = max(end - start, 0.0)
+            curve = tuple((f, (at - start) / seconds) for f, at in moves
+                          if 0 < f < 1 and seconds > 0)
+            out[stage] = StageTiming(seconds, curve)
+        return JobTiming(duration or self.job.duration_seconds or 0.0, out)
 
     @property
     def progress(self) -> float:
@@ -96,14 +129,17 @@ class RunningJob:
 # Above this relative uncertainty an estimate goes out with a range (etaRange).
 RANGE_ABOVE = 0.15
 MAX_UNCERTAINTY = 0.6
-SAMPLES_KEPT = 8  # recent jobs per model the length fit uses
+WRITING_UNKNOWN = 0.5  # seconds of writing assumed until a job of the model was timed
+# How far the current job's pace may scale the learned later stages (a busy machine is
+# slower at all of them; one slow segment is not a machine three times slower).
+LOAD_LIMITS = (0.5, 3.0)
 
 
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
     uncertainty: float  # relative: the time left is likely within seconds x (1 +- this)
-    # Seconds of the estimate that are writing, outside the uncertainty (measured apart).
+    # Seconds of the estimate outside the uncertainty (a stage's known remainder).
     fixed: float = 0.0
 
     @property
@@ -111,88 +147,136 @@ class Estimate:
         if self.uncertainty < RANGE_ABOVE:
             return None
         spread = (self.seconds - self.fixed) * min(self.uncertainty, MAX_UNCERTAINTY)
+        if spread < 0.05:
+            return None  # nothing left to be unsure of
         return max(self.seconds - spread, 0.0), self.seconds + spread
 
 
-def _blend(known: float | None, measured: float) -> float:
-    return measured if known is None else 0.5 * known + 0.5 * measured
-
-
-def _line(samples: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
-    """Least squares seconds = start-up + per-second x duration over (duration, seconds);
-    None while the durations are too alike to tell the two apart."""
-    points = list(samples)
-    durations = [d for d, _ in points]
-    if len(points) < 2 or max(durations) < 1.5 * min(durations):
-        return None
-    slope, intercept = statistics.linear_regression(durations, [s for _, s in points])
-    if slope <= 0 or intercept < 0:  # noise on a busy machine: the plain ratio is safer
-        return None
-    return intercept, slope
+@dataclass(frozen=True)
+class _StageLeft:
+    seconds: float  # of the current stage, counted to now
+    load: float  # how much slower than learned this job runs (1: as learned)
+    weight: float  # 0..1: how much of it is the job's own pace rather than the history
+    uncertainty: float  # of the job's own pace
 
 
 class EtaEstimator:
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cpu") -> None:
+        """`device`: where this server's workers separate; timings learned on another
+        device (a GPU, the CPU) are kept apart."""
+        self.device = device
+        self.history = TimingHistory()
         self.realtime_factors: dict[str, float] = {}  # model -> seconds per audio second
-        # model -> seconds of the writing stage (stems, peaks, stems.json) per audio second
-        self.writing_factors: dict[str, float] = {}
-        # model -> recent (audio seconds, processing seconds): the per-length fit
-        self.samples: dict[str, deque[tuple[float, float]]] = {}
 
-    def learn(self, model: str, processing_time: float, duration_seconds: float,
-              writing_seconds: float | None = None) -> None:
-        if duration_seconds <= 0:
-            return
-        self.realtime_factors[model] = _blend(self.realtime_factors.get(model),
-                                              processing_time / duration_seconds)
-        self.samples.setdefault(model, deque(maxlen=SAMPLES_KEPT)).append(
-            (duration_seconds, processing_time))
-        if writing_seconds is not None:
-            self.writing_factors[model] = _blend(self.writing_factors.get(model),
-                                                 writing_seconds / duration_seconds)
+    def learn(self, model: str, timing: JobTiming) -> TimingKey | None:
+        """A finished job's stage times; returns the key they were filed under (None: a
+        job with no audio length teaches nothing)."""
+        if timing.duration <= 0:
+            return None
+        key = TimingKey(model, self.device, length_bucket(timing.duration))
+        self.restore(key, timing)
+        return key
+
+    def restore(self, key: TimingKey, timing: JobTiming) -> None:
+        """A timing learned before (the database's, at start)."""
+        self.history.add(key, timing)
+        rtf = timing.total / timing.duration
+        known = self.realtime_factors.get(key.model)
+        self.realtime_factors[key.model] = rtf if known is None else 0.5 * (known + rtf)
+
+    def _prior(self, job: Job, stage: Stage) -> float | None:
+        seconds = self.history.stage_seconds(job.model, self.device,
+                                             job.duration_seconds or 0.0, stage)
+        if seconds is None and stage == Stage.WRITING:
+            return WRITING_UNKNOWN
+        return seconds
 
     def writing(self, job: Job) -> float:
-        """Seconds the writing stage should take (half a second until one was measured)."""
-        factor = self.writing_factors.get(job.model)
-        return 0.5 if factor is None else factor * (job.duration_seconds or 0.0)
+        """Seconds the writing stage should take."""
+        seconds = self._prior(job, Stage.WRITING)
+        return WRITING_UNKNOWN if seconds is None else seconds
 
     def expected(self, job: Job) -> float | None:
-        """Seconds this job should take, from the speed measured for its model at this
-        length (the start-up + per-second line once lengths differ, else the ratio)."""
-        duration = job.duration_seconds or 0.0
-        line = _line(self.samples.get(job.model, ()))
-        if line is not None:
-            return line[0] + line[1] * duration
-        rtf = self.realtime_factors.get(job.model)
-        return None if rtf is None else rtf * duration
+        """Seconds this job should take from the start, from the jobs of its model (and
+        length) that finished; None before any did."""
+        if not job.duration_seconds:
+            return None
+        separating = self._prior(job, Stage.SEPARATING)
+        if separating is None:
+            return None
+        return (self._prior(job, Stage.DECODING) or 0.0) + separating + self.writing(job)
 
-    def learned_uncertainty(self, model: str) -> float:
-        """How far a learned figure may be off: wide after one job, narrower with more
-        (the machine's load still moves it, so never below 20%)."""
-        count = len(self.samples.get(model, ()))
-        return MAX_UNCERTAINTY if count <= 1 else max(0.2, MAX_UNCERTAINTY / count ** 0.5)
+    def _same_length_known(self, job: Job) -> bool:
+        return bool(self.history.same_bucket(job.model, self.device,
+                                             job.duration_seconds or 0.0))
+
+    def learned_uncertainty(self, job: Job) -> float:
+        found = self.history.uncertainty(job.model, self.device, job.duration_seconds or 0.0)
+        return MAX_UNCERTAINTY if found is None else found
 
     def running(self, running: RunningJob) -> float | None:
         return seconds_of(self.running_estimate(running))
 
     def running_estimate(self, running: RunningJob) -> Estimate | None:
         now = time.monotonic()
-        writing = self.writing(running.job)
-        left_then = running.separating_left() if running.stage == Stage.SEPARATING else None
-        if left_then is not None and running.fraction_at is not None:
-            # The rate measured when progress last moved, counted down since: measured
-            # from "now", an estimate would climb while a segment runs and drop when it ends.
-            # Early on one segment's rate says little; an unsteady rate says little too.
-            uncertainty = 0.02 / running.stage_fraction + running.rate_spread()
-            return Estimate(max(left_then - (now - running.fraction_at), 0.0) + writing,
-                            uncertainty, writing)
-        if running.stage == Stage.WRITING and running.writing_started is not None:
-            return Estimate(max(writing - (now - running.writing_started), 0.1), 0.0)
-        expected = self.expected(running.job)
-        if expected is not None and running.job.duration_seconds:
-            return Estimate(max(expected - (now - running.started), 0.0),
-                            self.learned_uncertainty(running.job.model))
-        return None
+        job = running.job
+        if running.stage not in STAGES:
+            return None
+        current = self._stage_left(running, now)
+        if current is None:
+            return None
+        later = 0.0
+        for stage in STAGES[STAGES.index(running.stage) + 1:]:
+            prior = self._prior(job, stage)
+            if prior is None:
+                return None  # nothing learned of this model's separation yet
+            later += prior * current.load
+        learned = self.learned_uncertainty(job)
+        uncertainty = current.weight * current.uncertainty + (1 - current.weight) * learned
+        fixed = current.seconds if running.stage == Stage.WRITING else 0.0
+        return Estimate(max(current.seconds + later, 0.1), uncertainty, fixed)
+
+    def _stage_left(self, running: RunningJob, now: float) -> _StageLeft | None:
+        """The current stage's seconds left: its learned length less the time spent, and
+        as progress moves, more and more the pace measured (the share of the stage that
+        similar jobs had spent at this figure says how far along it is)."""
+        job, stage = running.job, running.stage
+        prior = self._prior(job, stage)
+        if not running.moves:
+            if prior is None:
+                return None if stage != Stage.DECODING else _StageLeft(0.0, 1.0, 0.0, 0.0)
+            spent = now - running.stage_start
+            load = (min(max(spent / prior, 1.0), LOAD_LIMITS[1])
+                    if prior > 0 and self._same_length_known(job) else 1.0)
+            return _StageLeft(max(prior - spent, 0.0), load, 0.0, 0.0)
+        fraction, at = running.moves[-1]
+        spent = at - running.stage_start
+        share = self.history.share(job.model, self.device, job.duration_seconds or 0.0,
+                                   stage, fraction)
+        # How unsure the job's own pace is: early in the stage, segments of unsteady
+        # times, or similar jobs that reached this figure at unlike shares of the stage.
+        uncertainty = running.rate_spread()
+        if share is not None and share[0] >= 0.02:
+            own, along = spent / share[0], share[0]
+            uncertainty += share[1]
+        else:
+            linear, along = running.linear_total(), fraction
+            own = spent / max(fraction, 0.02) if linear is None else linear
+        uncertainty += 0.02 / along
+        if prior is None or prior <= 0:
+            total, load, weight = own, 1.0, 1.0
+        else:
+            # Each side weighed by how sure it is (inverse variance): early on one
+            # segment's pace says little; half way in, it says more than the history.
+            learned = self.learned_uncertainty(job) ** 2
+            weight = learned / (learned + uncertainty ** 2)
+            total = weight * own + (1 - weight) * prior
+            # A prior from other lengths is off by the fixed parts: no measure of load.
+            load = (min(max(total / prior, LOAD_LIMITS[0]), LOAD_LIMITS[1])
+                    if self._same_length_known(job) else 1.0)
+        # Counted down from when progress last moved: measured from "now", an estimate
+        # would climb while a segment runs and drop when it ends.
+        return _StageLeft(max(total - spent - (now - at), 0.0), load, weight, uncertainty)
 
     def queued(self, job: Job, running: Iterable[RunningJob], queue: Iterable[Job],
                workers: int) -> float | None:
@@ -209,7 +293,7 @@ class EtaEstimator:
             if other.id == job.id:
                 break
             ahead += self.expected(other) or 0.0
-        return Estimate(ahead / max(workers, 1) + own, self.learned_uncertainty(job.model))
+        return Estimate(ahead / max(workers, 1) + own, self.learned_uncertainty(job))
 
 
 def rounded(value: float | None) -> float | None:

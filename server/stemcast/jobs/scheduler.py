@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from functools import partial
 
@@ -20,6 +19,7 @@ from stemcast.db.busy import DatabaseBusyError
 from stemcast.jobs.audio_changes import AudioChanges
 from stemcast.jobs.catalog import ModelCatalog
 from stemcast.jobs.eta import EtaEstimator, RunningJob
+from stemcast.jobs.eta_store import EtaTimingStore
 from stemcast.jobs.events import EventBus, JobFailed, Subscriber
 from stemcast.jobs.live import LiveJobs
 from stemcast.jobs.lock_recovery import LockRecovery
@@ -39,27 +39,33 @@ from stemcast.separation.worker_messages import (
     WorkerConfig,
     WorkerToServer,
 )
+from stemcast.storage.job_objects import remove_job_folder, restore_job_folder
 from stemcast.tasks import cancel_and_wait
 from stemcast_protocol import Priority
 
 log = logging.getLogger(__name__)
 
 
+def worker_config(settings: Settings) -> WorkerConfig:
+    """What the server's own worker processes run (local pool, or `--workers` nodes)."""
+    return WorkerConfig(
+        model=settings.model,
+        model_repo=settings.model_repo,
+        device=settings.device,
+        fetch_timeout=settings.model_fetch_timeout,
+        precision=settings.precision,
+        batch_size=settings.batch_size,
+        numba_cache=str(settings.numba_cache("worker")),
+        numba_cache_per_worker=settings.numba_cache_dir is None,
+        log=settings.log,
+    )
+
+
 def local_pool(settings: Settings, callbacks: WorkerCallbacks) -> WorkerTransport:
     """The default transport: worker processes on this machine."""
     return WorkerPool(
         settings.max_concurrent_jobs,
-        WorkerConfig(
-            model=settings.model,
-            model_repo=settings.model_repo,
-            device=settings.device,
-            fetch_timeout=settings.model_fetch_timeout,
-            precision=settings.precision,
-            batch_size=settings.batch_size,
-            numba_cache=str(settings.numba_cache("worker")),
-            numba_cache_per_worker=settings.numba_cache_dir is None,
-            log=settings.log,
-        ),
+        worker_config(settings),
         on_task_message=callbacks.on_task_message,
         on_worker_lost=callbacks.on_worker_lost,
         on_change=callbacks.on_change,
@@ -82,7 +88,8 @@ class Scheduler:
         self._inbox: asyncio.Queue[WorkerToServer | WorkerLost] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.catalog = ModelCatalog(self.pool, settings)
-        self.eta = EtaEstimator()
+        self.eta = EtaEstimator(settings.device)
+        self.eta_timings = EtaTimingStore(store.connection, store.busy_timeout_s)
         # Jobs whose transition the locked database refused: queued again once it can.
         self.recovery = LockRecovery(
             store, on_requeued=lambda job: self._results.requeued_after_lock(job),
@@ -92,6 +99,7 @@ class Scheduler:
         # Who asked for each live job: asked again if the worker finds other audio.
         self.audio_changes = AudioChanges(store, bus)
         self._results = WorkerResults(store, self._live, bus, eta=self.eta,
+                                      eta_timings=self.eta_timings,
                                       progress=self.progress, audio_changes=self.audio_changes,
                                       models=lambda: self.pool.model, kick=self._kick)
 
@@ -107,6 +115,8 @@ class Scheduler:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        for key, timing in await self.eta_timings.load():
+            self.eta.restore(key, timing)  # the first job after a restart is known too
         requeued = await self.store.requeue_interrupted()
         if requeued:
             log.info("requeued %d job(s) that were running when the server stopped", requeued)
@@ -139,7 +149,9 @@ class Scheduler:
         async with self._submit_lock:
             done = await self.store.completed_for_key(key)
             if done is not None:
-                if await asyncio.to_thread(stems_on_disk, done.stems.values()):
+                if await asyncio.to_thread(stems_on_disk, done.stems.values()) or (
+                        await restore_job_folder(done.output_dir)
+                        and await asyncio.to_thread(stems_on_disk, done.stems.values())):
                     await self.store.touch(done.id)  # most recently used: kept by the pruner
                     self.observer.cache_lookup("hit")
                     subscriber.deliver(completed_event(done, cached=True))
@@ -209,7 +221,7 @@ class Scheduler:
         job = await self.store.get(job_id)
         if job is None or job.state.is_live:
             return
-        await asyncio.to_thread(shutil.rmtree, job.output_dir, True)
+        await remove_job_folder(job.output_dir)
         if job.state == JobState.COMPLETED:
             await self.store.forget_completed(job_id)
 

@@ -51,6 +51,15 @@ class JobStore:
         self._conn = conn
         self._busy_timeout_s = busy_timeout_s
 
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """For the other tables of the jobs package (eta_store)."""
+        return self._conn
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return self._busy_timeout_s
+
     async def _write(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One write, retried while another process holds the lock (DatabaseBusyError
         after the last try); returns the rows changed."""

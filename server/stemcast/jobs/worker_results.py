@@ -17,7 +17,8 @@ from typing import Final
 
 from stemcast.db.busy import DatabaseBusyError
 from stemcast.jobs.audio_changes import AUDIO_CHANGED, AudioChanges
-from stemcast.jobs.eta import EtaEstimator
+from stemcast.jobs.eta import EtaEstimator, RunningJob
+from stemcast.jobs.eta_store import EtaTimingStore
 from stemcast.jobs.events import EventBus, JobChunk, JobFailed
 from stemcast.jobs.live import LiveJobs
 from stemcast.jobs.models import Job, JobState
@@ -50,7 +51,8 @@ class WorkerLost:
 
 class WorkerResults:
     def __init__(self, store: JobStore, live: LiveJobs, bus: EventBus, *,
-                 eta: EtaEstimator, progress: ProgressReporter, audio_changes: AudioChanges,
+                 eta: EtaEstimator, eta_timings: EtaTimingStore, progress: ProgressReporter,
+                 audio_changes: AudioChanges,
                  models: Callable[[], ModelStatus], kick: Callable[[], None]) -> None:
         """`models`: what the workers hold now (a stream's layout comes from it);
         `kick`: wakes the dispatcher (a worker is free, or a job is queued again)."""
@@ -58,6 +60,7 @@ class WorkerResults:
         self._live = live
         self._bus = bus
         self._eta = eta
+        self._eta_timings = eta_timings
         self._progress = progress
         self._audio_changes = audio_changes
         self._models = models
@@ -113,10 +116,7 @@ class WorkerResults:
             message.job_id, message.stems, message.processing_time, message.duration_seconds,
             message.sample_rate)
         finished = self._live.running[message.job_id]
-        writing = (time.monotonic() - finished.writing_started
-                   if finished.writing_started is not None else None)
-        self._eta.learn(finished.job.model, message.processing_time,
-                        message.duration_seconds, writing)
+        await self._learn_timing(finished, message.duration_seconds)
         job = await self._store.get(message.job_id)
         self._live.running.pop(message.job_id, None)
         self._audio_changes.finished(message.job_id)
@@ -126,6 +126,18 @@ class WorkerResults:
                                        message.processing_time, message.duration_seconds)
             self._bus.publish(completed_event(job, cached=False))
         self._kick()
+
+    async def _learn_timing(self, finished: RunningJob, duration: float) -> None:
+        """The job's stage times for later ETAs, kept in the database (a locked database
+        loses this one timing, never the job)."""
+        timing = finished.timing(time.monotonic(), duration)
+        key = self._eta.learn(finished.job.model, timing)
+        if key is None:
+            return
+        try:
+            await self._eta_timings.save(key, timing)
+        except DatabaseBusyError as exc:
+            log.warning("job %s: timing not kept for ETAs: %s", finished.job.id, exc)
 
     async def _failed(self, message: TaskFailed) -> None:
         await self._store.mark_failed(message.job_id, message.code, message.message)

@@ -37,7 +37,9 @@ _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 
 PRIVATE_HINT: Final = ("stemcast does not connect to loopback, private, link-local or other "
                        "non-public addresses unless the operator allows it "
-                       "(--fetch-allow-private, or --callback-allow-host HOST for callbacks)")
+                       "(--fetch-allow-private for all of them; or one host, HOST[:PORT]: "
+                       "--fetch-allow-host for URL ingest, --callback-allow-host for "
+                       "callbacks)")
 
 
 class OutboundRefused(httpx.ConnectError):
@@ -143,8 +145,8 @@ async def checked_addresses(host: str, port: int, policy: OutboundPolicy) -> lis
     for address in addresses:
         reason = why_not_public(address)
         if reason is not None:
-            raise OutboundRefused(f"'{_bare(host)[:100]}' is a {reason} address ({address}); "
-                                  f"{PRIVATE_HINT}")
+            raise OutboundRefused(f"'{_bare(host)[:100]}' port {port} is a {reason} address "
+                                  f"({address}); {PRIVATE_HINT}")
     return addresses
 
 

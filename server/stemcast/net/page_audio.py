@@ -3,21 +3,21 @@ with yt-dlp: an optional extra (`pip install 'stemcast[ytdlp]'`).
 
 yt-dlp only reads the page and names the audio's URL here; the audio itself is then
 downloaded by the server's own guarded downloader (size limit, timeout, and the outbound
-guard on every connection and redirect). The page's host is checked by the same guard
-before yt-dlp reads it; yt-dlp's own connection to it is not wrapped (a name that changes
-its address between the two lookups could slip through for that one page read: run with
-`--fetch-allow-private` off, the default, and the audio download is still guarded).
+guard on every connection and redirect). yt-dlp's own requests (the page, every redirect
+hop, pages it follows from there) go through the same guard (net/ytdlp_guard.py): a hop
+to an address the guard refuses ends the extraction with OutboundRefused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stemcast.net.outbound import OutboundPolicy, checked_addresses
+from stemcast.net.outbound import OutboundPolicy
 
 ENABLE_HINT = ("this URL is a web page, not an audio file; to take the audio of pages "
                "(video and music sites, pages with an <audio> player), install the extra: "
@@ -44,18 +44,31 @@ def available() -> bool:
     return importlib.util.find_spec("yt_dlp") is not None
 
 
-def _extract(url: str, timeout: float) -> dict[str, Any]:
+# Plain http(s) downloads only: the server's downloader fetches the audio, never ffmpeg or
+# a segment downloader (they would connect on their own, past the guard).
+_FORMAT = "bestaudio[protocol~='^https?$']/best[protocol~='^https?$']"
+
+
+def _extract(url: str, policy: OutboundPolicy, timeout: float) -> dict[str, Any]:
     import yt_dlp
 
+    from stemcast.net.ytdlp_guard import GuardedYoutubeDL
+
+    # check_formats off: checking a format is a test download, which we leave to our own.
     options = {"quiet": True, "no_warnings": True, "skip_download": True, "noplaylist": True,
-               "format": "bestaudio/best", "socket_timeout": timeout, "playlist_items": "1",
-               "noprogress": True, "cachedir": False}
+               "format": _FORMAT, "check_formats": False, "socket_timeout": timeout,
+               "playlist_items": "1", "noprogress": True, "cachedir": False}
+    ydl = GuardedYoutubeDL(options, policy, deadline=time.monotonic() + timeout)
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.DownloadError as exc:
-        raise PageAudioError("NO_AUDIO_ON_PAGE", f"no audio found on the page: "
-                             f"{str(exc).removeprefix('ERROR: ')[:300]}") from exc
+        if ydl.refusals:  # a hop to an address the guard refused, whatever yt-dlp says
+            raise ydl.refusals[0] from exc
+        # yt-dlp's "please report this issue" tail is for its own bugs, not a user's page.
+        said = str(exc).removeprefix("ERROR: ").split("; please report")[0]
+        raise PageAudioError("NO_AUDIO_ON_PAGE",
+                             f"no audio found on the page: {said[:300]}") from exc
     if not isinstance(info, dict):
         raise PageAudioError("NO_AUDIO_ON_PAGE", "no audio found on the page")
     if info.get("_type") == "playlist":
@@ -71,11 +84,9 @@ async def find_page_audio(url: str, policy: OutboundPolicy, timeout: float) -> P
     refuses, PageAudioError when yt-dlp finds nothing (or is not installed)."""
     if not available():
         raise PageAudioError("PAGE_URL_NOT_SUPPORTED", ENABLE_HINT)
-    parts = urlsplit(url)
-    await checked_addresses(parts.hostname or "", parts.port or
-                            (443 if parts.scheme == "https" else 80), policy)
     try:
-        info = await asyncio.wait_for(asyncio.to_thread(_extract, url, timeout), timeout)
+        info = await asyncio.wait_for(asyncio.to_thread(_extract, url, policy, timeout),
+                                      timeout)
     except TimeoutError as exc:
         raise PageAudioError("FETCH_TIMEOUT", f"reading the page took longer than "
                              f"{timeout:g} s") from exc

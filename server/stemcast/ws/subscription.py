@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from stemcast.audio.raw_pcm import PcmLayout, layout_for
+from stemcast.audio.raw_pcm import PcmLayout, layout_for, read_frames
 from stemcast.delivery.outputs import combine, plan_outputs
 from stemcast.delivery.renditions import PUSHED_ZOOM_LEVEL
 from stemcast.jobs.events import JobChunk, JobCompleted, JobEvent, JobFailed, JobProgress
@@ -46,26 +46,6 @@ from stemcast_protocol import (
 
 # Frames per stemChunk read from disk (5 s at 44.1 kHz: ~880 kB of stereo 16-bit).
 CHUNK_FRAMES = 5 * 44100
-
-
-def read_frames(stems_dir: str, stem: str, start: int, frames: int, channels: int,
-                layout: PcmLayout) -> bytes:
-    """Interleaved frames [start, start + frames) of a stem, from its raw file while the
-    job runs or from its WAV once complete (the same bytes either way)."""
-    frame_bytes = layout.frame_bytes(channels)
-    raw = Path(stems_dir) / f"{stem}{layout.raw_suffix}"
-    try:
-        with raw.open("rb") as handle:
-            handle.seek(start * frame_bytes)
-            data = handle.read(frames * frame_bytes)
-        if len(data) == frames * frame_bytes:
-            return data
-    except FileNotFoundError:
-        pass  # renamed into the final WAV meanwhile
-    dtype = "int16" if layout.dtype == "<i2" else "float32"
-    samples, _ = sf.read(Path(stems_dir) / f"{stem}.wav", start=start, frames=frames,
-                         dtype=dtype, always_2d=True)
-    return bytes(samples.astype(layout.dtype).tobytes())
 
 
 def read_output_frames(stems_dir: str, parts: tuple[str, ...], start: int, frames: int,
