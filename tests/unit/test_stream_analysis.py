@@ -84,10 +84,13 @@ def test_analyze_file_equals_whole_track_analysis(tmp_path: Path, rate: int) -> 
     assert np.max(np.abs(np.subtract(got["beats"], expected["beats"]))) <= 0.005
     assert got["loudness_lufs"] == pytest.approx(expected["loudness_lufs"], abs=1e-3)
     assert got == expected  # in fact: all equal
-    waves = json.loads((tmp_path / "waves.json").read_text())
-    assert waves == json.loads(json.dumps(waveform_entries({"mix": whole.samples}, rate)))
-    bands = json.loads((tmp_path / "bands.json").read_text())
-    assert bands == json.loads(json.dumps(mix_band_waveforms(whole.samples, rate)))
+    # Written a chunk at a time from arrays (storage.json_stream): byte for byte the
+    # whole-track lists' JSON.
+    compact = {"separators": (",", ":")}
+    assert (tmp_path / "waves.json").read_text() == json.dumps(
+        waveform_entries({"mix": whole.samples}, rate), **compact)
+    assert (tmp_path / "bands.json").read_text() == json.dumps(
+        mix_band_waveforms(whole.samples, rate), **compact)
 
 
 def test_drum_transcription_from_blocks_equals_whole(tmp_path: Path) -> None:

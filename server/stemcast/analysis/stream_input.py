@@ -155,13 +155,16 @@ class BandStream:
             self.pending[level][name] = pending
         self.window[level] = max(until, first_window)
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self, as_arrays: bool = False) -> list[dict[str, Any]]:
+        """The entries; called once: each column's parts are let go as it is made, so the
+        rounded copies do not sit beside all the parts (~30 MB an hour)."""
         entries = []
         for level in self.levels:
             per_second = app_waveforms.APP_LEVELS[level]
             self._reduce(level, {}, -(-self.frames * per_second // self.rate), self.frames)
-            columns = {name: app_waveforms.rounded_columns(parts)
-                       for name, parts in self.done[level].items()}
+            columns = {name: app_waveforms.rounded_columns(self.done[level].pop(name),
+                                                           as_arrays)
+                       for name in self.filters}
             entries.append(app_waveforms.band_entry(level, self.rate, self.window[level],
                                                     columns))
         return entries
@@ -174,17 +177,18 @@ class AnalysisInput:
     frames: int  # at the file's rate
     peak: float
     loudness_lufs: float | None
-    # The mix's peaks and band waveforms, kept as compact arrays: their JSON-ready lists
-    # (waveform.waveform_entries, app_waveforms.mix_band_waveforms) are made when written,
-    # after the analysis, so they never share memory with its spectra.
+    # The mix's peaks and band waveforms, kept as compact arrays, and given as arrays
+    # (waveform.waveform_entries', app_waveforms.mix_band_waveforms' documents with each
+    # list a float64 array): storage.json_stream writes them a chunk at a time, since as
+    # Python floats and one JSON string an hour's 4 million values took ~200 MB.
     peaks: WaveformStream
     band_stream: BandStream
 
     def waveforms(self) -> list[dict[str, Any]]:
-        return self.peaks.entries()
+        return self.peaks.entries(as_arrays=True)
 
     def bands(self) -> list[dict[str, Any]]:
-        return self.band_stream.entries()
+        return self.band_stream.entries(as_arrays=True)
 
 
 def read_analysis_input(path: str | os.PathLike[str],

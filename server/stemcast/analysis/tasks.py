@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stemcast.storage.atomic import write_text_atomic
+from stemcast.storage.json_stream import write_json_streamed
 
 if TYPE_CHECKING:
     from stemcast.analysis.stream_input import AnalysisInput
@@ -45,7 +46,7 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
                                 data.sample_rate, data.peak, data.loudness_lufs,
                                 spectra).to_dict()
         features["characteristics"] = _app_extras(data, spectra, features, folder)
-        _write_json(Path(waveform_path), data.waveforms())
+        write_json_streamed(Path(waveform_path), data.waveforms())
     finally:
         data.mono.close()
     return features
@@ -79,7 +80,7 @@ def _app_extras(data: AnalysisInput, spectra: TrackSpectra | None, features: dic
     values = characteristics_of(spectra, bpm=grid.bpm, bpm_confidence=grid.bpm_confidence,
                                 loudness_lufs=features.get("loudness_lufs"),
                                 steady_pulse=grid.bpm_measured).to_dict()
-    _write_json(folder / BANDS_JSON, data.bands())
+    write_json_streamed(folder / BANDS_JSON, data.bands())
     return values
 
 

@@ -59,8 +59,10 @@ def waveform_entries(stems: Mapping[str, np.ndarray], sample_rate: int,
     return entries
 
 
-def waveform_entry(level: int, name: str, pairs: np.ndarray, sample_rate: int) -> dict[str, Any]:
-    """One seed-004 `waveforms` entry of (n, 2) min/max pairs."""
+def waveform_entry(level: int, name: str, pairs: np.ndarray, sample_rate: int,
+                   as_array: bool = False) -> dict[str, Any]:
+    """One seed-004 `waveforms` entry of (n, 2) min/max pairs; as_array: "data" stays a
+    flat float64 array (for storage.json_stream, which writes it as the list's JSON)."""
     # float64 before rounding, so that 0.1 is written 0.1 and not 0.10000000149;
     # + 0.0 turns -0.0 into 0.0.
     data = np.round(pairs.astype(np.float64), DECIMALS) + 0.0
@@ -70,5 +72,5 @@ def waveform_entry(level: int, name: str, pairs: np.ndarray, sample_rate: int) -
         "pairs_per_second": ZOOM_LEVELS[level],
         "sample_rate": sample_rate,
         "length": int(pairs.shape[0]),
-        "data": data.ravel().tolist(),
+        "data": data.ravel() if as_array else data.ravel().tolist(),
     }

@@ -76,9 +76,10 @@ class WaveformStream:
         for stream in self.streams[name].values():
             stream.update(samples)
 
-    def entries(self) -> list[dict[str, Any]]:
-        """By zoom level, then in the order the names were given."""
+    def entries(self, as_arrays: bool = False) -> list[dict[str, Any]]:
+        """By zoom level, then in the order the names were given (as_arrays: see
+        waveform.waveform_entry)."""
         pairs = {name: {level: stream.finish() for level, stream in by_level.items()}
                  for name, by_level in self.streams.items()}
-        return [waveform_entry(level, name, pairs[name][level], self.sample_rate)
+        return [waveform_entry(level, name, pairs[name][level], self.sample_rate, as_arrays)
                 for level in self.levels for name in self.streams]
