@@ -216,7 +216,8 @@ async def test_sigterm_drains_a_worker_mid_job(mixed: Fleet) -> None:
         assert "w0" not in [c["name"] for c in broker.xinfo_consumers(key, "workers")]
         assert broker.xpending(key, "workers")["pending"] == 0
     assert not broker.exists("stemcast:hb:w0")
-    assert "w0" not in [w["name"] for w in mixed.fleet()]
+    # /health reads the fleet on its own refresh: the worker goes from it at the next one.
+    _wait(lambda: "w0" not in [w["name"] for w in mixed.fleet()], 30, "w0 gone from /health")
     _wait(lambda: not _alive(child.pid), 15, "w0's separation process to end")
     mixed.workers.remove(worker)
 
@@ -242,8 +243,14 @@ async def test_lifted_job_waiting_in_redis_runs_before_waiting_normal_jobs(
         await _ask(client, mixed.clips["blocker"], "blocker")
         blocker = await inbox.job_id("blocker")
         await _until(lambda: _local(mixed)["jobs"] == [blocker], 120, "the blocker running")
-        for name, priority in (("low", "low"), ("normal1", "normal"), ("normal2", "normal")):
+        # One at a time: requests are prepared (decoded, hashed) concurrently, so two sent
+        # back to back may reach Redis in either order.
+        for name, priority, waiting in (("low", "low", {"normal": 1, "low": 1}),
+                                        ("normal1", "normal", {"normal": 2, "low": 1}),
+                                        ("normal2", "normal", {"normal": 3, "low": 1})):
             await _ask(client, mixed.clips[name], name, priority)
+            await _until(lambda w=waiting: {k: _lengths(mixed)[k] for k in w} == w, 60,
+                         f"{name} waiting in Redis: {_lengths(mixed)}")
         # All three handed to the fleet: waiting in Redis, not in the server's queue.
         await _until(lambda: _lengths(mixed) == {"high": 0, "normal": 3, "low": 1}, 60,
               f"three jobs waiting in Redis: {_lengths(mixed)}")
