@@ -29,7 +29,7 @@ from tests.conftest import TINY_MODEL
 from tests.integration.test_jobs_api import wait_status
 from tests.integration.test_resilience import _wait
 from tests.integration.test_streaming import collect, joined_chunks, wav_data
-from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.audio_fixtures import make_music_like_signal, write_audio, write_clips
 from tests.support.client import SpecCheckedClient
 from tests.support.expected import assert_same_stems, uninterrupted_stems
 from tests.support.fleet import RedisProcess, WorkerProcess, redis_server_binary
@@ -75,12 +75,9 @@ class Fleet:
 def fleet(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> Iterator[Fleet]:
     folder = tmp_path_factory.mktemp("fleet")
     music = folder / "music"
-    music.mkdir()
     spec = {"short1": 4.0, "short2": 4.0, "short3": 4.0, "short4": 4.0, "short5": 4.0,
             "short6": 4.0, "stream": 8.0, "long1": 30.0, "long2": 30.0}
-    clips = {name: write_audio(music / f"{name}.wav",
-                               make_music_like_signal(seconds, seed=200 + i), 44100)
-             for i, (name, seconds) in enumerate(spec.items())}
+    clips = write_clips(music, spec, seed=200)
     broker = RedisProcess(folder / "redis").start()
     server = ServerProcess(folder / "data", args=[
         "--model", TINY_MODEL, "--queue", broker.url, "--allow-path-prefix", str(music)])

@@ -31,7 +31,7 @@ from tests.integration.test_fleet import (
     _redis,
 )
 from tests.integration.test_resilience import _wait
-from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.audio_fixtures import write_clips
 from tests.support.client import SpecCheckedClient
 from tests.support.fleet import RedisProcess, WorkerProcess, redis_server_binary
 from tests.support.server import ServerProcess
@@ -47,12 +47,9 @@ STREAMS = ("high", "normal", "low")
 def mixed(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> Iterator[Fleet]:
     folder = tmp_path_factory.mktemp("mixed")
     music = folder / "music"
-    music.mkdir()
     spec = {"both1": 12.0, "both2": 12.0, "drain1": 30.0, "drain2": 30.0, "drain3": 4.0,
             "blocker": 30.0, "low": 4.0, "normal1": 4.0, "normal2": 4.0}
-    clips = {name: write_audio(music / f"{name}.wav",
-                               make_music_like_signal(seconds, seed=500 + i), 44100)
-             for i, (name, seconds) in enumerate(spec.items())}
+    clips = write_clips(music, spec, seed=500)
     broker = RedisProcess(folder / "redis").start()
     server = ServerProcess(folder / "data", args=[
         "--model", TINY_MODEL, "--model-repo", str(tiny_model_repo), "--queue", broker.url,

@@ -28,7 +28,7 @@ from tests.integration.test_fleet import _ask, _done_records, _until_ready
 from tests.integration.test_library import separate, upload
 from tests.integration.test_resilience import _wait
 from tests.integration.test_streaming import collect, joined_chunks, wav_data
-from tests.support.audio_fixtures import make_music_like_signal, write_audio
+from tests.support.audio_fixtures import make_music_like_signal, write_audio, write_clips
 from tests.support.client import SpecCheckedClient
 from tests.support.fleet import RedisProcess, WorkerProcess, redis_server_binary
 from tests.support.server import ServerProcess, free_port
@@ -97,11 +97,7 @@ def _client_credentials() -> dict[str, str]:
 def s3fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Fleet]:
     folder = tmp_path_factory.mktemp("fleet-s3")
     music = folder / "music"
-    music.mkdir()
-    clips = {name: write_audio(music / f"{name}.wav",
-                               make_music_like_signal(seconds, seed=400 + i), 44100)
-             for i, (name, seconds) in enumerate({"http": 6.0, "stream": 8.0,
-                                                 "long": 40.0}.items())}
+    clips = write_clips(music, {"http": 6.0, "stream": 8.0, "long": 40.0}, seed=400)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
     s3.start()

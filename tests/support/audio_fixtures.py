@@ -103,3 +103,11 @@ def make_known_groove(seconds: float = 12.0, bpm: float = 120.0, sample_rate: in
     stereo = np.stack([out, out])
     stereo *= 0.5 / np.max(np.abs(stereo))
     return stereo.astype(np.float32), hits
+
+
+def write_clips(folder: Path, seconds_by_name: dict[str, float], seed: int) -> dict[str, Path]:
+    """A distinct music-like WAV per name (seeds seed, seed+1, ...) in a new `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {name: write_audio(folder / f"{name}.wav",
+                              make_music_like_signal(seconds, seed=seed + i), 44100)
+            for i, (name, seconds) in enumerate(seconds_by_name.items())}
