@@ -273,6 +273,49 @@ def _answers(port: int) -> bool:
         return False
 
 
+async def test_an_offline_cache_clear_deletes_the_jobs_objects_in_the_store(
+        s3fleet: S3Fleet) -> None:
+    """`stemcast cache clear --storage`: a stopped server's stems leave the bucket too; a
+    clear that is not told about the store its server used refuses, naming the flags."""
+    clip = write_audio(s3fleet.folder / "music" / "cleared.wav",
+                       make_music_like_signal(3.0, seed=99), 44100)
+    data = s3fleet.folder / "clear-data"
+    server = ServerProcess(data, env=CREDENTIALS, args=[
+        "--model", "dsp", "--queue", s3fleet.redis.url, "--allow-path-prefix",
+        str(clip.parent), *s3fleet.storage])
+    try:
+        server.start(wait_model=False)
+        async with SpecCheckedClient.connect(server.ws_url) as client:
+            await _ask(client, clip, "cleared")
+            ready = (await _until_ready(client, {"cleared"}, timeout=120))["cleared"][-1]
+    finally:
+        server.stop()
+    assert ready["type"] == "stemsReady", (ready, server.log(), s3fleet.logs())
+    job, folder = ready["jobId"], Path(ready["stems"]["bass"]).parent.parent
+    assert f"{PREFIX}/jobs/{job}/stems/bass.wav" in _job_keys(s3fleet, job)
+
+    def clear(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "stemcast.cli", "cache", "clear", "--force",
+             "--data-dir", str(data), *flags], capture_output=True, text=True, timeout=120,
+            env={**os.environ, **CREDENTIALS})
+
+    unaware = clear()
+    assert unaware.returncode == 2, unaware.stderr
+    assert " ".join(s3fleet.storage) in unaware.stderr and "--local-only" in unaware.stderr
+    missing = clear("--storage", "s3://no-such-bucket/x", "--storage-endpoint",
+                    s3fleet.endpoint)
+    assert missing.returncode == 2 and "aws s3 mb" in missing.stderr, missing.stderr
+    dead = clear("--storage", f"s3://{BUCKET}/{PREFIX}", "--storage-endpoint",
+                 f"http://127.0.0.1:{free_port()}")
+    assert dead.returncode == 2 and "cannot reach the store" in dead.stderr, dead.stderr
+    assert _job_keys(s3fleet, job) and folder.is_dir()  # the refusals removed nothing
+    cleared = clear(*s3fleet.storage)
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.split("\t")[:2] == ["removed", job]
+    assert _job_keys(s3fleet, job) == [] and not folder.exists()
+
+
 async def test_the_api_servers_own_workers_go_through_the_store(s3fleet: S3Fleet) -> None:
     """`serve --workers 1 --storage`: its node writes to the bucket like a remote one."""
     for worker in s3fleet.workers:  # the module's last test: only the server's own node

@@ -52,6 +52,7 @@ from stemcast.net.webhooks import WebhookSigner
 from stemcast.requests import StemsPipeline
 from stemcast.storage.job_objects import use_store
 from stemcast.storage.store import open_store
+from stemcast.storage.store_record import record_store
 from stemcast.ws.engine_peer import EnginePeer
 from stemcast.ws.session import ClientSession
 
@@ -95,6 +96,8 @@ def create_app(settings: Settings) -> Starlette:
         # With --storage, deleting a job's files deletes its objects in the store too.
         use_store(open_store(settings.storage_url, settings.storage_endpoint)
                   if settings.storage_url else None)
+        if settings.storage_url:  # for an offline `stemcast cache clear` (store_record.py)
+            record_store(settings.data_dir, settings.storage_url, settings.storage_endpoint)
         scheduler = Scheduler(jobs, settings, bus, transport=fleet_transport(settings)
                               if settings.queue_url else None)
         metrics = Metrics()

@@ -9,7 +9,21 @@ import sys
 from pathlib import Path
 
 from stemcast.cli.common import CACHE_LIMITS, DATA_DIR
-from stemcast.cli.flags import add_flags
+from stemcast.cli.flags import Flag, add_flags
+
+# `cache prune|clear` and the fleet's object store (README: Deployment); the same
+# variables as `serve --storage`.
+CACHE_STORE = (
+    Flag("--storage", "STORAGE", str, None,
+         "prune/clear: also delete the removed jobs' objects in this store (s3://BUCKET/"
+         "PREFIX or file:///path), the one `serve --storage` wrote to", dest="storage_url"),
+    Flag("--storage-endpoint", "STORAGE_ENDPOINT", str, None,
+         "the S3 endpoint of a store that is not AWS (http://minio:9000); also "
+         "AWS_ENDPOINT_URL"),
+    Flag("--local-only", None, bool, False,
+         "prune/clear: delete the local files only, leaving the jobs' objects in the "
+         "store that this data folder's server used (--storage)"),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     cache = sub.add_parser("cache", help="the stem cache: ls, prune (by the limits), clear")
     cache.add_argument("action", choices=["ls", "prune", "clear"])
-    add_flags(cache, DATA_DIR, CACHE_LIMITS)
+    add_flags(cache, DATA_DIR, CACHE_LIMITS, CACHE_STORE)
     cache.add_argument("--json", action="store_true", help="ls: one JSON object per line")
     cache.add_argument("--force", action="store_true",
                        help="clear: also stems used within --min-keep-minutes (stop the "
@@ -95,6 +109,10 @@ def run_cache(args: argparse.Namespace) -> int:
     from stemcast.jobs.store import JobStore
 
     limits = pruner.Limits(args.retention_hours, args.cache_max_gb, args.min_keep_minutes)
+    if args.action != "ls":
+        refused = _use_cache_store(args)
+        if refused is not None:
+            return refused
 
     async def run() -> int:
         db = await open_database(args.data_dir / "stemcast.sqlite3")
@@ -132,6 +150,40 @@ def run_cache(args: argparse.Namespace) -> int:
             await db.close()
 
     return asyncio.run(run())
+
+
+def _use_cache_store(args: argparse.Namespace) -> int | None:
+    """Make prune/clear delete the removed jobs' objects in the store too, as the server's
+    own pruning does; the exit status when it cannot (a store that does not work, or one
+    the data folder's server used that the command was not told about)."""
+    from stemcast.cli.worker import check_storage
+    from stemcast.storage.job_objects import use_store
+    from stemcast.storage.store import StoreError, open_store
+    from stemcast.storage.store_record import recorded_store
+
+    command = f"stemcast cache {args.action}"
+    record = recorded_store(args.data_dir)
+    if args.storage_url and args.local_only:
+        print(f"{command}: --local-only leaves the store alone; give it or --storage, "
+              "not both", file=sys.stderr)
+        return 2
+    if args.storage_url:
+        try:
+            check_storage(args.storage_url, args.storage_endpoint)
+        except (ValueError, StoreError) as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 2
+        if record is not None and record.url.rstrip("/") != args.storage_url.rstrip("/"):
+            print(f"{command}: note: this data folder's server last used {record.url}; "
+                  f"deleting the objects in {args.storage_url}", file=sys.stderr)
+        use_store(open_store(args.storage_url, args.storage_endpoint))
+    elif record is not None and not args.local_only:
+        print(f"{command}: this data folder's server put stems in {record.url}; without "
+              f"--storage their objects would stay in the store for good. Run: {command} "
+              f"{record.flags()} (credentials as for `stemcast serve`), or add "
+              "--local-only to delete the local files only", file=sys.stderr)
+        return 2
+    return None
 
 
 def _iso(timestamp: float) -> str:
