@@ -28,9 +28,13 @@ COPY protocol ./protocol
 COPY web ./web
 COPY THIRD_PARTY_NOTICES.md ./
 COPY docker/collect_licences.py ./docker/
+# The s3 extra (boto3) so that `--storage s3://...` works in the image (README: Deployment).
 # The wheels bundle LGPL libraries (LAME, libsoxr, FFmpeg, libsndfile): their licence texts
-# ship with the image (THIRD_PARTY_NOTICES.md); the step fails if one has none.
-RUN pip install . \
+# ship with the image (THIRD_PARTY_NOTICES.md), as do the Apache NOTICE files of boto3,
+# botocore and s3transfer; the step fails if one of them has none. (DL3013 takes ".[s3]",
+# this project's own folder, for an unpinned package from the index.)
+# hadolint ignore=DL3013
+RUN pip install ".[s3]" \
     && python docker/collect_licences.py /usr/share/licenses/stemcast \
     && cp THIRD_PARTY_NOTICES.md /usr/share/licenses/stemcast/ \
     && useradd --create-home --uid 10001 stemcast \

@@ -9,7 +9,9 @@ licences must travel with it. Run in the image after `pip install .`:
 Writes DEST/<distribution>/<file> for each licence-like file a distribution's RECORD
 lists (LICENSE*, LICENCE*, COPYING*, NOTICE*, AUTHORS*, license_notes*), plus
 DEST/INDEX.txt: one line per distribution with its version and declared licence.
-Exits 1 when one of the LGPL carriers has no licence file (a packaging change to look at).
+Exits 1 when one of the LGPL carriers, or an installed distribution of the s3 extra (the
+Apache-2.0 NOTICE files must travel too), has no licence file (a packaging change to look
+at).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 MARKERS = ("LICEN", "COPYING", "NOTICE", "AUTHORS", "LICENSE_NOTES")
 LGPL_CARRIERS = ("lameenc", "soxr", "av", "soundfile")
+# `pip install '.[s3]'` (the image's --storage s3://...): checked when installed.
+S3_EXTRA = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
 
 
 def licence_files(dist: Distribution) -> list[Path]:
@@ -61,6 +65,7 @@ def main(argv: list[str]) -> int:
         index.append(f"{name} {dist.version}: {declared_licence(dist)} ({len(files)} file(s))")
     (dest / "INDEX.txt").write_text("\n".join(index) + "\n")
     bare = [name for name in LGPL_CARRIERS if not copied.get(name)]
+    bare += [name for name in S3_EXTRA if copied.get(name) == 0]
     if bare:
         print(f"no licence file found for: {', '.join(bare)}", file=sys.stderr)
         return 1

@@ -74,6 +74,12 @@ def test_image_builds_and_serves_ready() -> None:
                                    "/usr/share/licenses/stemcast/lameenc"],
                                   capture_output=True, text=True, timeout=60, check=False)
         assert licences.returncode == 0 and licences.stdout.strip(), licences.stderr
+        # The s3 extra is in the image (--storage s3://...), its licences with it.
+        s3 = subprocess.run(["docker", "exec", name, "sh", "-c",
+                             "python -c 'import boto3' && "
+                             "ls /usr/share/licenses/stemcast/botocore"],
+                            capture_output=True, text=True, timeout=60, check=False)
+        assert s3.returncode == 0 and "NOTICE" in s3.stdout, s3.stderr
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=120,
                        check=False)

@@ -32,6 +32,7 @@ def test_image_copies_everything_the_package_needs() -> None:
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "HEALTHCHECK" in dockerfile and "/health" in dockerfile
     assert 'VOLUME ["/data", "/models"]' in dockerfile
+    assert 'pip install ".[s3]"' in dockerfile  # `--storage s3://...` works in the image
     pyproject = (ROOT / "pyproject.toml").read_text()
     # Every server subpackage must be listed, or `pip install .` leaves it out of the image.
     for init in sorted((ROOT / "server" / "stemcast").glob("*/__init__.py")):
@@ -57,3 +58,9 @@ def test_collect_licences_finds_the_lgpl_carriers(tmp_path: Path) -> None:
     for name in ("lameenc", "soxr", "av", "soundfile"):
         assert any((tmp_path / name).iterdir()), name
     assert "lameenc" in (tmp_path / "INDEX.txt").read_text()
+    # The s3 extra the image installs (the test extra has it here): its licences, and the
+    # Apache-2.0 NOTICE files of the AWS libraries.
+    for name in ("boto3", "botocore", "s3transfer", "jmespath", "urllib3"):
+        assert any((tmp_path / name).iterdir()), name
+    for name in ("boto3", "botocore", "s3transfer"):
+        assert any(p.name.startswith("NOTICE") for p in (tmp_path / name).iterdir()), name
