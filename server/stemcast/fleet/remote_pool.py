@@ -19,6 +19,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from stemcast.config import Settings
+from stemcast.fleet.finished_jobs import finished_result
 from stemcast.fleet.redis_queue import RETRY_S, RedisQueue, retry_redis
 from stemcast.fleet.server_files import ServerFiles
 from stemcast.fleet.wire import WireError, decode, encode
@@ -97,6 +98,8 @@ class RemotePool:
         asyncio.get_running_loop().create_task(self._submit(task))
 
     async def _submit(self, task: SeparateTask) -> None:
+        if await self._finished_already(task):
+            return
         while True:
             try:
                 holder = await self.queue.claim_work(task.seed, task.job_id)
@@ -115,6 +118,19 @@ class RemotePool:
             except RedisError as exc:
                 log.warning("redis: job %s not queued yet (%s); retrying", task.job_id, exc)
                 await asyncio.sleep(RETRY_S)
+
+    async def _finished_already(self, task: SeparateTask) -> bool:
+        """A job requeued after this server stopped, that the fleet finished meanwhile
+        (fleet/finished_jobs.py): reported done from its files, not queued again."""
+        done = await asyncio.to_thread(finished_result, task,
+                                       self.files.store if self.files else None)
+        if done is None:
+            return False
+        log.info("job %s: finished by the fleet while this server was away", task.job_id)
+        self._inflight.pop(task.job_id, None)
+        self.callbacks.on_task_message(done)
+        self.callbacks.on_change()
+        return True
 
     async def _put_input(self, task: SeparateTask) -> bool:
         assert self.files is not None
