@@ -177,11 +177,13 @@ def _use_cache_store(args: argparse.Namespace) -> int | None:
             print(f"{command}: note: this data folder's server last used {record.url}; "
                   f"deleting the objects in {args.storage_url}", file=sys.stderr)
         use_store(open_store(args.storage_url, args.storage_endpoint))
-    elif record is not None and not args.local_only:
+        return None
+    use_store(None)  # local files only
+    if record is not None and not args.local_only:
         print(f"{command}: this data folder's server put stems in {record.url}; without "
-              f"--storage their objects would stay in the store for good. Run: {command} "
-              f"{record.flags()} (credentials as for `stemcast serve`), or add "
-              "--local-only to delete the local files only", file=sys.stderr)
+              "--storage their objects would stay in the store for good. Add "
+              f"{record.flags()} (with the credentials `stemcast serve` had) to delete them "
+              "too, or --local-only to delete the local files only", file=sys.stderr)
         return 2
     return None
 
