@@ -149,3 +149,20 @@ def test_writing_is_learned_from_any_model_of_the_same_length() -> None:
     eta.learn("b", _timing(15.0, 0.1, 3.0, 1.0))
     # b never wrote a 3-minute track, a did: its 9 s, not b's 1 s x 12
     assert eta.writing(_job("b", 180.0)) == 9.0
+
+
+def test_the_first_move_alone_does_not_outweigh_the_history_of_other_lengths() -> None:
+    """A first segment's time carries the stage's start-up: extrapolated alone, it says far
+    more than the real length, so what other lengths taught still counts until a second."""
+    eta = EtaEstimator()
+    for duration in (20.0, 40.0, 80.0):  # 1 s of start-up + 0.1 s per second of audio
+        eta.learn("m", _timing(duration, 0.0, 1.0 + 0.1 * duration, 0.5))
+    first = eta.running_estimate(_separating([3.0], step=0.1))  # 10 % in 3 s, start-up in it
+    assert first is not None
+    alone = 3.0 / 0.1 - 3.0  # 27 s left by the one move's pace
+    learned = (1.0 + 0.1 * 100.0) - 3.0  # 8 s left by the history
+    assert abs(first.seconds - learned) < abs(first.seconds - alone) / 2, first
+    assert first.range is not None  # and unsure: a range goes with it
+    # Once the stage moved twice, its own pace between the moves leads.
+    second = eta.running_estimate(_separating([3.0, 0.5], step=0.1))
+    assert second is not None and second.seconds < first.seconds

@@ -129,6 +129,9 @@ class RunningJob:
 # Above this relative uncertainty an estimate goes out with a range (etaRange).
 RANGE_ABOVE = 0.15
 MAX_UNCERTAINTY = 0.6
+# The job's own pace after its stage's first move only, where no learned curve says how
+# much of that move was start-up: observed up to three times the real pace.
+FIRST_MOVE_UNCERTAINTY = 1.0
 WRITING_UNKNOWN = 0.5  # seconds of writing assumed until a job of the model was timed
 # How far the current job's pace may scale the learned later stages (a busy machine is
 # slower at all of them; one slow segment is not a machine three times slower).
@@ -262,6 +265,10 @@ class EtaEstimator:
         else:
             linear, along = running.linear_total(), fraction
             own = spent / max(fraction, 0.02) if linear is None else linear
+            if len(running.moves) < 2:
+                # One move is one segment's time with the stage's start-up in it (a model
+                # warming up): extrapolated, it can say three times the real length.
+                uncertainty += FIRST_MOVE_UNCERTAINTY
         uncertainty += 0.02 / along
         if prior is None or prior <= 0:
             total, load, weight = own, 1.0, 1.0
