@@ -65,6 +65,7 @@ class RemotePool:
         self.resolved = asyncio.Event()
         self.restarts = 0  # the fleet's nodes restart themselves; deaths are counted here
         self.fleet: list[dict[str, object]] = []
+        self._devices: dict[str, list[str]] = {}  # model -> the device of each live node
         self._inflight: dict[str, _InFlight] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -233,6 +234,7 @@ class RemotePool:
     def _seen(self, hashes: list[dict[bytes, bytes]]) -> None:
         before = self.idle_worker() is not None
         fleet: list[dict[str, object]] = []
+        devices: dict[str, list[str]] = {}
         for index, raw in enumerate(hashes):
             info = {k.decode(): v for k, v in raw.items()}
             text = {k: v.decode(errors="replace") for k, v in info.items() if k != "ready"}
@@ -247,6 +249,8 @@ class RemotePool:
                 if not self.resolved.is_set() or self.model.requested != ready.requested_model:
                     self.model = status_from(ready)
                 self.resolved.set()
+                for held in ready.models:
+                    devices.setdefault(held.name, []).append(held.device)
             device = ready.models[0].device if ready and ready.models else text.get("device")
             beat = float(text.get("lastHeartbeat", "0") or 0)
             fleet.append({"index": index, "name": text.get("name"), "host": text.get("host"),
@@ -258,11 +262,15 @@ class RemotePool:
                           "heartbeatAgeS": round(max(time.time() - beat, 0.0), 1),
                           "alive": alive})
         self.fleet = fleet
+        self._devices = devices
         if not before and self.idle_worker() is not None:
             self.callbacks.on_change()
 
     def describe(self) -> list[dict[str, object]]:
         return self.fleet
+
+    def node_devices(self, model: str) -> list[str]:
+        return self._devices.get(model, [])
 
 
 def _ready(raw: bytes) -> WorkerReady | None:
