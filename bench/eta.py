@@ -37,8 +37,9 @@ MARKS = (0.1, 0.5, 0.9)
 
 
 async def one_job(server: ServerProcess, path: Path, model: str, request_id: str,
-                  trace: bool = False) -> dict[float, tuple[float, float, bool]]:
-    """mark -> (etaSeconds, seconds really left, whether an etaRange came with it)."""
+                  trace: bool = False) -> tuple[float, dict[float, tuple[float, float, bool]]]:
+    """The job's seconds from request to stemsReady, and mark -> (etaSeconds, seconds
+    really left, whether an etaRange came with it)."""
     seen: list[tuple[float, dict[str, Any]]] = []
     async with StemcastClient.connect(server.ws_url) as client:
         await client.send({"command": "getTrackInfo", "filePath": str(path), "stems": True,
@@ -61,7 +62,7 @@ async def one_job(server: ServerProcess, path: Path, model: str, request_id: str
                     and message.get("etaSeconds") is not None:
                 out[mark] = (message["etaSeconds"], finished - at, "etaRange" in message)
                 break
-    return out
+    return finished - seen[0][0], out
 
 
 def _trace(seen: list[tuple[float, dict[str, Any]]], request_id: str) -> None:
@@ -97,27 +98,33 @@ async def run(args: argparse.Namespace) -> None:
             for label, tracks in (("corpus", songs), (f"{args.long_seconds:.0f} s track",
                                                       [long_track])):
                 errors: dict[float, list[float]] = {mark: [] for mark in MARKS}
+                # seconds off: on a job of a second or two, a relative error says little
+                misses: dict[float, list[float]] = {mark: [] for mark in MARKS}
+                lasted: list[float] = []
                 ranged = {mark: 0 for mark in MARKS}
                 for index, track in enumerate(tracks):
                     # a fresh request id and a changed file name would still hit the cache:
                     # each model separates each file once
-                    result = await one_job(server, track, model, f"{model}-{label}-{index}",
-                                           args.trace)
+                    seconds, result = await one_job(server, track, model,
+                                                    f"{model}-{label}-{index}", args.trace)
+                    lasted.append(seconds)
                     for mark, (eta, left, has_range) in result.items():
                         errors[mark].append(error(eta, left))
+                        misses[mark].append(abs(eta - left))
                         ranged[mark] += has_range
-                row = [model, label, str(len(tracks))]
+                row = [model, label, str(len(tracks)), f"{statistics.median(lasted):.1f} s"]
                 for mark in MARKS:
                     values = errors[mark] or [float("nan")]
-                    row.append(f"{statistics.median(values):.0%} / {max(values):.0%}"
+                    row.append(f"{statistics.median(values):.0%} / {max(values):.0%},"
+                               f" {statistics.median(misses[mark] or [float('nan')]):.2f} s"
                                f" ({ranged[mark]}/{len(tracks)} ranged)")
                 rows.append(row)
                 print(" | ".join(row), flush=True)  # partial results survive an interrupt
     finally:
         server.stop()
-    print(f"\nETA error (median / worst of |eta - left| / left) at each progress mark, "
-          f"one job at a time, on {machine()}")
-    print(table(["model", "audio", "jobs", "10 %", "50 %", "90 %"], rows))
+    print(f"\nETA error at each progress mark (median / worst of |eta - left| / left, then "
+          f"the median seconds off), one job at a time, on {machine()}")
+    print(table(["model", "audio", "jobs", "job lasted", "10 %", "50 %", "90 %"], rows))
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from stemcast.jobs.eta import EtaEstimator, RunningJob
-from stemcast.jobs.eta_history import JobTiming, StageTiming
+from stemcast.jobs.eta_history import JobTiming, StageTiming, TimingKey, length_bucket
 from stemcast.jobs.models import Job, JobState, SeparationOptions
 from stemcast_protocol import Priority, Stage, progress_message
 
@@ -149,3 +149,75 @@ def test_writing_is_learned_from_any_model_of_the_same_length() -> None:
     eta.learn("b", _timing(15.0, 0.1, 3.0, 1.0))
     # b never wrote a 3-minute track, a did: its 9 s, not b's 1 s x 12
     assert eta.writing(_job("b", 180.0)) == 9.0
+
+
+def test_the_first_move_alone_does_not_outweigh_the_history_of_other_lengths() -> None:
+    """A first segment's time carries the stage's start-up: extrapolated alone, it says far
+    more than the real length, so what other lengths taught still counts until a second."""
+    eta = EtaEstimator()
+    for duration in (20.0, 40.0, 80.0):  # 1 s of start-up + 0.1 s per second of audio
+        eta.learn("m", _timing(duration, 0.0, 1.0 + 0.1 * duration, 0.5))
+    first = eta.running_estimate(_separating([3.0], step=0.1))  # 10 % in 3 s, start-up in it
+    assert first is not None
+    alone = 3.0 / 0.1 - 3.0  # 27 s left by the one move's pace
+    learned = (1.0 + 0.1 * 100.0) - 3.0  # 8 s left by the history
+    assert abs(first.seconds - learned) < abs(first.seconds - alone) / 2, first
+    assert first.range is not None  # and unsure: a range goes with it
+    # Once the stage moved twice, its own pace between the moves leads.
+    second = eta.running_estimate(_separating([3.0, 0.5], step=0.1))
+    assert second is not None and second.seconds < first.seconds
+
+
+def _running_on(device: str | None) -> RunningJob:
+    """A job that has just begun separating (no pace of its own yet) on `device`."""
+    now = time.monotonic()
+    running = RunningJob(_job(), started=now - 1.0, device=device)
+    running.enter(Stage.SEPARATING, now)
+    return running
+
+
+def test_timings_are_kept_and_used_per_node_device() -> None:
+    """A GPU node and a CPU node of one fleet: each job is learned and estimated with the
+    history of the device that runs it, not the API server's --device."""
+    eta = EtaEstimator("auto")
+    for _ in range(3):
+        assert eta.learn("m", _timing(100.0, 1.0, 10.0, 1.0), "cuda:0") == \
+            TimingKey("m", "cuda:0", length_bucket(100.0))
+        eta.learn("m", _timing(100.0, 1.0, 200.0, 1.0), "cpu")
+    assert set(eta.history.jobs) == {TimingKey("m", "cuda:0", length_bucket(100.0)),
+                                     TimingKey("m", "cpu", length_bucket(100.0))}
+    gpu = eta.running_estimate(_running_on("cuda:0"))
+    cpu = eta.running_estimate(_running_on("cpu"))
+    assert gpu is not None and cpu is not None
+    # the learned separation and writing of each device: 10 + 1 s, 200 + 1 s
+    assert abs(gpu.seconds - 11.0) < 0.5 and abs(cpu.seconds - 201.0) < 0.5
+    # No node named yet and no fleet: the server's own device, which ran nothing here.
+    assert eta.running_estimate(_running_on(None)) is None
+    # Embedded mode: no device given files under the server's.
+    assert eta.learn("m", _timing(100.0, 1.0, 20.0, 1.0)) == \
+        TimingKey("m", "auto", length_bucket(100.0))
+
+
+def _fleet_eta(nodes: list[str], gpu_seconds: float) -> EtaEstimator:
+    eta = EtaEstimator("auto", node_devices=lambda model: nodes if model == "m" else [])
+    eta.learn("m", _timing(100.0, 0.0, gpu_seconds, 0.0), "cuda:0")
+    eta.learn("m", _timing(100.0, 0.0, 100.0, 0.0), "cpu")
+    return eta
+
+
+def test_a_waiting_job_is_estimated_where_it_most_likely_runs() -> None:
+    """Nodes take the queue's jobs as they free up: a device's share is its live nodes
+    times their speed."""
+    job = _job("m", 100.0)
+    # One GPU 20x as fast beside three CPUs takes most jobs (20 : 3).
+    assert _fleet_eta(["cpu", "cpu", "cpu", "cuda:0"], 5.0).device_for(job) == "cuda:0"
+    assert _fleet_eta(["cpu", "cpu", "cpu", "cuda:0"], 5.0).expected(job) == 5.0
+    # One only twice as fast: the three CPUs take more (3 : 2).
+    assert _fleet_eta(["cpu", "cpu", "cpu", "cuda:0"], 50.0).device_for(job) == "cpu"
+    # A node's device that ran nothing of this model tells nothing; a model no node
+    # holds (or no fleet) falls back to the server's device.
+    assert _fleet_eta(["cpu", "cuda:1"], 5.0).device_for(job) == "cpu"
+    assert _fleet_eta(["cpu"], 5.0).device_for(_job("other", 100.0)) == "auto"
+    # Once a node runs it, that node's device, whatever the queue's likeliest is.
+    running = _running_on("cpu")
+    assert _fleet_eta(["cuda:0"], 5.0).device_for(running.job, running) == "cpu"

@@ -21,6 +21,7 @@ from stemcast_protocol import Stage
 MESSAGES = [
     SeparateTask("j1", "/in.wav", "/jobs/j1", TaskOptions("tiny", "FLOAT", 2), 0, 7, "key", "h"),
     TaskProgress("j1", Stage.SEPARATING, 0.25),
+    TaskProgress("j1", Stage.WRITING, 0.5, device="cuda:1"),
     TaskChunk("j1", 44100, 4410),
     TaskDone("j1", {"drums": "/jobs/j1/stems/drums.wav"}, 10.0, 2.5, 44100),
     TaskFailed("j1", "SEPARATION_FAILED", "why"),
@@ -43,3 +44,10 @@ def test_records_of_another_version_are_refused_saying_so() -> None:
         decode(b"\xc1not msgpack")
     with pytest.raises(WireError, match="expected a task"):
         decode_task(encode(TaskChunk("j", 0, 1)))
+
+
+def test_progress_from_a_node_without_the_device_field_still_decodes() -> None:
+    """A node of the version before the field: its ETA falls back to the server's device."""
+    older = msgpack.packb({"type": "TaskProgress", "job_id": "j", "stage": "decoding",
+                           "fraction": 0.0})
+    assert decode(older) == TaskProgress("j", Stage.DECODING, 0.0, device=None)

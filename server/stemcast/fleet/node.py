@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
@@ -202,6 +202,8 @@ class Node:
             message = await self._outbox.get()
             if self.files is not None:
                 message = await self._to_store(message)
+            if isinstance(message, TaskProgress):
+                message = replace(message, device=self._device())
             final = isinstance(message, TaskDone | TaskFailed)
             await retry_redis(self.queue.publish, message.job_id, encode(message),
                                  final=final)
@@ -225,6 +227,17 @@ class Node:
             out = TaskFailed(message.job_id, "SEPARATION_FAILED", str(exc))
         assert isinstance(out, TaskProgress | TaskChunk | TaskDone | TaskFailed)
         return out
+
+    def _device(self) -> str:
+        """The device the job in hand runs on, as the heartbeat's ready record (and so
+        /queue's workers[].device) names it: the resolved one, not `auto`."""
+        current, ready = self.current, self.ready
+        if ready is not None:
+            name = (current.task.options.model if current else None) or ready.default_model
+            for held in ready.models:
+                if held.name == name:
+                    return held.device
+        return self.config.device
 
     async def _finish(self, current: _Current) -> None:
         if self.files is not None:

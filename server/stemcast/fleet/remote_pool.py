@@ -64,6 +64,7 @@ class RemotePool:
         self.resolved = asyncio.Event()
         self.restarts = 0  # the fleet's nodes restart themselves; deaths are counted here
         self.fleet: list[dict[str, object]] = []
+        self._devices: dict[str, list[str]] = {}  # model -> the device of each live node
         self._inflight: dict[str, _InFlight] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -217,6 +218,7 @@ class RemotePool:
     def _seen(self, hashes: list[dict[bytes, bytes]]) -> None:
         before = self.idle_worker() is not None
         fleet: list[dict[str, object]] = []
+        devices: dict[str, list[str]] = {}
         for index, raw in enumerate(hashes):
             info = {k.decode(): v for k, v in raw.items()}
             text = {k: v.decode(errors="replace") for k, v in info.items() if k != "ready"}
@@ -231,6 +233,8 @@ class RemotePool:
                 if not self.resolved.is_set() or self.model.requested != ready.requested_model:
                     self.model = status_from(ready)
                 self.resolved.set()
+                for held in ready.models:
+                    devices.setdefault(held.name, []).append(held.device)
             device = ready.models[0].device if ready and ready.models else text.get("device")
             beat = float(text.get("lastHeartbeat", "0") or 0)
             fleet.append({"index": index, "name": text.get("name"), "host": text.get("host"),
@@ -242,12 +246,16 @@ class RemotePool:
                           "heartbeatAgeS": _age(beat),
                           "alive": alive})
         self.fleet = fleet
+        self._devices = devices
         if not before and self.idle_worker() is not None:
             self.callbacks.on_change()
 
     def describe(self) -> list[dict[str, object]]:
         # The age as of this answer, not of the last fleet poll (up to FLEET_POLL_S older).
         return [{**row, "heartbeatAgeS": _age(row["lastHeartbeat"])} for row in self.fleet]
+
+    def node_devices(self, model: str) -> list[str]:
+        return self._devices.get(model, [])
 
 
 def _age(beat: object) -> float:

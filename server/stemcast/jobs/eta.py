@@ -4,18 +4,21 @@ Seconds of compute per second of audio differ by 20x and more between the DSP en
 Demucs, and a job has fixed parts (decode set-up, model warm-up, the first segment, file
 writing) that make most of a short track's time. So the history (eta_history) keeps each
 stage's seconds and progress shape per model, device and length bucket, and the server
-keeps it across restarts (eta_store). A running job's estimate is its current stage's
-learned length less the time spent, leaning more on the pace the job itself shows as its
-progress moves; the stages after it are the learned ones, scaled by how much slower than
-learned this job runs (a busy machine is slower at all of them). Every estimate carries a
-relative uncertainty; while it is wide the wire gets a range (etaRange) too.
+keeps it across restarts (eta_store). With a fleet the device is the node's that ran the
+job (a GPU node's timings would make a CPU node's estimates far too short, and back).
+A running job's estimate is its current stage's learned length less the time spent,
+leaning more on the pace the job itself shows as its progress moves; the stages after it
+are the learned ones, scaled by how much slower than learned this job runs (a busy machine
+is slower at all of them). Every estimate carries a relative uncertainty; while it is wide
+the wire gets a range (etaRange) too.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from stemcast.jobs.eta_history import (
@@ -57,6 +60,9 @@ class RunningJob:
     # Seconds per unit of stage fraction, one per progress move after the first: their
     # spread says how steady the rate is.
     segment_rates: list[float] = field(default_factory=list)
+    # The device of the fleet node running it, once the node said (None: not known yet,
+    # or this server's own workers).
+    device: str | None = None
 
     @property
     def stage_start(self) -> float:
@@ -129,6 +135,9 @@ class RunningJob:
 # Above this relative uncertainty an estimate goes out with a range (etaRange).
 RANGE_ABOVE = 0.15
 MAX_UNCERTAINTY = 0.6
+# The job's own pace after its stage's first move only, where no learned curve says how
+# much of that move was start-up: observed up to three times the real pace.
+FIRST_MOVE_UNCERTAINTY = 1.0
 WRITING_UNKNOWN = 0.5  # seconds of writing assumed until a job of the model was timed
 # How far the current job's pace may scale the learned later stages (a busy machine is
 # slower at all of them; one slow segment is not a machine three times slower).
@@ -161,19 +170,23 @@ class _StageLeft:
 
 
 class EtaEstimator:
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu",
+                 node_devices: Callable[[str], Sequence[str]] | None = None) -> None:
         """`device`: where this server's workers separate; timings learned on another
-        device (a GPU, the CPU) are kept apart."""
+        device (a GPU, the CPU) are kept apart. `node_devices`: with a fleet, the device of
+        each live node holding a model (one entry per node)."""
         self.device = device
+        self.node_devices = node_devices
         self.history = TimingHistory()
         self.realtime_factors: dict[str, float] = {}  # model -> seconds per audio second
 
-    def learn(self, model: str, timing: JobTiming) -> TimingKey | None:
-        """A finished job's stage times; returns the key they were filed under (None: a
-        job with no audio length teaches nothing)."""
+    def learn(self, model: str, timing: JobTiming,
+              device: str | None = None) -> TimingKey | None:
+        """A finished job's stage times, filed under the device that ran it (None: this
+        server's); returns the key (None: a job with no audio length teaches nothing)."""
         if timing.duration <= 0:
             return None
-        key = TimingKey(model, self.device, length_bucket(timing.duration))
+        key = TimingKey(model, device or self.device, length_bucket(timing.duration))
         self.restore(key, timing)
         return key
 
@@ -184,34 +197,52 @@ class EtaEstimator:
         known = self.realtime_factors.get(key.model)
         self.realtime_factors[key.model] = rtf if known is None else 0.5 * (known + rtf)
 
-    def _prior(self, job: Job, stage: Stage) -> float | None:
-        seconds = self.history.stage_seconds(job.model, self.device,
+    def device_for(self, job: Job, running: RunningJob | None = None) -> str:
+        """The device whose history estimates `job`: its node's once known. Before that
+        (waiting in the fleet's queue), the nodes pull jobs as they free up, so each device
+        takes a share of the queue in proportion to its live nodes times their speed (one
+        GPU beside three CPUs takes most jobs): the device with the largest share is where
+        the job most likely runs. A mean over devices would be right for none of them.
+        Without a fleet, or with no node's device timed yet: this server's."""
+        if running is not None and running.device:
+            return running.device
+        nodes = Counter(self.node_devices(job.model)) if self.node_devices else Counter()
+        shares = {device: count / seconds for device, count in nodes.items()
+                  for seconds in [self._expected(job, device)] if seconds}
+        return max(shares, key=shares.__getitem__) if shares else self.device
+
+    def _prior(self, job: Job, stage: Stage, device: str) -> float | None:
+        seconds = self.history.stage_seconds(job.model, device,
                                              job.duration_seconds or 0.0, stage)
         if seconds is None and stage == Stage.WRITING:
             return WRITING_UNKNOWN
         return seconds
 
-    def writing(self, job: Job) -> float:
-        """Seconds the writing stage should take."""
-        seconds = self._prior(job, Stage.WRITING)
+    def writing(self, job: Job, device: str | None = None) -> float:
+        """Seconds the writing stage should take (on `device`; None: where it likely runs)."""
+        seconds = self._prior(job, Stage.WRITING, device or self.device_for(job))
         return WRITING_UNKNOWN if seconds is None else seconds
 
-    def expected(self, job: Job) -> float | None:
+    def expected(self, job: Job, device: str | None = None) -> float | None:
         """Seconds this job should take from the start, from the jobs of its model (and
-        length) that finished; None before any did."""
+        length) that finished on `device` (None: where it likely runs); None before any did."""
+        return self._expected(job, device or self.device_for(job))
+
+    def _expected(self, job: Job, device: str) -> float | None:
         if not job.duration_seconds:
             return None
-        separating = self._prior(job, Stage.SEPARATING)
+        separating = self._prior(job, Stage.SEPARATING, device)
         if separating is None:
             return None
-        return (self._prior(job, Stage.DECODING) or 0.0) + separating + self.writing(job)
+        return ((self._prior(job, Stage.DECODING, device) or 0.0) + separating
+                + self.writing(job, device))
 
-    def _same_length_known(self, job: Job) -> bool:
-        return bool(self.history.same_bucket(job.model, self.device,
-                                             job.duration_seconds or 0.0))
+    def _same_length_known(self, job: Job, device: str) -> bool:
+        return bool(self.history.same_bucket(job.model, device, job.duration_seconds or 0.0))
 
-    def learned_uncertainty(self, job: Job) -> float:
-        found = self.history.uncertainty(job.model, self.device, job.duration_seconds or 0.0)
+    def learned_uncertainty(self, job: Job, device: str | None = None) -> float:
+        found = self.history.uncertainty(job.model, device or self.device_for(job),
+                                         job.duration_seconds or 0.0)
         return MAX_UNCERTAINTY if found is None else found
 
     def running(self, running: RunningJob) -> float | None:
@@ -222,36 +253,37 @@ class EtaEstimator:
         job = running.job
         if running.stage not in STAGES:
             return None
-        current = self._stage_left(running, now)
+        device = self.device_for(job, running)
+        current = self._stage_left(running, now, device)
         if current is None:
             return None
         later = 0.0
         for stage in STAGES[STAGES.index(running.stage) + 1:]:
-            prior = self._prior(job, stage)
+            prior = self._prior(job, stage, device)
             if prior is None:
                 return None  # nothing learned of this model's separation yet
             later += prior * current.load
-        learned = self.learned_uncertainty(job)
+        learned = self.learned_uncertainty(job, device)
         uncertainty = current.weight * current.uncertainty + (1 - current.weight) * learned
         fixed = current.seconds if running.stage == Stage.WRITING else 0.0
         return Estimate(max(current.seconds + later, 0.1), uncertainty, fixed)
 
-    def _stage_left(self, running: RunningJob, now: float) -> _StageLeft | None:
+    def _stage_left(self, running: RunningJob, now: float, device: str) -> _StageLeft | None:
         """The current stage's seconds left: its learned length less the time spent, and
         as progress moves, more and more the pace measured (the share of the stage that
         similar jobs had spent at this figure says how far along it is)."""
         job, stage = running.job, running.stage
-        prior = self._prior(job, stage)
+        prior = self._prior(job, stage, device)
         if not running.moves:
             if prior is None:
                 return None if stage != Stage.DECODING else _StageLeft(0.0, 1.0, 0.0, 0.0)
             spent = now - running.stage_start
             load = (min(max(spent / prior, 1.0), LOAD_LIMITS[1])
-                    if prior > 0 and self._same_length_known(job) else 1.0)
+                    if prior > 0 and self._same_length_known(job, device) else 1.0)
             return _StageLeft(max(prior - spent, 0.0), load, 0.0, 0.0)
         fraction, at = running.moves[-1]
         spent = at - running.stage_start
-        share = self.history.share(job.model, self.device, job.duration_seconds or 0.0,
+        share = self.history.share(job.model, device, job.duration_seconds or 0.0,
                                    stage, fraction)
         # How unsure the job's own pace is: early in the stage, segments of unsteady
         # times, or similar jobs that reached this figure at unlike shares of the stage.
@@ -262,18 +294,22 @@ class EtaEstimator:
         else:
             linear, along = running.linear_total(), fraction
             own = spent / max(fraction, 0.02) if linear is None else linear
+            if len(running.moves) < 2:
+                # One move is one segment's time with the stage's start-up in it (a model
+                # warming up): extrapolated, it can say three times the real length.
+                uncertainty += FIRST_MOVE_UNCERTAINTY
         uncertainty += 0.02 / along
         if prior is None or prior <= 0:
             total, load, weight = own, 1.0, 1.0
         else:
             # Each side weighed by how sure it is (inverse variance): early on one
             # segment's pace says little; half way in, it says more than the history.
-            learned = self.learned_uncertainty(job) ** 2
+            learned = self.learned_uncertainty(job, device) ** 2
             weight = learned / (learned + uncertainty ** 2)
             total = weight * own + (1 - weight) * prior
             # A prior from other lengths is off by the fixed parts: no measure of load.
             load = (min(max(total / prior, LOAD_LIMITS[0]), LOAD_LIMITS[1])
-                    if self._same_length_known(job) else 1.0)
+                    if self._same_length_known(job, device) else 1.0)
         # Counted down from when progress last moved: measured from "now", an estimate
         # would climb while a segment runs and drop when it ends.
         return _StageLeft(max(total - spent - (now - at), 0.0), load, weight, uncertainty)
@@ -285,7 +321,8 @@ class EtaEstimator:
 
     def queued_estimate(self, job: Job, running: Iterable[RunningJob], queue: Iterable[Job],
                         workers: int) -> Estimate | None:
-        own = self.expected(job)
+        device = self.device_for(job)
+        own = self._expected(job, device)
         if own is None:
             return None
         ahead = sum(self.running(r) or 0.0 for r in running)
@@ -293,7 +330,7 @@ class EtaEstimator:
             if other.id == job.id:
                 break
             ahead += self.expected(other) or 0.0
-        return Estimate(ahead / max(workers, 1) + own, self.learned_uncertainty(job))
+        return Estimate(ahead / max(workers, 1) + own, self.learned_uncertainty(job, device))
 
 
 def rounded(value: float | None) -> float | None:

@@ -88,7 +88,7 @@ class Scheduler:
         self._inbox: asyncio.Queue[WorkerToServer | WorkerLost] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.catalog = ModelCatalog(self.pool, settings)
-        self.eta = EtaEstimator(settings.device)
+        self.eta = EtaEstimator(settings.device, node_devices=self.pool.node_devices)
         self.eta_timings = EtaTimingStore(store.connection, store.busy_timeout_s)
         # Jobs whose transition the locked database refused: queued again once it can.
         self.recovery = LockRecovery(

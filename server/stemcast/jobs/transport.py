@@ -48,6 +48,8 @@ class WorkerTransport(Protocol):
 
     def describe(self) -> list[dict[str, object]]: ...
 
+    def node_devices(self, model: str) -> list[str]: ...  # a fleet's live nodes holding it
+
 
 @dataclass(frozen=True)
 class WorkerCallbacks:

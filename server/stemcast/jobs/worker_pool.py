@@ -275,6 +275,9 @@ class WorkerPool:
         self._stopping = True
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self.workers))
 
+    def node_devices(self, model: str) -> list[str]:
+        return []  # no fleet: the workers run on this server's --device
+
     def describe(self) -> list[dict[str, object]]:
         return [
             {"index": w.index, "pid": w.pid, "state": w.state.value, "jobs": list(w.jobs),

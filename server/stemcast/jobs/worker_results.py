@@ -90,6 +90,8 @@ class WorkerResults:
         running = self._live.running.get(message.job_id)
         if running is None:
             return
+        if message.device:
+            running.device = message.device  # the fleet node running it
         if message.stage != running.stage:
             running.enter(message.stage, time.monotonic())
             await self._store.set_progress(message.job_id, message.stage.value,
@@ -131,7 +133,7 @@ class WorkerResults:
         """The job's stage times for later ETAs, kept in the database (a locked database
         loses this one timing, never the job)."""
         timing = finished.timing(time.monotonic(), duration)
-        key = self._eta.learn(finished.job.model, timing)
+        key = self._eta.learn(finished.job.model, timing, finished.device)
         if key is None:
             return
         try:

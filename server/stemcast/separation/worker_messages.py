@@ -106,6 +106,10 @@ class TaskProgress:
     job_id: str
     stage: Stage  # decoding, separating or writing
     fraction: float  # of this stage, 0..1
+    # Set by a fleet node (fleet/node.py): the device running the job, as its heartbeat
+    # reports it, so ETAs learn per node device. None: this server's own workers, or a
+    # node of an older version (the server's --device stands in).
+    device: str | None = None
 
 
 @dataclass(frozen=True)
