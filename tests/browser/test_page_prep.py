@@ -357,6 +357,13 @@ def test_phone_layout(browser: Any, server: ServerProcess, clip: Path) -> None:
             page.locator("#library tr", has_text=TITLE).first \
                 .get_by_role("button", name=re.compile("^Open")).click()
             expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
+            # The Workers card lists the local worker processes (no heartbeat: a pid).
+            worker = page.locator("#workers li").first
+            expect(worker.locator("[data-fact=device]")).to_have_text("cpu")
+            expect(worker.locator("[data-fact=model]")).to_have_text(TINY_MODEL)
+            expect(worker.locator("[data-fact=pid]")).to_have_text(re.compile(r"^\d+$"))
+            box = worker.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (width, box)
             # No sideways scrolling.
             sizes = page.evaluate("""() => ({scroll: document.documentElement.scrollWidth,
                                              client: document.documentElement.clientWidth})""")

@@ -259,7 +259,7 @@ class RemotePool:
                           "jobs": [text["job"]] if text.get("job") else [],
                           "device": device, "model": ready.default_model if ready else None,
                           "lastHeartbeat": beat,
-                          "heartbeatAgeS": round(max(time.time() - beat, 0.0), 1),
+                          "heartbeatAgeS": _age(beat),
                           "alive": alive})
         self.fleet = fleet
         self._devices = devices
@@ -267,10 +267,15 @@ class RemotePool:
             self.callbacks.on_change()
 
     def describe(self) -> list[dict[str, object]]:
-        return self.fleet
+        # The age as of this answer, not of the last fleet poll (up to FLEET_POLL_S older).
+        return [{**row, "heartbeatAgeS": _age(row["lastHeartbeat"])} for row in self.fleet]
 
     def node_devices(self, model: str) -> list[str]:
         return self._devices.get(model, [])
+
+
+def _age(beat: object) -> float:
+    return round(max(time.time() - beat, 0.0), 1) if isinstance(beat, float) else 0.0
 
 
 def _ready(raw: bytes) -> WorkerReady | None:

@@ -99,6 +99,9 @@ class WorkerHandle:
         self.state = WorkerState.STARTING
         # Jobs this worker holds (job id -> priority rank); it advances the most urgent.
         self.jobs: dict[str, int] = {}
+        # From its WorkerReady: shown in /queue's workers, as the fleet's are.
+        self.device: str | None = None
+        self.model: str | None = None
         self._loop = loop
         self._on_message = on_message
         self._on_exit = on_exit
@@ -228,6 +231,8 @@ class WorkerPool:
             # Sent again when a worker switches models (a download landed): it may be busy.
             worker.state = WorkerState.BUSY if worker.jobs else WorkerState.READY
             self.model = status_from(message)
+            worker.model = message.default_model
+            worker.device = self.model.device or next((m.device for m in message.models), None)
             if message.default_model is None:
                 log.error("NO MODEL: %s", message.default_error)
             else:
@@ -275,7 +280,8 @@ class WorkerPool:
 
     def describe(self) -> list[dict[str, object]]:
         return [
-            {"index": w.index, "pid": w.pid, "state": w.state.value, "jobs": list(w.jobs)}
+            {"index": w.index, "pid": w.pid, "state": w.state.value, "jobs": list(w.jobs),
+             "device": w.device, "model": w.model}
             for w in self.workers
         ]
 

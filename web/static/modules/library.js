@@ -7,6 +7,7 @@ import { job, chosenOptions, stopFollowing, followTrack, followAnalysis, showTra
 import { loadStems } from "./mixer.js";
 import { probeMidi } from "./downloads.js";
 import { sentence } from "./player.js";
+import { showWorkers, heartbeats } from "./workers.js";
 
 // The library holds one row per audio (the server folds uploads of the same file and
 // tracks of the same audio together); each row lists its separations by model and layout.
@@ -148,7 +149,7 @@ let queueTimer = null;
 export async function refreshQueue() {
   clearTimeout(queueTimer);
   try {
-    const { jobs } = await api("/queue");
+    const { jobs, workers = [] } = await api("/queue");
     clearError("queue");
     const titles = new Map([...$("library").querySelectorAll("tr")].map((tr) => [tr.dataset.trackId, tr.dataset.title]));
     const body = $("queue");
@@ -162,9 +163,12 @@ export async function refreshQueue() {
       body.append(row);
     }
     $("queue-empty").hidden = jobs.length > 0;
+    showWorkers(workers, jobs, titles);
     // The socket pushes our own job; other clients' jobs are only seen here, so look
-    // again now and then while something runs.
-    if (jobs.length && !document.hidden) queueTimer = setTimeout(refreshQueue, 3000);
+    // again now and then while something runs (and, with a fleet, for its heartbeats and
+    // workers coming and going).
+    const every = jobs.length ? 3000 : heartbeats(workers) ? 5000 : 0;
+    if (every && !document.hidden) queueTimer = setTimeout(refreshQueue, every);
   } catch (err) {
     if (err.code !== "CONNECTION") showError(err.code, `the queue could not be loaded: ${err.message}`, { key: "queue" });
   }
