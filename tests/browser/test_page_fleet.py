@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import TINY_MODEL
 from tests.integration.test_resilience import _wait
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
-from tests.support.browser import ARTIFACTS, open_page, require_browser
+from tests.support.browser import ARTIFACTS, assert_fits, open_page, require_browser
 from tests.support.fleet import RedisProcess, WorkerProcess, redis_server_binary
 from tests.support.server import ServerProcess
 
@@ -126,6 +126,9 @@ def test_the_workers_card_follows_the_fleet(browser: Any, fleet: Fleet) -> None:
             expect(item.locator(".worker-state")).to_have_text("Running", timeout=60_000)
             expect(item.locator("[data-fact=job]")).to_have_text(title, timeout=30_000)
             expect(item.locator("[data-fact=heartbeat]")).to_have_text(AGE)
+            # The side column's cards (a queue row, this worker) keep to the column.
+            expect(page.locator("#queue tr")).to_have_count(1)
+            assert_fits(page, "1440x900, a fleet worker running a job")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "web-workers-1440x900.png"), full_page=False)
             _phone_view(browser, fleet, title)
@@ -158,6 +161,7 @@ def _phone_view(browser: Any, fleet: Fleet, title: str) -> None:
         assert sizes["scroll"] <= sizes["client"] == 390, sizes
         box = item.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert_fits(page, "390x844, a fleet worker running a job")
         page.locator("#workers").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "web-workers-390x844.png"), full_page=False)
     finally:

@@ -18,7 +18,13 @@ import soundfile as sf
 
 from tests.conftest import TINY_MODEL
 from tests.support.audio_fixtures import make_music_like_signal, write_audio
-from tests.support.browser import ARTIFACTS, chromium_path, open_page, separate_on_page
+from tests.support.browser import (
+    ARTIFACTS,
+    assert_fits,
+    chromium_path,
+    open_page,
+    separate_on_page,
+)
 from tests.support.server import ServerProcess, start_tiny_server
 
 if chromium_path() is None:
@@ -173,6 +179,7 @@ def test_open_honours_the_chosen_layout_and_the_phone_view(browser: Any,
         assert names == ["Vocals", "Accompaniment"], names
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390, width
+        assert_fits(page, "390x844, a 2-stem layout opened")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-prep-390x844.png"), full_page=True)
     finally:

@@ -4,7 +4,10 @@ A-B loop snapped to beats that plays the right samples, keyboard shortcuts, gain
 download names, cache hits, Cancel, the phone layout, and accessibility fixes.
 
 Same set-up as test_page.py (Debian's chromium driven by Playwright); screenshots at
-1440x900 and 390x844 go to test-artifacts/.
+1440x900 and 390x844 go to test-artifacts/. No width scrolls sideways or lets the side
+column's cards spill (`assert_fits`): phones and laptops with the library empty (the first
+test, on the module's fresh server), a laptop with a long title in it, phones with a track
+loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tests.support.audio_fixtures import make_music_like_signal, write_audio
 from tests.support.browser import (
     ARTIFACTS,
     CHROMIUM,
+    assert_fits,
     chromium_path,
     open_page,
     separate_on_page,
@@ -35,6 +39,10 @@ from tests.support.server import ServerProcess
 
 STEMS = ["drums", "bass", "other", "vocals"]
 TITLE = "Prep Song"
+# An artist and title as long as DJ libraries have them: one unbroken line of it is wider
+# than the side column.
+LONG_TITLE = ("The Extremely Long Artist Name Collective feat. Somebody Else - "
+              "A Really Quite Long Track Title (Extended Club Mix, 2026 Remaster)")
 
 if chromium_path() is None:
     pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
@@ -63,6 +71,13 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def long_title_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("prep-long-title") / f"{LONG_TITLE}.wav"
+    write_audio(path, make_music_like_signal(2.0, seed=13), 44100)
+    return path
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_repo: Path) -> Iterator[Any]:
     data_dir = tmp_path_factory.mktemp("prep-server") / "data"
     proc = ServerProcess(
@@ -85,6 +100,14 @@ def separate(page: Any, clip: Path) -> None:
     separate_on_page(page, clip, TINY_MODEL)
 
 
+def upload(server: ServerProcess, path: Path, name: str) -> None:
+    """POST `path` to /api/tracks as a file called `name` (its title comes from it)."""
+    with open(path, "rb") as handle:
+        response = httpx.post(f"{server.http_url}/api/tracks", timeout=30,
+                              files={"file": (name, handle, "audio/wav")})
+    assert response.status_code in (200, 201), response.text
+
+
 def analysis_of(server: ServerProcess, track_id: str) -> dict[str, Any]:
     result: dict[str, Any] = httpx.get(
         f"{server.http_url}/api/tracks/{track_id}/analysis?wait=1", timeout=70).json()
@@ -103,8 +126,41 @@ def gains(page: Any) -> dict[str, float]:
     return result
 
 
+def test_no_sideways_scroll_with_an_empty_library(browser: Any, server: ServerProcess) -> None:
+    # First in the module: its server's library is still empty (the other tests fill it).
+    tracks = httpx.get(f"{server.http_url}/api/tracks", timeout=10).json()["tracks"]
+    assert tracks == [], "this test runs first in its module, on an empty library"
+    for width, height in [(360, 740), (390, 844), (430, 932), (800, 1000), (1440, 900)]:
+        context, page, messages = open_page(browser, width, height)
+        try:
+            page.goto(server.http_url + "/")
+            expect(page.locator("#conn")).to_have_text("Connected")
+            expect(page.locator("#model-select")).to_contain_text(TINY_MODEL)
+            expect(page.locator("#library-empty")).to_have_text("No tracks yet.")
+            expect(page.locator("#workers [data-fact=model]").first).to_have_text(TINY_MODEL)
+            assert_fits(page, f"{width}x{height}, empty library")
+            # A select is as wide as its longest option, and the options depend on the
+            # server: this tiny model's fit a 360 px form, the dsp engine's or a 6-stem
+            # model's labels do not (the form's stacked row once took their width: 1 px of
+            # sideways scroll at 390). Such labels, as models.js writes them:
+            page.evaluate("""() => {
+                document.getElementById('model-select').append(new Option(
+                    'htdemucs_6s (Demucs, 6 stems, cuda) · default · loading', 'long'));
+                document.getElementById('variant-select').append(new Option(
+                    '6 stems: drums, bass, other, vocals, guitar, piano', 'long'));
+            }""")
+            assert_fits(page, f"{width}x{height}, empty library, long model labels")
+            if width == 390:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "web-page-390x844-empty.png"),
+                                full_page=True)
+        finally:
+            context.close()
+        assert not messages, messages
+
+
 def test_a_finished_separation_as_a_prep_tool(page: Any, server: ServerProcess,
-                                               clip: Path) -> None:
+                                               clip: Path, long_title_clip: Path) -> None:
     page.goto(server.http_url + "/")
     separate(page, clip)
 
@@ -226,7 +282,21 @@ def test_a_finished_separation_as_a_prep_tool(page: Any, server: ServerProcess,
     page.keyboard.press(" ")
     assert page.evaluate("() => window.stemcastMixer.playing") is False
 
+    # A title longer than the side column is wide: the library's table, its card and the
+    # Workers card below stay in the 400 px column (the title on two lines, the whole of it
+    # in its tooltip).
+    upload(server, long_title_clip, long_title_clip.name)
+    page.get_by_role("button", name="Refresh").first.click()
+    long_row = page.locator("#library tr", has_text=LONG_TITLE)
+    expect(long_row).to_have_count(1)
+    expect(long_row.locator(".title-text")).to_have_attribute("title", LONG_TITLE)
+    assert_fits(page, "1440x900 with a long title in the library")
+    side = page.locator(".side").bounding_box()
+    assert side and side["width"] == 400, side
+
     ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "web-page-1440x900-library.png"), full_page=False)
     page.locator("#player").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "web-page-1440x900.png"), full_page=False)
     page.screenshot(path=str(ARTIFACTS / "web-page-1440x900-full.png"), full_page=True)
@@ -368,6 +438,7 @@ def test_phone_layout(browser: Any, server: ServerProcess, clip: Path) -> None:
             sizes = page.evaluate("""() => ({scroll: document.documentElement.scrollWidth,
                                              client: document.documentElement.clientWidth})""")
             assert sizes["scroll"] <= sizes["client"] == width, (width, sizes)
+            assert_fits(page, f"{width}x{height} with a track loaded")
             # Stems stacked: each waveform as wide as its row, below the controls.
             for name in STEMS:
                 wave = page.locator(f".stem[data-stem={name}] .wave").bounding_box()
@@ -411,10 +482,7 @@ def test_accessibility_names(page: Any, server: ServerProcess, clip: Path) -> No
     copy = clip.with_name(f"copy of {clip.name}")
     copy.write_bytes(clip.read_bytes() + b"\0\0")  # other bytes, same title and audio
     for path in (clip, copy):
-        with open(path, "rb") as handle:
-            response = httpx.post(f"{server.http_url}/api/tracks", timeout=30,
-                                  files={"file": (clip.name, handle, "audio/wav")})
-        assert response.status_code in (200, 201), response.text
+        upload(server, path, clip.name)
     page.get_by_role("button", name="Refresh").first.click()
     rows = page.locator("#library tr", has_text=TITLE)
     wait_until(page, lambda: rows.count() >= 1, "the library rows of the title")

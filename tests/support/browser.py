@@ -74,3 +74,13 @@ def separate_on_page(page: Any, clip: Path, model: str) -> None:
     page.get_by_role("button", name="Separate").click()
     expect(page.locator("#job")).to_have_attribute("data-stage", "complete", timeout=120_000)
     expect(page.locator(".stem canvas[data-drawn=true]")).to_have_count(4)
+
+
+# What sticks out sideways, as devtools would show it (the file says how it measures).
+_OVERFLOW_JS = (Path(__file__).with_name("page_overflow.js")).read_text()
+
+
+def assert_fits(page: Any, where: str) -> None:
+    """No sideways scroll, and nothing in the side column's cards past their edges."""
+    found = page.evaluate(_OVERFLOW_JS)
+    assert not found, f"{where}: " + "; ".join(found)

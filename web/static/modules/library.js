@@ -25,7 +25,13 @@ export async function refreshLibrary() {
       row.dataset.analysis = track.analysis || "";
       row.dataset.title = track.title || track.filePath.split("/").pop();
       if (track.trackId === job.trackId) row.className = "current";
-      const title = cell(row.dataset.title, "title");
+      const title = cell("", "title");
+      // In a span so that it can take two lines (a cell cannot be line-clamped).
+      const text = document.createElement("span");
+      text.className = "title-text";
+      text.textContent = row.dataset.title;
+      text.title = row.dataset.title;  // the whole title where it is cut
+      title.append(text);
       title.title = track.filePath;
       // Shown under the title by CSS (td.title::after), so the cell's text stays the title.
       title.dataset.separations = separationsText(track.separations || []);
