@@ -57,7 +57,10 @@ async def test_a_file_changed_while_its_job_waits(tmp_path: Path, rewrite: str) 
     audio_b = make_music_like_signal(6.0 if rewrite.startswith("same") else 5.0, seed=22)
     track = write_audio(tmp_path / "track.wav", audio_a, 44100)
     copy_a = write_audio(tmp_path / "copy_a.wav", audio_a, 44100)
-    blocker = write_audio(tmp_path / "blocker.wav", make_music_like_signal(60.0, seed=23), 44100)
+    # Four minutes: never done before the rewrite below, however fast the machine (it is
+    # cancelled then, so its length costs nothing).
+    blocker = write_audio(tmp_path / "blocker.wav", make_music_like_signal(240.0, seed=23),
+                          44100)
     server = ServerProcess(tmp_path / "data", args=[
         "--model", "dsp", "--max-concurrent-jobs", "1",
         "--allow-path-prefix", str(tmp_path)]).start()
@@ -88,7 +91,9 @@ async def test_a_file_changed_while_its_job_waits(tmp_path: Path, rewrite: str) 
             else:
                 write_audio(track, audio_b, 44100)
 
-            done = await until_all_done(client, {"track", "copy", "blocker"}, timeout=240)
+            assert any(j["jobId"] == old_job and j["state"] == "queued" for j in queue(server))
+            await client.send({"command": "cancel", "requestId": "blocker"})  # frees the worker
+            done = await until_all_done(client, {"track", "copy"}, timeout=240)
             track_messages, copy_messages = done["track"], done["copy"]
 
         track_ready, copy_ready = track_messages[-1], copy_messages[-1]
