@@ -111,8 +111,11 @@ class ApiJobService:
         try:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
-                await self._stage_done(job.id, "basic_features", await self.app_fields
-                                       .basic_features(analysed, basic_features_data(analysed)))
+                # The data is only sent in a callback: without one, the band waveforms
+                # (~150 MB an hour of track as Python objects) are not read at all.
+                data = await self.app_fields.basic_features(
+                    analysed, basic_features_data(analysed)) if job.callback_url else {}
+                await self._stage_done(job.id, "basic_features", data)
             if job.options.characteristics and "characteristics" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
                 await self._stage_done(job.id, "characteristics",
