@@ -42,8 +42,10 @@ class Settings:
     max_concurrent_jobs: int = 1
     library_dirs: list[Path] = field(default_factory=list)
     allowed_path_prefixes: list[Path] = field(default_factory=list)
-    max_upload_mb: int = 500
-    max_duration_s: float = 1200.0
+    # 4 GiB: a 3-hour WAV is 1.9 GB at 16-bit/44.1 kHz, 3.1 GB at 24-bit/48 kHz.
+    max_upload_mb: int = 4096
+    # 3 hours: memory no longer grows with the track (README "Memory by track length").
+    max_duration_s: float = 10800.0
     callback_retries: int = 3
     callback_retry_delay: float = 2.0
     callback_timeout: float = 30.0

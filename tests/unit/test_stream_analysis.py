@@ -22,6 +22,7 @@ from stemcast.analysis.stream_input import BandStream, LoudnessStream
 from stemcast.analysis.tasks import ONSETS_JSON, analyze_file, transcribe_file
 from stemcast.audio import decode
 from stemcast.audio.waveform import waveform_entries
+from stemcast.storage.json_stream import CHUNK, write_json_streamed
 from tests.support.audio_fixtures import make_music_like_signal
 
 
@@ -59,6 +60,24 @@ def test_band_stream_is_mix_band_waveforms(rate: int) -> None:
     for start, end in _blocks(audio.shape[1], 2):
         stream.update(audio[:, start:end])
     assert stream.entries() == mix_band_waveforms(audio, rate)
+    stream.close()
+
+
+def test_band_stream_columns_write_the_whole_track_json(tmp_path: Path) -> None:
+    """Rounded a block at a time into files, written a chunk at a time: the bytes of
+    json.dumps of the whole-track lists, with columns longer than one JSON chunk."""
+    rate = 8000
+    audio = make_music_like_signal(900.0, sample_rate=rate, channels=1, seed=5)
+    stream = BandStream(rate, tmp_path)
+    for start in range(0, audio.shape[1], 3 * rate + 17):
+        stream.update(audio[:, start:start + 3 * rate + 17])
+    document = stream.entries(as_arrays=True)
+    assert document[-1]["num_pixels"] > CHUNK  # 150 a second for 900 s
+    write_json_streamed(tmp_path / "bands.json", document)
+    stream.close()
+    assert (tmp_path / "bands.json").read_text() == json.dumps(
+        mix_band_waveforms(audio, rate), separators=(",", ":"))
+    assert [p.name for p in tmp_path.iterdir()] == ["bands.json"]  # the columns unlinked
 
 
 @pytest.mark.parametrize("rate", [44100, 48000])

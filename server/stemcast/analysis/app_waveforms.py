@@ -39,13 +39,15 @@ def _samples_per_pixel(sample_rate: int, per_second: int) -> float | int:
     return int(exact) if exact.is_integer() else round(exact, 3)
 
 
-def _rounded_array(values: np.ndarray) -> np.ndarray:
+def rounded_array(values: np.ndarray) -> np.ndarray:
+    """The values as written: rounding is per value, so a block at a time gives the same.
+    """
     # float64 before rounding (0.1 is written 0.1); + 0.0 turns -0.0 into 0.0.
     return np.round(values.astype(np.float64), DECIMALS) + 0.0
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    rounded: list[float] = _rounded_array(values).tolist()
+    rounded: list[float] = rounded_array(values).tolist()
     return rounded
 
 
@@ -64,17 +66,6 @@ def window_peak_rms(signal: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray,
     lengths = np.diff(np.append(starts, signal.size))
     rms = np.sqrt(np.add.reduceat(signal.astype(np.float64) ** 2, starts) / lengths)
     return peak, rms
-
-
-def rounded_columns(parts: list[tuple[np.ndarray, np.ndarray]],
-                    as_arrays: bool = False) -> tuple[Any, Any]:
-    """peak_and_rms's lists from window_peak_rms's arrays, block by block; as_arrays: the
-    rounded values as float64 arrays (storage.json_stream writes them as those lists)."""
-    if not parts:
-        return (np.zeros(0), np.zeros(0)) if as_arrays else ([], [])
-    peak = _rounded_array(np.concatenate([peak for peak, _ in parts]))
-    rms = _rounded_array(np.concatenate([rms for _, rms in parts]))
-    return (peak, rms) if as_arrays else (peak.tolist(), rms.tolist())
 
 
 def band_filters(sample_rate: int) -> dict[str, np.ndarray]:

@@ -13,18 +13,21 @@ are zeros (pad_mode "constant") or the edge sample (pad_mode "edge").
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
 import numpy as np
 
-_ITEM = np.dtype(np.float32).itemsize
+from stemcast.storage.disk_column import DiskColumn
+
 Pad = Literal["constant", "edge"]
 
 
 class MonoSource(Protocol):
-    size: int
+    @property
+    def size(self) -> int:
+        """Samples in the source."""
+        ...
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """float32 samples [start, stop); zeros where that is outside the track."""
@@ -55,21 +58,20 @@ class MonoFile:
     """float32 samples appended to an unlinked temporary file, then read by region."""
 
     def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
-        # Unlinked at once: nothing is left behind however the process ends.
-        self._file = tempfile.TemporaryFile(dir=folder, prefix="stemcast-mono-")  # noqa: SIM115
-        self.size = 0
+        self._column = DiskColumn(folder, np.float32, prefix="stemcast-mono-")
+
+    @property
+    def size(self) -> int:
+        return self._column.size
 
     def append(self, samples: np.ndarray) -> None:
-        self._file.write(np.ascontiguousarray(samples, dtype=np.float32).tobytes())
-        self.size += int(samples.size)
+        self._column.append(samples)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         out = np.zeros(max(stop - start, 0), dtype=np.float32)
         low, high = max(start, 0), min(stop, self.size)
         if high > low:
-            self._file.flush()
-            data = os.pread(self._file.fileno(), (high - low) * _ITEM, low * _ITEM)
-            out[low - start:high - start] = np.frombuffer(data, dtype=np.float32)
+            out[low - start:high - start] = self._column.read(low, high)
         return out
 
     def edge(self, last: bool) -> float:
@@ -79,7 +81,7 @@ class MonoFile:
         return float(self.read(at, at + 1)[0])
 
     def close(self) -> None:
-        self._file.close()
+        self._column.close()
 
 
 def frame_count(size: int, hop: int) -> int:

@@ -28,6 +28,15 @@ from stemcast_protocol import Priority
 log = logging.getLogger(__name__)
 
 RANK = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+# How long a job waits for its track's analysis: 5 minutes, plus 2 s per second of track.
+# A fixed 300 s failed every track past ~10 minutes (an hour's analysis takes longer than
+# that on 2 cores), and tracks may be 3 hours long (--max-duration-s).
+WAIT_BASE_S = 300.0
+WAIT_PER_TRACK_SECOND = 2.0
+
+
+def wait_limit(track: Track) -> float:
+    return WAIT_BASE_S + WAIT_PER_TRACK_SECOND * max(track.duration_seconds or 0.0, 0.0)
 PENDING_POLL_S = 30.0
 
 Listener = Callable[[Track], None]
@@ -82,8 +91,9 @@ class AnalysisService:
         return remove
 
     async def wait(self, track: Track, priority: Priority = Priority.NORMAL,
-                   timeout: float = 300.0) -> Track:
-        """The track once analysed (or failed); queues it if needed."""
+                   timeout: float | None = None) -> Track:
+        """The track once analysed (or failed); queues it if needed. TimeoutError after
+        `timeout` s (by default wait_limit(track), which grows with the track)."""
         if track.analysis_state != "pending":
             return track
         loop = asyncio.get_running_loop()
@@ -99,7 +109,8 @@ class AnalysisService:
             if fresh is not None and fresh.analysis_state != "pending":
                 return fresh
             self.request(track, priority)
-            return await asyncio.wait_for(finished, timeout)
+            return await asyncio.wait_for(
+                finished, wait_limit(track) if timeout is None else timeout)
         finally:
             remove()
 

@@ -12,7 +12,8 @@ at a time with the same arithmetic as its whole-array form:
   across blocks (scipy's lfilter with zi), its 400 ms gating blocks summed from the same
   samples, then its gating on the block powers;
 - the mix's waveform peaks (audio.waveform_stream) and the app's band waveforms
-  (app_waveforms: Butterworth bands with sosfilt state carried, windows reduced once whole).
+  (app_waveforms: Butterworth bands with sosfilt state carried, windows reduced once whole
+  and rounded as they are, their columns kept in temporary files, not memory).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from stemcast.analysis.grid import RATE
 from stemcast.analysis.mono_file import MonoFile
 from stemcast.audio.blocks import BlockStream, read_blocks
 from stemcast.audio.waveform_stream import WaveformStream
+from stemcast.storage.disk_column import DiskColumn
 
 _GAINS = [1.0, 1.0, 1.0, 1.41, 1.41]  # BS.1770 channel weights (pyloudnorm's G)
 _STEP = 0.25  # pyloudnorm's default overlap 0.75
@@ -111,7 +113,7 @@ class LoudnessStream:
 class BandStream:
     """app_waveforms.mix_band_waveforms, fed (channels, frames) blocks."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, folder: str | os.PathLike[str] | None = None) -> None:
         self.rate = sample_rate
         self.filters = app_waveforms.band_filters(sample_rate)
         self.states = {name: np.zeros((sos.shape[0], 2)) for name, sos in self.filters.items()}
@@ -121,10 +123,11 @@ class BandStream:
         self.pending = {level: {name: np.zeros(0) for name in self.filters}
                         for level in self.levels}
         self.window = dict.fromkeys(self.levels, 0)  # the first window not yet reduced
-        # Per level and band: (peak, rms) arrays of the windows reduced, rounded to lists
-        # only in entries() (as Python floats they would be 8x the size).
-        self.done: dict[int, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {
-            level: {name: [] for name in self.filters} for level in self.levels}
+        # Per level and band: the rounded (peak, rms) of the windows reduced, on disk: held
+        # until the document is written, they grew memory by ~30 MB an hour of track.
+        self.done: dict[int, dict[str, tuple[DiskColumn, DiskColumn]]] = {
+            level: {name: (DiskColumn(folder), DiskColumn(folder)) for name in self.filters}
+            for level in self.levels}
 
     def update(self, samples: np.ndarray) -> None:
         mono = np.nan_to_num(samples.mean(axis=0)).astype(np.float64)
@@ -149,25 +152,32 @@ class BandStream:
             if until > first_window:
                 starts = np.arange(first_window, until, dtype=np.int64) * self.rate \
                     // per_second - first
-                self.done[level][name].append(
-                    app_waveforms.window_peak_rms(pending[:end - first], starts))
+                peak, rms = app_waveforms.window_peak_rms(pending[:end - first], starts)
+                self.done[level][name][0].append(app_waveforms.rounded_array(peak))
+                self.done[level][name][1].append(app_waveforms.rounded_array(rms))
                 pending = pending[end - first:]
             self.pending[level][name] = pending
         self.window[level] = max(until, first_window)
 
     def entries(self, as_arrays: bool = False) -> list[dict[str, Any]]:
-        """The entries; called once: each column's parts are let go as it is made, so the
-        rounded copies do not sit beside all the parts (~30 MB an hour)."""
+        """The entries, called once; as_arrays: each column a DiskColumn (written by
+        storage.json_stream a chunk at a time), else lists."""
         entries = []
         for level in self.levels:
             per_second = app_waveforms.APP_LEVELS[level]
             self._reduce(level, {}, -(-self.frames * per_second // self.rate), self.frames)
-            columns = {name: app_waveforms.rounded_columns(self.done[level].pop(name),
-                                                           as_arrays)
-                       for name in self.filters}
+            columns = {name: pair if as_arrays else
+                       (pair[0].to_array().tolist(), pair[1].to_array().tolist())
+                       for name, pair in self.done[level].items()}
             entries.append(app_waveforms.band_entry(level, self.rate, self.window[level],
                                                     columns))
         return entries
+
+    def close(self) -> None:
+        for pairs in self.done.values():
+            for peak, rms in pairs.values():
+                peak.close()
+                rms.close()
 
 
 @dataclass(frozen=True)
@@ -177,9 +187,10 @@ class AnalysisInput:
     frames: int  # at the file's rate
     peak: float
     loudness_lufs: float | None
-    # The mix's peaks and band waveforms, kept as compact arrays, and given as arrays
-    # (waveform.waveform_entries', app_waveforms.mix_band_waveforms' documents with each
-    # list a float64 array): storage.json_stream writes them a chunk at a time, since as
+    # The mix's peaks and band waveforms, kept as compact arrays (the bands in temporary
+    # files), and given as arrays (waveform.waveform_entries', app_waveforms.
+    # mix_band_waveforms' documents with each list a float64 array, or a DiskColumn):
+    # storage.json_stream writes them a chunk at a time, since as
     # Python floats and one JSON string an hour's 4 million values took ~200 MB.
     peaks: WaveformStream
     band_stream: BandStream
@@ -188,19 +199,24 @@ class AnalysisInput:
         return self.peaks.entries(as_arrays=True)
 
     def bands(self) -> list[dict[str, Any]]:
+        """Valid until close()."""
         return self.band_stream.entries(as_arrays=True)
+
+    def close(self) -> None:
+        self.mono.close()
+        self.band_stream.close()
 
 
 def read_analysis_input(path: str | os.PathLike[str],
                         folder: str | os.PathLike[str] | None = None) -> AnalysisInput:
     """The file's measures and its mono mixdown, written to a temporary file in `folder`
-    (the caller closes it: AnalysisInput.mono.close())."""
+    (the caller closes it: AnalysisInput.close())."""
 
     def consume(stream: BlockStream) -> AnalysisInput:
         rate, channels = stream.sample_rate, stream.channels
         loudness = LoudnessStream(rate, channels if channels <= LOUDNESS_MAX_CHANNELS else 1)
         peaks = WaveformStream(["mix"], rate)
-        bands = BandStream(rate)
+        bands = BandStream(rate, folder)
         resampler = (soxr.ResampleStream(rate, RATE, 1, dtype="float32", quality="HQ")
                      if rate != RATE else None)
         mono, peak = MonoFile(folder), 0.0

@@ -48,7 +48,7 @@ def analyze_file(audio_path: str, waveform_path: str) -> dict[str, Any]:
         features["characteristics"] = _app_extras(data, spectra, features, folder)
         write_json_streamed(Path(waveform_path), data.waveforms())
     finally:
-        data.mono.close()
+        data.close()
     return features
 
 
@@ -66,7 +66,7 @@ def app_extras_file(audio_path: str, features: dict[str, Any], folder: str) -> d
         spectra = track_spectra(data.mono) if data.mono.size else None
         return _app_extras(data, spectra, features, Path(folder))
     finally:
-        data.mono.close()
+        data.close()
 
 
 def _app_extras(data: AnalysisInput, spectra: TrackSpectra | None, features: dict[str, Any],

@@ -36,9 +36,10 @@ WORK = (
     Flag("--allow-path-prefix", "ALLOW_PATH_PREFIX", Path, (),
          "folder clients may name files in by filePath (repeatable)", repeat=True,
          dest="allowed_path_prefixes"),
-    Flag("--max-upload-mb", "MAX_UPLOAD_MB", int, 500, "upload size limit"),
-    Flag("--max-duration-s", "MAX_DURATION_S", float, 1200.0,
-         "longest track to separate, in seconds"),
+    Flag("--max-upload-mb", "MAX_UPLOAD_MB", int, 4096,
+         "upload size limit in MB (a 3-hour 24-bit WAV is about 3 GB)"),
+    Flag("--max-duration-s", "MAX_DURATION_S", float, 10800.0,
+         "longest track to separate, in seconds (3 hours)"),
 )
 CALLBACKS = (
     Flag("--callback-retries", "CALLBACK_RETRIES", int, 3, "retries after a failed callback"),

@@ -3,7 +3,9 @@
 A long track's waveforms are millions of numbers: as one list of Python floats and one
 JSON string they took ~200 MB an hour of audio at once. Here an array's values become
 Python floats and text a chunk at a time; the bytes are json.dumps(document with every
-array as .tolist(), separators=(",", ":")) exactly.
+array as .tolist(), separators=(",", ":")) exactly. A DiskColumn (values kept in an
+unlinked temporary file as they are made, ~30 MB an hour of band waveforms that would
+otherwise sit in memory until the document is written) is written like an array.
 """
 
 from __future__ import annotations
@@ -16,21 +18,29 @@ from typing import Any
 import numpy as np
 
 from stemcast.storage.atomic import atomic_target
+from stemcast.storage.disk_column import DiskColumn
 
 CHUNK = 1 << 16  # values made Python floats at a time
 
 
+def _array_pieces(chunks: Iterator[np.ndarray]) -> Iterator[str]:
+    yield "["
+    for index, chunk in enumerate(chunks):
+        if index:
+            yield ","
+        yield json.dumps(chunk.tolist(), separators=(",", ":"))[1:-1]
+    yield "]"
+
+
 def json_pieces(value: Any) -> Iterator[str]:
     """The compact JSON text of value, in pieces; np.ndarray values are written as flat
-    lists of their .tolist() values (callers pass 1-d arrays)."""
+    lists of their .tolist() values (callers pass 1-d arrays), DiskColumns likewise."""
     if isinstance(value, np.ndarray):
         flat = value.ravel()
-        yield "["
-        for start in range(0, flat.size, CHUNK):
-            if start:
-                yield ","
-            yield json.dumps(flat[start:start + CHUNK].tolist(), separators=(",", ":"))[1:-1]
-        yield "]"
+        yield from _array_pieces(flat[start:start + CHUNK]
+                                 for start in range(0, flat.size, CHUNK))
+    elif isinstance(value, DiskColumn):
+        yield from _array_pieces(value.chunks(CHUNK))
     elif isinstance(value, dict):
         yield "{"
         for index, (key, item) in enumerate(value.items()):
