@@ -42,6 +42,10 @@ def _first_job_id(messages: list[dict[str, Any]]) -> str:
     return next(m["jobId"] for m in messages if m.get("jobId"))
 
 
+def _final(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(m for m in reversed(messages) if m["type"] in ("stemsReady", "stemsFailed"))
+
+
 async def _job_of(client: StemcastClient, request_id: str) -> str:
     """Wait for the request's first progress that names its job (hashed and queued)."""
     while True:
@@ -96,7 +100,8 @@ async def test_a_file_changed_while_its_job_waits(tmp_path: Path, rewrite: str) 
             done = await until_all_done(client, {"track", "copy"}, timeout=240)
             track_messages, copy_messages = done["track"], done["copy"]
 
-        track_ready, copy_ready = track_messages[-1], copy_messages[-1]
+        # The final message, not the last: a trackAnalysis may come after stemsReady.
+        track_ready, copy_ready = _final(track_messages), _final(copy_messages)
         assert track_ready["type"] == "stemsReady", track_ready
         assert copy_ready["type"] == "stemsReady", copy_ready
         # Each request got the stems of its own file's audio, from a job of its own.
