@@ -46,6 +46,9 @@ class Settings:
     max_upload_mb: int = 4096
     # 3 hours: memory no longer grows with the track (README "Memory by track length").
     max_duration_s: float = 10800.0
+    # A whole URL download (POST /api/tracks/fetch); a read that waits 30 s fails sooner.
+    # 15 minutes: a 3-hour mix by URL is 0.4-3 GB.
+    fetch_timeout: float = 900.0
     callback_retries: int = 3
     callback_retry_delay: float = 2.0
     callback_timeout: float = 30.0
@@ -177,6 +180,8 @@ class Settings:
             raise ValueError("--max-upload-mb must be at least 1")
         if self.max_duration_s <= 0:
             raise ValueError("--max-duration-s must be more than 0")
+        if self.fetch_timeout <= 0:
+            raise ValueError("--fetch-timeout must be more than 0 seconds")
         if self.callback_retries < 0 or self.callback_retry_delay < 0:
             raise ValueError("--callback-retries and --callback-retry-delay must be >= 0")
         if self.callback_timeout <= 0:

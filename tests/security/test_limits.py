@@ -8,17 +8,21 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from stemcast_protocol import StemcastClient
 from tests.support.server import ServerProcess
+from tests.support.web_server import serving
 
 pytestmark = pytest.mark.integration
 
 CAP = 4
+FETCH_TIMEOUT_S = 4
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory, music_dir: Path) -> Iterat
         "--model", "dsp", "--allow-path-prefix", str(music_dir), "--max-upload-mb", "1",
         "--header-timeout-s", "2", "--body-timeout-s", "2",
         "--max-connections-per-address", str(CAP), "--callback-inline-max-mb", "1",
-        "--callback-allow-host", "127.0.0.1"], allow_private_targets=False).start()
+        "--callback-allow-host", "127.0.0.1", "--fetch-allow-host", "127.0.0.1",
+        "--fetch-timeout", str(FETCH_TIMEOUT_S)], allow_private_targets=False).start()
     yield server
     server.stop()
 
@@ -85,6 +90,44 @@ def test_a_chunked_upload_stops_at_the_limit(limited: ServerProcess) -> None:
         return
     assert response.status_code == 413, response.text
     assert response.json()["error"]["code"] == "UPLOAD_TOO_LARGE"
+
+
+def _trickling(song: bytes, pause: float) -> type[BaseHTTPRequestHandler]:
+    """Serves `song` in eight pieces, `pause` seconds apart: never stalled, slow in all."""
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", str(len(song)))
+            self.end_headers()
+            piece = -(-len(song) // 8)
+            for start in range(0, len(song), piece):
+                self.wfile.write(song[start:start + piece])
+                self.wfile.flush()
+                time.sleep(pause)
+
+    return Trickle
+
+
+def test_a_url_download_is_bounded_in_all_not_per_read(limited: ServerProcess,
+                                                       song_bytes: bytes) -> None:
+    """--fetch-timeout bounds the whole download (a trickle that never stalls is cut off
+    and the error names the flag); a slower read than the old fixed limit allowed is fine."""
+    with serving(_trickling(song_bytes, 0.1)) as url:  # about a second in all
+        taken = httpx.post(f"{limited.http_url}/api/tracks/fetch", json={"url": f"{url}/a.wav"},
+                           timeout=60)
+    assert taken.status_code == 201, taken.text
+    with serving(_trickling(song_bytes, 1.0)) as url:  # about eight seconds in all
+        cut = httpx.post(f"{limited.http_url}/api/tracks/fetch", json={"url": f"{url}/b.wav"},
+                         timeout=60)
+    assert cut.status_code == 502, cut.text
+    error = cut.json()["error"]
+    assert error["code"] == "FETCH_TIMEOUT" and "--fetch-timeout" in error["message"], error
+    assert f"{FETCH_TIMEOUT_S} s" in error["message"], error
 
 
 def test_slow_headers_are_cut_off(limited: ServerProcess) -> None:

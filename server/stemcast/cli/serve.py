@@ -40,6 +40,9 @@ WORK = (
          "upload size limit in MB (a 3-hour 24-bit WAV is about 3 GB)"),
     Flag("--max-duration-s", "MAX_DURATION_S", float, 10800.0,
          "longest track to separate, in seconds (3 hours)"),
+    Flag("--fetch-timeout", "FETCH_TIMEOUT", float, 900.0,
+         "seconds a whole URL download (POST /api/tracks/fetch) may take; a read that "
+         "waits 30 s fails sooner"),
 )
 CALLBACKS = (
     Flag("--callback-retries", "CALLBACK_RETRIES", int, 3, "retries after a failed callback"),

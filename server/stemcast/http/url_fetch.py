@@ -1,9 +1,10 @@
 """HTTP: register a track from a direct audio URL (`POST /api/tracks/fetch`).
 
 The server downloads the file itself (streamed, at most --max-upload-mb, within
-FETCH_TIMEOUT seconds in all), stores it in the uploads folder and registers it like an
-upload. Connections go through the outbound guard (net/outbound.py): no loopback, private
-or other non-public address unless --fetch-allow-private. Failures all read alike, whatever
+--fetch-timeout seconds in all and READ_TIMEOUT seconds a read), stores it in the uploads
+folder and registers it like an upload. Connections go through the outbound guard
+(net/outbound.py): no loopback, private or other non-public address unless
+--fetch-allow-private. Failures all read alike, whatever
 the target answered (refused, TLS error, 404...): told apart, they would make this endpoint
 a port scanner.
 """
@@ -33,7 +34,9 @@ from stemcast.library.tracks import TrackSource
 from stemcast.net.outbound import OutboundPolicy, OutboundRefused, guarded_client
 from stemcast.net.page_audio import ENABLE_HINT, PageAudio, PageAudioError, find_page_audio
 
-FETCH_TIMEOUT = 30.0
+# A read (or connect) that waits this long fails: a stalled peer, however long the whole
+# download may take. Also the time a web page's read may take (yt-dlp).
+READ_TIMEOUT = 30.0
 MAX_URL_LENGTH = 4096
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _SUFFIX_OF_TYPE = {
@@ -100,8 +103,9 @@ def _suffix_of(name: str, content_type: str) -> str:
 
 
 async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPolicy,
-                   timeout: float = FETCH_TIMEOUT) -> tuple[Path, str]:
-    """Download `url` into `folder`; return the file and the name it had on the web."""
+                   timeout: float) -> tuple[Path, str]:
+    """Download `url` into `folder` within `timeout` seconds in all; return the file and
+    the name it had on the web."""
     folder.mkdir(parents=True, exist_ok=True)
     host = urlsplit(url).hostname
     partial = folder / f"{uuid.uuid4()}.partial"
@@ -111,7 +115,8 @@ async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPol
                         "browser and points at the audio itself")
     try:
         async with asyncio.timeout(timeout), \
-                guarded_client(policy, timeout=timeout, follow_redirects=True) as client, \
+                guarded_client(policy, timeout=min(timeout, READ_TIMEOUT),
+                               follow_redirects=True) as client, \
                 client.stream("GET", url) as response:
             if response.status_code >= 400:
                 raise failed
@@ -133,10 +138,17 @@ async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPol
     except OutboundRefused as exc:
         partial.unlink(missing_ok=True)
         raise FetchError(403, "URL_NOT_ALLOWED", f"url: {exc}") from exc
-    except (TimeoutError, httpx.TimeoutException) as exc:
+    except httpx.TimeoutException as exc:
         partial.unlink(missing_ok=True)
         raise FetchError(502, "FETCH_TIMEOUT",
-                         f"downloading from {host!s:.100} took longer than {timeout:g} s") from exc
+                         f"{host!s:.100} sent nothing for {min(timeout, READ_TIMEOUT):g} s; "
+                         "check that the URL opens in a browser") from exc
+    except TimeoutError as exc:
+        partial.unlink(missing_ok=True)
+        raise FetchError(502, "FETCH_TIMEOUT",
+                         f"downloading from {host!s:.100} took longer than {timeout:g} s "
+                         "(--fetch-timeout); upload the file instead, or raise the "
+                         "limit") from exc
     except httpx.HTTPError as exc:
         partial.unlink(missing_ok=True)
         raise failed from exc
@@ -151,7 +163,7 @@ async def download(url: str, folder: Path, limit_bytes: int, policy: OutboundPol
 async def _page_audio(url: str, policy: OutboundPolicy, max_duration_s: float) -> PageAudio:
     """A page's audio URL through yt-dlp (the optional extra), as FetchErrors."""
     try:
-        page = await find_page_audio(url, policy, FETCH_TIMEOUT)
+        page = await find_page_audio(url, policy, READ_TIMEOUT)
     except OutboundRefused as exc:
         raise FetchError(403, "URL_NOT_ALLOWED", f"url: {exc}") from exc
     except PageAudioError as exc:
@@ -194,11 +206,12 @@ async def fetch_track(request: Request) -> JSONResponse:
     try:
         url = check_url(body.get("url"))
         try:
-            target, name = await download(url, services.settings.uploads_dir, limit, policy)
+            target, name = await download(url, services.settings.uploads_dir, limit, policy,
+                                          services.settings.fetch_timeout)
         except WebPageError:
             page = await _page_audio(url, policy, services.settings.max_duration_s)
             target, name = await download(page.url, services.settings.uploads_dir, limit,
-                                          policy)
+                                          policy, services.settings.fetch_timeout)
             title = page.title
     except FetchError as exc:
         raise HTTPProblem(exc.status, exc.code, str(exc)) from exc
