@@ -7,7 +7,9 @@ handed back to the fleet (SIGTERM) or left to expire with its heartbeat (kill -9
 Redis) answers the same audio with those stems. Tiny random-weight Demucs.
 
 The order does not hang on speed: the remote worker is paused (SIGSTOP) while the job is
-handed out, so only the server's own node can take it, and resumed once it has.
+handed out, so only the server's own node can take it, and resumed once it has (the job's
+first `separating` progress: a node runs it, and w0 cannot). The server is stopped at
+once; a job that still ends before the stop is accepted (and checked as such).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.integration
 
 redis_server_binary()  # skipped here (a failure under CI) without redis-server
 
-SECONDS = {"sigterm": 20.0, "sigkill": 20.0}
+# A minute of audio: seconds of tiny Demucs, so the stop comes mid-job on any machine.
+SECONDS = {"sigterm": 60.0, "sigkill": 60.0}
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +66,6 @@ def _api_server(folder: Path, broker: RedisProcess, repo: Path) -> ServerProcess
         "--workers", "1", "--allow-path-prefix", str(folder / "music")])
 
 
-def _own_node_runs(fleet: Fleet, job_id: str) -> bool:
-    return any(w["alive"] and w["name"].endswith("-local0") and w["jobs"] == [job_id]
-               for w in fleet.fleet())
-
-
 def _pending(fleet: Fleet) -> list[dict[str, Any]]:
     broker = _redis(fleet)
     return [item for stream in STREAMS for item in broker.xpending_range(
@@ -89,11 +87,13 @@ async def test_a_stopped_servers_job_is_finished_once_by_the_fleet(
             inbox = Inbox(client)
             await _ask(client, clip, how)
             job = await inbox.job_id(how)
-            await _until(lambda: _own_node_runs(remote, job), 120,
-                         "the server's own node running the job:\n" + remote.logs())
+            # Its first `separating` progress, sent as a node starts it: the server's own
+            # (w0 is paused). /health's fleet list refreshes on a period, which a short job
+            # on a quiet machine can finish within, so it is not waited for.
             await inbox.until(how, lambda m: m.get("stage") == "separating")
     finally:
         os.kill(w0.process.pid, signal.SIGCONT)
+    assert w0.log_path.read_text().count(f"job {job} started (") == 0, w0.log()
     server = remote.server.process
     assert server is not None
     if how == "sigterm":
