@@ -156,9 +156,9 @@ def _use_cache_store(args: argparse.Namespace) -> int | None:
     """Make prune/clear delete the removed jobs' objects in the store too, as the server's
     own pruning does; the exit status when it cannot (a store that does not work, or one
     the data folder's server used that the command was not told about)."""
-    from stemcast.cli.worker import check_storage
+    from stemcast.cli.worker import open_checked_store
     from stemcast.storage.job_objects import use_store
-    from stemcast.storage.store import StoreError, open_store
+    from stemcast.storage.store import StoreError
     from stemcast.storage.store_record import recorded_store
 
     command = f"stemcast cache {args.action}"
@@ -169,14 +169,14 @@ def _use_cache_store(args: argparse.Namespace) -> int | None:
         return 2
     if args.storage_url:
         try:
-            check_storage(args.storage_url, args.storage_endpoint)
+            store = open_checked_store(args.storage_url, args.storage_endpoint)
         except (ValueError, StoreError) as exc:
             print(f"{command}: {exc}", file=sys.stderr)
             return 2
         if record is not None and record.url.rstrip("/") != args.storage_url.rstrip("/"):
             print(f"{command}: note: this data folder's server last used {record.url}; "
                   f"deleting the objects in {args.storage_url}", file=sys.stderr)
-        use_store(open_store(args.storage_url, args.storage_endpoint))
+        use_store(store)
         return None
     use_store(None)  # local files only
     if record is not None and not args.local_only:

@@ -12,10 +12,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stemcast.cli.common import DEVICE, MODEL
 from stemcast.cli.flags import Flag, add_flags
 from stemcast.config import QUEUE_SCHEMES
+
+if TYPE_CHECKING:  # boto3 and the store load only when a command uses one
+    from stemcast.storage.store import Store
 
 QUEUE_HELP = "Redis URL of the fleet's queue (redis://host:6379/0)"
 
@@ -66,13 +70,21 @@ WORKER = (
 )
 
 
-def check_storage(url: str | None, endpoint: str | None) -> None:
-    """Raise ValueError/StoreError now for a store that cannot work (the fix in the
-    message): a wrong bucket or key is said at start-up, not on the first job."""
-    if url:
-        from stemcast.storage.store import open_store
+def open_checked_store(url: str, endpoint: str | None) -> Store:
+    """The store, checked now: raises ValueError/StoreError (the fix in the message) for
+    one that cannot work, so a wrong bucket or key is said at start-up, not on the first
+    job."""
+    from stemcast.storage.store import open_store
 
-        open_store(url, endpoint).check()
+    store = open_store(url, endpoint)
+    store.check()
+    return store
+
+
+def check_storage(url: str | None, endpoint: str | None) -> None:
+    """open_checked_store for a process that opens its own store later (serve)."""
+    if url:
+        open_checked_store(url, endpoint)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from stemcast.fleet.redis_queue import RedisQueue
     from stemcast.logging_setup import LogSettings
     from stemcast.separation.worker_messages import WorkerConfig
-    from stemcast.storage.store import StoreError, open_store
+    from stemcast.storage.store import StoreError
 
     log_settings = LogSettings(args.log_level, json_lines=False)
     log_settings.apply()
@@ -113,12 +125,12 @@ def run(args: argparse.Namespace) -> int:
         from stemcast.fleet.worker_files import WorkerFiles
 
         try:
-            check_storage(args.storage_url, args.storage_endpoint)
+            store = open_checked_store(args.storage_url, args.storage_endpoint)
         except (ValueError, StoreError) as exc:
             print(f"stemcast: {exc}", file=sys.stderr)
             return 2
         scratch = args.scratch_dir or Path(tempfile.mkdtemp(prefix=f"stemcast-{name}-"))
-        files = WorkerFiles(open_store(args.storage_url, args.storage_endpoint), scratch)
+        files = WorkerFiles(store, scratch)
     node = Node(RedisQueue(args.queue), config, name, heartbeat_ttl_s=args.heartbeat_ttl_s,
                 files=files)
     return asyncio.run(node.run())
