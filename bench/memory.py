@@ -6,11 +6,14 @@ writing included). Engines: dsp (weightless), a tiny random-weight Demucs and th
 htdemucs architecture with fixed random weights (the compute and memory of the real one).
 
     python bench/memory.py [--minutes 1 10 60] [--engines dsp tiny htdemucs analysis]
-                           [--server] [--work DIR]
+                           [--server [--callback]] [--work DIR]
 
 --server also runs a real `stemcast serve` per engine and length (bench/memory_server.py):
 a file submitted over HTTP with its analysis, then a mix export of its stems, and the
 peak resident memory of the server, its worker and its two CPU pools, each by role.
+--callback gives that job a callback URL (a loopback receiver, stems by path, as the Mismo
+app server submits), so the callbacks with the track's band waveforms and the stems'
+peaks are made and sent too.
 
 `analysis` is not an engine: it is the CPU pool's track analysis (analysis.tasks.
 analyze_file: bpm, beats, key, loudness, characteristics, waveforms) run as a process;
@@ -95,6 +98,9 @@ def main() -> int:
                         help="also measure a running server's processes by role")
     parser.add_argument("--no-separate", action="store_true",
                         help="skip the `stemcast separate` rows")
+    parser.add_argument("--callback", action="store_true",
+                        help="with --server: the job has a callback URL (a loopback "
+                             "receiver), so its callbacks with waveforms are sent too")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     stemcast = str(Path(sys.executable).with_name("stemcast"))
@@ -132,10 +138,12 @@ def main() -> int:
                              f"{seconds:.0f}"])
                 print(rows[-1], flush=True)
             if args.server and engine != "analysis":
-                roles, seconds = server_peaks(clip, args.work / f"server-{engine}-{minutes:g}",
-                                              models[engine])
+                data_dir = args.work / (f"server-{engine}-{minutes:g}"
+                                        + ("-callback" if args.callback else ""))
+                roles, seconds = server_peaks(clip, data_dir, models[engine],
+                                              callback=args.callback)
                 figures.append({"engine": engine, "minutes": minutes, "server": roles,
-                                "seconds": round(seconds)})
+                                "callback": args.callback, "seconds": round(seconds)})
                 server_rows.append([engine, f"{minutes:g}", *(
                     f"{roles.get(role, 0):.0f}" for role in SERVER_ROLES), f"{seconds:.0f}"])
                 print(server_rows[-1], flush=True)

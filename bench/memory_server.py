@@ -11,6 +11,7 @@ Linux only (it reads /proc: no psutil needed).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.callback_receiver import CallbackReceiver
 from tests.support.server import ServerProcess
 
 ROLES = {"stem-worker": "worker", "stem-analysis": "analysis pool",
@@ -100,8 +102,15 @@ def _wait_job(client: httpx.Client, job_id: str, timeout: float) -> dict[str, ob
 
 
 def server_peaks(clip: Path, data_dir: Path, model_args: list[str],
-                 timeout: float = 6 * 3600) -> tuple[dict[str, float], float]:
-    """({role: peak RSS MB}, seconds) for one file separated, analysed and mixed."""
+                 timeout: float = 6 * 3600,
+                 callback: bool = False) -> tuple[dict[str, float], float]:
+    """({role: peak RSS MB}, seconds) for one file separated, analysed and mixed.
+
+    callback: the job names a callback URL (a loopback receiver, as the Mismo app server
+    submits jobs, stems by path), so its basic_features (band waveforms) and stems (peaks)
+    callbacks are made and sent too; the figures include their sending."""
+    # A fresh data folder: a cached separation would measure nothing.
+    shutil.rmtree(data_dir, ignore_errors=True)
     server = ServerProcess(data_dir, args=[*model_args, "--device", "cpu",
                                            "--allow-path-prefix", str(clip.parent),
                                            "--max-duration-s", "10800"])
@@ -109,15 +118,24 @@ def server_peaks(clip: Path, data_dir: Path, model_args: list[str],
     started = time.perf_counter()
     try:
         assert server.process is not None
-        with RoleSampler(server.process.pid) as sampler, \
+        with RoleSampler(server.process.pid) as sampler, CallbackReceiver() as receiver, \
                 httpx.Client(base_url=server.http_url, timeout=600) as client:
-            reply = client.post("/jobs", json={"file_path": str(clip),
-                                               "options": {"basic_features": True}})
+            submission: dict[str, object] = {"file_path": str(clip),
+                                             "options": {"basic_features": True}}
+            if callback:
+                submission |= {"callback_url": receiver.url, "stem_delivery_mode": "path"}
+            reply = client.post("/jobs", json=submission)
             reply.raise_for_status()
             job = reply.json()
             status = _wait_job(client, job["job_id"], timeout)
             if status.get("status") != "completed":
                 raise RuntimeError(f"job failed: {status}\n{server.log()}")
+            if callback:
+                receiver.wait_for("job_completed", timeout=600)
+                stems = receiver.wait_for("stems").body["data"]
+                if not stems["peaks"] or not receiver.wait_for("basic_features") \
+                        .body["data"]["waveforms"]:
+                    raise RuntimeError("a callback came without its waveforms")
             stems = client.get(f"/api/tracks/{job['track_id']}/stems").json()
             with client.stream("POST", f"/api/stems/{stems['jobId']}/mix",
                                json={"gains": {"vocals": -6}}) as mix:

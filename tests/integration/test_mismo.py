@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -139,6 +140,20 @@ def test_full_analysis_as_the_app_asks_for_it(server: ServerProcess,
         for stem in STEMS:
             assert len(entry[f"{stem}_amplitude"]) == entry["num_pixels"]
         assert entry["samples_per_pixel"] * entry["num_pixels"] >= 6.0 * 44100 * 0.99
+    assert {w["zoom_level"] for w in stems["peaks"]} == {1, 2}
+    # GET /jobs/{id}/stems streams the same data from the same files.
+    job_id = done.body["job_id"]
+    polled = httpx.get(f"{server.http_url}/jobs/{job_id}/stems", timeout=30).json()["data"]
+    assert polled["waveforms"] == stems["waveforms"] and polled["peaks"] == stems["peaks"]
+    # The outbox keeps references to the waveform files, not their content (an hour's
+    # band waveforms are 23 MB of JSON): the bodies above were made from the files.
+    with sqlite3.connect(f"file:{server.data_dir / 'stemcast.sqlite3'}?mode=ro",
+                         uri=True) as db:
+        rows = dict(db.execute("SELECT stage, data FROM callbacks WHERE api_job_id = ?",
+                               (job_id,)).fetchall())
+    assert json.loads(rows["basic_features"])["waveforms"].keys() == {"$stemcast.json_file"}
+    stored = json.loads(rows["stems"])
+    assert stored["peaks"].keys() == stored["waveforms"].keys() == {"$stemcast.json_file"}
 
 
 def test_a_beatless_track_still_gets_a_bpm(server: ServerProcess,

@@ -112,10 +112,12 @@ def mix_band_waveforms(samples: np.ndarray, sample_rate: int,
     return entries
 
 
-def stem_amplitude_waveforms(peaks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def stem_amplitude_waveforms(peaks: Iterable[Mapping[str, Any]],
+                             arrays: bool = False) -> list[dict[str, Any]]:
     """The stems callback's entries from stemcast's min/max peaks (analysis.waveform):
     one per zoom level, `<stem>_amplitude` = max(|min|, |max|) of each window.
-    The mix's peaks become `mix_amplitude`."""
+    The mix's peaks become `mix_amplitude`. `arrays`: the amplitudes as rounded numpy
+    arrays (for storage.json_stream; the same text) rather than lists."""
     by_level: dict[int, dict[str, Any]] = {}
     for peak in peaks:
         level = int(peak["zoom_level"]) - 1
@@ -127,6 +129,7 @@ def stem_amplitude_waveforms(peaks: Iterable[Mapping[str, Any]]) -> list[dict[st
             "samples_per_pixel": _samples_per_pixel(rate, per_second),
             "pixels_per_second": per_second, "num_pixels": int(pairs.shape[0]),
         })
-        entry[f"{peak['stem_type']}_amplitude"] = _rounded(np.abs(pairs).max(axis=1)) \
-            if pairs.size else []
+        amplitude = np.abs(pairs).max(axis=1) if pairs.size else np.zeros(0)
+        entry[f"{peak['stem_type']}_amplitude"] = rounded_array(amplitude) if arrays \
+            else _rounded(amplitude)
     return [by_level[level] for level in sorted(by_level)]

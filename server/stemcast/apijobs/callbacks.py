@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from stemcast.apijobs.callback_body import spool
 from stemcast.apijobs.stems_payload import InlineTooLargeError, absolute_urls, inline_audio
 from stemcast.apijobs.store import ApiJobStore, Callback
 from stemcast.error_text import describe
@@ -32,8 +34,11 @@ class CallbackDispatcher:
                  timeout: float, policy: OutboundPolicy | None = None,
                  inline_max_bytes: int | None = None,
                  public_url: str | None = None,
-                 signer: WebhookSigner | None = None) -> None:
+                 signer: WebhookSigner | None = None,
+                 spool_dir: Path | None = None) -> None:
         self.store = store
+        # Where bodies are written before they are sent (None: the system's temp folder).
+        self.spool_dir = spool_dir
         # Standard Webhooks headers on every POST; signed with --callback-secret.
         self.signer = signer or WebhookSigner(None)
         # Every attempt connects through the outbound guard (no private targets unless
@@ -118,17 +123,22 @@ class CallbackDispatcher:
                                                self.inline_max_bytes)
                 base = self.public_url or await self.store.public_url(callback.api_job_id)
                 body = self._body(callback, absolute_urls(data, base))
-                # Encoded here, not by httpx: the signature is over these exact bytes.
-                content = json.dumps(body).encode("utf-8")
-                # One id per callback row: the same on every retry, so receivers can
-                # drop a duplicate delivery.
-                message_id = f"msg_{callback.api_job_id}_{callback.stage}_{callback.id}"
-                response = await self._client.post(
-                    callback.url, content=content,
-                    headers={"Content-Type": "application/json",
-                             "X-Mismo-Job-ID": callback.api_job_id,
-                             "X-Mismo-Stage": callback.stage,
-                             **self.signer.headers(message_id, content)})
+                # Written out here, not by httpx: the signature is over these exact bytes,
+                # and a long track's waveforms and stems are made from their files into
+                # a temporary file rather than memory (callback_body.py).
+                content = await asyncio.to_thread(spool, body, self.spool_dir)
+                with closing(content):
+                    # One id per callback row: the same on every retry, so receivers can
+                    # drop a duplicate delivery.
+                    message_id = f"msg_{callback.api_job_id}_{callback.stage}_{callback.id}"
+                    signed = await asyncio.to_thread(self.signer.headers, message_id,
+                                                     content.chunks())
+                    response = await self._client.post(
+                        callback.url, content=content.stream(),
+                        headers={"Content-Type": "application/json",
+                                 "Content-Length": str(content.size),
+                                 "X-Mismo-Job-ID": callback.api_job_id,
+                                 "X-Mismo-Stage": callback.stage, **signed})
                 if response.is_success:
                     await self.store.callback_delivered(callback.id)
                     log.info("callback %s/%s delivered to %s", callback.api_job_id,
@@ -150,7 +160,7 @@ class CallbackDispatcher:
                 error = (f"no connection to the callback URL, or no answer within "
                          f"{self.timeout:g} s (--callback-timeout)")
             except OSError as exc:
-                error = f"could not read the stems to send: {exc}"
+                error = f"could not read the stems or waveforms to send (removed from disk?): {exc}"
             self.failures += 1
             attempt = callback.attempts + 1
             if attempt > self.retries:

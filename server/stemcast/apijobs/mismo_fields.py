@@ -15,7 +15,6 @@ waveform.service.js of DrorT/mismo.dj_node_server):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from stemcast.analysis.beatgrid import beat_grid
 from stemcast.analysis.service import AnalysisService
 from stemcast.analysis.tasks import BANDS_JSON, app_extras_file
+from stemcast.apijobs.callback_body import json_file
 from stemcast.library.tracks import Track
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,17 @@ class AppFields:
 
     async def basic_features(self, track: Track, base: dict[str, Any]) -> dict[str, Any]:
         """`base` (stemcast's basic_features data) with the app's fields added; bpm becomes
-        the best guess (stemcast's own, possibly null, stays as `bpm_tracked`)."""
+        the best guess (stemcast's own, possibly null, stays as `bpm_tracked`). The band
+        waveforms are a reference to their file (callback_body.json_file)."""
         features = await self._ensure_extras(track)
-        waveforms: list[dict[str, Any]] = []
+        waveforms: list[Any] | dict[str, str] = []
         if features is not None:
             path = self._folder(track) / BANDS_JSON
-            try:
-                waveforms = json.loads(await asyncio.to_thread(path.read_text))
-            except (OSError, ValueError):
+            if await asyncio.to_thread(path.is_file):
+                # 23 MB of JSON an hour (~170 MB as Python objects): the body is made
+                # from the file when the callback is sent.
+                waveforms = json_file(path)
+            else:
                 log.warning("track %s: no band waveforms at %s", track.id, path)
         return {**base, "bpm_tracked": base.get("bpm"), **beat_grid_fields(track.feature_map),
                 "waveforms": waveforms}

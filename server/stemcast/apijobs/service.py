@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stemcast.analysis.service import AnalysisService
+from stemcast.apijobs.callback_waveforms import write_callback_waveforms
 from stemcast.apijobs.callbacks import CallbackDispatcher
 from stemcast.apijobs.mismo_fields import AppFields, error_fields
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
@@ -111,8 +112,8 @@ class ApiJobService:
         try:
             if job.options.basic_features and "basic_features" not in job.stages_completed:
                 analysed = await self.analysis.wait(track, job.priority)
-                # The data is only sent in a callback: without one, the band waveforms
-                # (~150 MB an hour of track as Python objects) are not read at all.
+                # The data is only sent in a callback (its band waveforms as a reference
+                # to their file, read when the body is made: callback_body.py).
                 data = await self.app_fields.basic_features(
                     analysed, basic_features_data(analysed)) if job.callback_url else {}
                 await self._stage_done(job.id, "basic_features", data)
@@ -184,16 +185,18 @@ class ApiJobService:
             await self._fail(api_job_id, event.code, event.message)
 
     async def _deliver(self, api_job_id: str, job: ApiJob, event: JobCompleted) -> None:
-        # The peaks only go into the stems callback: without one they are not read (an
-        # hour's took the server process from 160 to 223 MB as Python lists).
-        stems = await self.pipeline.finish(event, job.options.output,
-                                           CALLBACK_ZOOM_LEVELS if job.callback_url else ())
+        stems = await self.pipeline.finish(event, job.options.output, ())
         if isinstance(stems, RequestFailed):
             await self._fail(api_job_id, stems.code, stems.message)
             return
+        # The peaks only go into the stems callback, as files the outbox row refers to
+        # (an hour's took the server process from 160 to 223 MB as Python lists).
+        waveforms = await asyncio.to_thread(
+            write_callback_waveforms, event.output_dir, stems.delivered,
+            CALLBACK_ZOOM_LEVELS) if job.callback_url else None
         await self._stage_done(api_job_id, "stems", stems_data(
             mode=job.delivery_mode, api_job_id=api_job_id, delivered=stems.delivered,
-            model=event.model, processing_time=event.processing_time))
+            model=event.model, processing_time=event.processing_time, waveforms=waveforms))
         drums_error: RequestFailed | None = None
         if job.options.drums and job.track_id:
             drums = await self.pipeline.transcribe_drums(event, job.track_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
-from stemcast.analysis.app_waveforms import stem_amplitude_waveforms
+from stemcast.apijobs.callback_body import base64_file, json_file
+from stemcast.apijobs.callback_waveforms import CallbackWaveforms
 from stemcast.apijobs.models import DeliveryMode
 from stemcast.delivery.renditions import Delivered
 from stemcast_protocol import OutputRequest
@@ -17,8 +17,10 @@ CALLBACK_ZOOM_LEVELS = (1, 2)
 
 
 def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, model: str,
-               processing_time: float | None) -> dict[str, Any]:
-    """As stored: paths for path/callback mode (audio is inlined only when sent)."""
+               processing_time: float | None,
+               waveforms: CallbackWaveforms | None) -> dict[str, Any]:
+    """As stored: paths for path/callback mode (audio is inlined only when sent), the
+    waveforms as references to their files (callback_body.json_file); `[]` without."""
     spec = delivered.spec
     data: dict[str, Any] = {
         "delivery_mode": mode.value,
@@ -32,8 +34,8 @@ def stems_data(*, mode: DeliveryMode, api_job_id: str, delivered: Delivered, mod
         "variant": spec.variant,
         # Seed 000's app server stores one entry per zoom level with <stem>_amplitude;
         # stemcast's min/max peaks per stem (GET /api/stems/{jobId}/waveforms) are `peaks`.
-        "waveforms": stem_amplitude_waveforms(delivered.waveforms),
-        "peaks": delivered.waveforms,  # delivered at CALLBACK_ZOOM_LEVELS
+        "waveforms": json_file(waveforms.app) if waveforms else [],
+        "peaks": json_file(waveforms.peaks) if waveforms else [],  # at CALLBACK_ZOOM_LEVELS
     }
     if mode == DeliveryMode.CALLBACK:
         data["encoding"] = "base64"
@@ -58,10 +60,11 @@ def inline_too_large(size_bytes: float, limit_bytes: int) -> InlineTooLargeError
 
 
 def inline_audio(data: dict[str, Any], max_bytes: int | None = None) -> dict[str, Any]:
-    """For callback mode: replace each stem path by the file's bytes in base64 (seed 004).
+    """For callback mode: replace each stem path by the file's bytes in base64 (seed 004),
+    as a reference the body is made from (callback_body.base64_file).
 
-    Blocking (reads every stem): call it in a thread. Raises InlineTooLargeError past
-    max_bytes (checked on the files' sizes before reading any of them).
+    Blocking (stats every stem): call it in a thread. Raises InlineTooLargeError past
+    max_bytes, checked on the files' sizes.
     """
     if data.get("encoding") != "base64":
         return data
@@ -70,8 +73,7 @@ def inline_audio(data: dict[str, Any], max_bytes: int | None = None) -> dict[str
         if size > max_bytes:
             raise inline_too_large(size, max_bytes)
     inlined = dict(data)
-    inlined["stems"] = {name: base64.b64encode(Path(path).read_bytes()).decode("ascii")
-                        for name, path in data["stems"].items()}
+    inlined["stems"] = {name: base64_file(path) for name, path in data["stems"].items()}
     return inlined
 
 

@@ -118,7 +118,10 @@ def create_app(settings: Settings) -> Starlette:
                                        policy=settings.callback_policy(),
                                        inline_max_bytes=settings.callback_inline_max_bytes,
                                        public_url=settings.public_url,
-                                       signer=WebhookSigner(settings.callback_secret))
+                                       signer=WebhookSigner(settings.callback_secret),
+                                       # Bodies are spooled to unlinked files on the
+                                       # data disk, not /tmp (which may be small tmpfs).
+                                       spool_dir=settings.data_dir)
         callbacks.start()
         api_jobs = ApiJobService(api_store, library, pipeline, scheduler, callbacks,
                                  analysis=analysis)

@@ -36,6 +36,8 @@ class Delivered:
     stems: dict[str, str]  # output stem name -> absolute path
     spec: OutputSpec
     waveforms: list[dict[str, Any]] = field(default_factory=list)  # at the levels asked
+    # A rendition's summed stems' peaks (a variant's), at every level.
+    summed_waveforms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
@@ -83,4 +85,5 @@ class Renditions:
 
         manifest = await self._cache.get(folder, make)
         summed = [w for w in manifest["waveforms"] if w.get("zoom_level") in levels]
-        return Delivered(dict(manifest["files"]), spec, waveforms + summed)
+        return Delivered(dict(manifest["files"]), spec, waveforms + summed,
+                         list(manifest["waveforms"]))

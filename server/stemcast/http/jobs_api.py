@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from stemcast.apijobs.callback_body import body_pieces
+from stemcast.apijobs.callback_waveforms import write_callback_waveforms
 from stemcast.apijobs.models import AnalysisOptions, ApiJob, ApiJobStatus, DeliveryMode
 from stemcast.apijobs.stems_payload import (
     CALLBACK_ZOOM_LEVELS,
@@ -228,8 +230,7 @@ async def get_job(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _finished_stems(services: Services, job: ApiJob,
-                          levels: tuple[int, ...] = ()) -> tuple[Delivered, Any]:
+async def _finished_stems(services: Services, job: ApiJob) -> tuple[Delivered, Any]:
     """The stems of a completed job as its options ask (checking the files are there)."""
     if job.status.is_live:
         raise HTTPProblem(409, "NOT_READY", f"job '{job.id}' is {job.status.value} "
@@ -247,32 +248,39 @@ async def _finished_stems(services: Services, job: ApiJob,
         spec = spec_for(job.options.output, completed)
     except OptionError as exc:
         raise HTTPProblem(409, "INVALID_FIELD", f"options: {exc}") from exc
-    return await services.renditions.deliver(completed, spec, levels), separation
+    return await services.renditions.deliver(completed, spec), separation
 
 
 @endpoint("The stems data as the `stems` callback carries it", tags=("jobs",),
           responses={200: JobStems, 202: JobPending, 404: None, 409: None, 410: None,
                      413: None})
-async def get_stems(request: Request) -> JSONResponse:
+async def get_stems(request: Request) -> Response:
     services = services_of(request)
     job = await _job_or_404(services, request.path_params["job_id"])
     try:
-        result, separation = await _finished_stems(services, job, CALLBACK_ZOOM_LEVELS)
+        result, separation = await _finished_stems(services, job)
     except HTTPProblem as problem:
         if problem.code != "NOT_READY":
             raise
         return JSONResponse({"job_id": job.id, "status": job.status.value, "stage": job.stage,
                              "progress": job.progress}, status_code=202)
+    waveforms = await asyncio.to_thread(write_callback_waveforms, separation.output_dir,
+                                        result, CALLBACK_ZOOM_LEVELS)
     data = stems_data(mode=job.delivery_mode, api_job_id=job.id, delivered=result,
-                      model=separation.model, processing_time=separation.processing_time)
+                      model=separation.model, processing_time=separation.processing_time,
+                      waveforms=waveforms)
     try:
         data = await asyncio.to_thread(inline_audio, data,
                                        services.settings.callback_inline_max_bytes)
     except InlineTooLargeError as exc:
         raise HTTPProblem(413, "CALLBACK_TOO_LARGE", str(exc)) from exc
     data = absolute_urls(data, public_base(request))
-    return JSONResponse({"job_id": job.id, "stage": "stems", "status": "completed",
-                         "data": data})
+    # The waveforms (and callback mode's stems) are read from their files as the body is
+    # sent, like the callback's: an hour's track is not held in memory.
+    await services.jobs.touch(separation.id)
+    return LeasedResponse(StreamingResponse(
+        body_pieces({"job_id": job.id, "stage": "stems", "status": "completed", "data": data}),
+        media_type="application/json"), services.leases, separation.id)
 
 
 @endpoint("One stem's audio, in the job's output format", tags=("jobs",),

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from collections.abc import Iterable
 from typing import Final
 
 PREFIX: Final = "whsec_"
@@ -50,13 +51,17 @@ class WebhookSigner:
     def signs(self) -> bool:
         return self._key is not None
 
-    def headers(self, message_id: str, body: bytes,
+    def headers(self, message_id: str, body: bytes | Iterable[bytes],
                 timestamp: int | None = None) -> dict[str, str]:
+        """`body` is the exact bytes sent, whole or in pieces (a long track's callback is
+        read from a spooled file rather than held in memory)."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         headers = {"webhook-id": message_id, "webhook-timestamp": stamp}
         if self._key is not None:
-            signed = f"{message_id}.{stamp}.".encode() + body
-            digest = hmac.new(self._key, signed, hashlib.sha256).digest()
+            mac = hmac.new(self._key, f"{message_id}.{stamp}.".encode(), hashlib.sha256)
+            for piece in [body] if isinstance(body, bytes) else body:
+                mac.update(piece)
+            digest = mac.digest()
             headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
         return headers
 

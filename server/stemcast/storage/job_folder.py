@@ -6,6 +6,7 @@ JOB/stems.json                what the worker made (seed 000's job folder)
 JOB/waveforms-LEVEL.json      peaks of the mix and each stem, one file per zoom level
 JOB/out/KEY/                  renditions (format, rate, variant, subset), one per options key
 JOB/drums/                    the drum transcription (onsets.json, drums.mid)
+JOB/callback/KEY-LEVELS/      the stems callback's waveforms (peaks.json, app.json)
 ```
 """
 
@@ -45,6 +46,10 @@ class JobFolder:
 
     def rendition(self, key: str) -> Path:
         return self.root / "out" / key
+
+    def callback_waveforms(self, key: str, levels: tuple[int, ...]) -> Path:
+        """The stems callback's waveforms for one options key, at the levels sent."""
+        return self.root / "callback" / f"{key}-{'-'.join(map(str, levels))}"
 
     def mix_export(self, name: str) -> Path:
         """A mix being rendered and sent (POST .../mix), removed once sent."""
