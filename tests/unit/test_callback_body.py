@@ -102,11 +102,18 @@ def test_callback_waveforms_equal_the_in_memory_documents(tmp_path: Path) -> Non
     levels = {level: _peak_entries(level, 7.3, level) for level in (1, 2, 3)}
     for level, entries in levels.items():
         write_json_streamed(folder.waveforms(level), entries)
-    # A variant's summed stem comes from its rendition's manifest, at every level.
-    summed = [{**e, "stem_type": "instrumental"} for level in (1, 2, 3)
+    # A variant's summed stem's peaks are in its rendition's folder, at every level.
+    rendition = JobFolder(folder.rendition("key"))
+    rendition.root.mkdir(parents=True)
+    summed = [{**e, "stem_type": "nodrums"} for level in (1, 2, 3)
               for e in _peak_entries(level, 7.3, 10 + level)[:1]]
-    spec = resolve(OutputRequest(stems=["vocals", "drums"]), FOUR, RATE)
-    delivered = Delivered({name: f"/x/{name}.wav" for name in spec.plan}, spec, [], summed)
+    for level in (1, 2, 3):
+        write_json_streamed(rendition.waveforms(level),
+                            [e for e in summed if e["zoom_level"] == level])
+    spec = resolve(OutputRequest(variant="2stems-drums"), FOUR, RATE)
+    assert list(spec.plan) == ["drums", "nodrums"]
+    delivered = Delivered({name: f"/x/{name}.wav" for name in spec.plan}, spec, [],
+                          str(rendition.root))
     made = write_callback_waveforms(str(folder.root), delivered, (1, 2))
 
     # What the stems callback held in memory before: the level files' entries of the mix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from stemcast.audio.waveform import waveform_entries
 from stemcast.delivery import render_files
 from stemcast.delivery.outputs import OutputSpec
 from stemcast.delivery.render_files import render_outputs
+from stemcast.storage.job_folder import JobFolder
 
 RATE = 44100
 PLAN = {"drums": ("drums",), "instrumental": ("drums", "bass")}
@@ -43,7 +45,7 @@ def test_block_rendering_is_whole_array_rendering(tmp_path: Path, master: dict[s
     monkeypatch.setattr(render_files, "BLOCK_FRAMES", 5000)  # many blocks in 3 s
     spec = OutputSpec(plan=PLAN, format=fmt, sample_rate=rate, bit_depth=depth,
                       bitrate=None, variant=None)
-    paths, waveforms = render_outputs(master, spec, str(tmp_path))
+    paths = render_outputs(master, spec, str(tmp_path))
     for name, parts in PLAN.items():
         data = _whole(master, parts)
         expected: np.ndarray = data.astype(np.float32) / 32768.0
@@ -58,7 +60,10 @@ def test_block_rendering_is_whole_array_rendering(tmp_path: Path, master: dict[s
         else:
             np.testing.assert_allclose(got, expected, atol=1e-6 if depth == 32 else 2e-7)
     summed = _whole(master, PLAN["instrumental"]).astype(np.float32) / 32768.0
-    assert waveforms == waveform_entries({"instrumental": summed.T}, RATE)
+    # The summed stem's peaks are files beside it, one per zoom level, like a job's.
+    written = [entry for level in (1, 2, 3)
+               for entry in json.loads(JobFolder(tmp_path).waveforms(level).read_text())]
+    assert written == waveform_entries({"instrumental": summed.T}, RATE)
 
 
 def test_mp3_fed_in_blocks_is_the_one_shot_encoding(tmp_path: Path, master: dict[str, str],
@@ -68,7 +73,8 @@ def test_mp3_fed_in_blocks_is_the_one_shot_encoding(tmp_path: Path, master: dict
     monkeypatch.setattr(render_files, "BLOCK_FRAMES", 5000)
     spec = OutputSpec(plan={"drums": ("drums",)}, format="mp3", sample_rate=RATE,
                       bit_depth=16, bitrate=192, variant=None)
-    paths, _ = render_outputs(master, spec, str(tmp_path))
+    paths = render_outputs(master, spec, str(tmp_path))
+    assert not list(tmp_path.glob("waveforms-*.json"))  # nothing summed, no peaks
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(192)
     encoder.set_in_sample_rate(RATE)
@@ -77,3 +83,20 @@ def test_mp3_fed_in_blocks_is_the_one_shot_encoding(tmp_path: Path, master: dict
     pcm = _whole(master, ("drums",))
     expected = bytes(encoder.encode(pcm.tobytes())) + bytes(encoder.flush())
     assert Path(paths["drums"]).read_bytes() == expected
+
+
+def test_an_older_manifests_peaks_move_to_files(tmp_path: Path) -> None:
+    from stemcast.delivery.renditions import job_waveforms, peaks_to_files
+    from stemcast.storage.folder_cache import read_manifest, write_manifest
+
+    stem = tmp_path / "nodrums.wav"
+    stem.write_bytes(b"")
+    entries = waveform_entries({"nodrums": np.linspace(-1, 1, RATE * 2)}, RATE)
+    write_manifest(tmp_path, {"files": {"nodrums": str(stem)}, "waveforms": entries,
+                              "output": "wav"})
+    manifest = read_manifest(tmp_path)
+    assert manifest is not None
+    peaks_to_files(tmp_path, manifest)
+    assert read_manifest(tmp_path) == {"files": {"nodrums": str(stem)}, "output": "wav"}
+    assert job_waveforms(str(tmp_path), ["nodrums"], (1, 2, 3)) == \
+        json.loads(json.dumps(entries))

@@ -49,18 +49,19 @@ def _replacing(target: Path) -> Iterator[IO[str]]:
     os.replace(handle.name, target)
 
 
-def _level_entries(folder: JobFolder, names: list[str], level: int,
-                   summed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    try:
-        entries = json.loads(folder.waveforms(level).read_text())
-    except (OSError, ValueError):
-        entries = []
-    chosen = [e for e in entries if e.get("stem_type") in names]
-    chosen += [e for e in summed if e.get("zoom_level") == level]
-    # Arrays are written a chunk at a time, with the same text as the lists; copies, as
-    # the summed entries belong to the rendition's cached manifest.
-    return [{**entry, "data": np.asarray(entry.get("data", []), dtype=np.float64)}
-            for entry in chosen]
+def _level_entries(folders: list[JobFolder], names: list[str],
+                   level: int) -> list[dict[str, Any]]:
+    chosen: list[dict[str, Any]] = []
+    for folder in folders:
+        try:
+            entries = json.loads(folder.waveforms(level).read_text())
+        except (OSError, ValueError):
+            continue
+        chosen += [e for e in entries if e.get("stem_type") in names]
+    for entry in chosen:
+        # Arrays are written a chunk at a time, with the same text as the lists.
+        entry["data"] = np.asarray(entry.get("data", []), dtype=np.float64)
+    return chosen
 
 
 def write_callback_waveforms(output_dir: str, delivered: Delivered,
@@ -74,6 +75,9 @@ def write_callback_waveforms(output_dir: str, delivered: Delivered,
         return made
     folder.mkdir(parents=True, exist_ok=True)
     names = ["mix", *delivered.spec.plan]
+    # The job's peaks (mix and master stems), then a variant's summed stems' own.
+    sources = [job] if delivered.rendition_dir is None \
+        else [job, JobFolder.of(delivered.rendition_dir)]
     with ExitStack() as stack:
         peaks = stack.enter_context(_replacing(made.peaks))
         app = stack.enter_context(_replacing(made.app))
@@ -81,7 +85,7 @@ def write_callback_waveforms(output_dir: str, delivered: Delivered,
         app.write("[")
         first_peak = first_app = True
         for level in levels:
-            entries = _level_entries(job, names, level, delivered.summed_waveforms)
+            entries = _level_entries(sources, names, level)
             for entry in entries:
                 peaks.write("" if first_peak else ",")
                 first_peak = False

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from stemcast.delivery.encode import BlockEncoder
 from stemcast.delivery.outputs import OutputSpec, combine
+from stemcast.separation.stem_finish import write_waveform_files
+from stemcast.storage.job_folder import JobFolder
 
 BLOCK_FRAMES = 1 << 16
 
@@ -72,9 +73,11 @@ def _render_one(parts: list[str], target: Path, spec: OutputSpec,
 
 
 def render_outputs(master: Mapping[str, str], spec: OutputSpec,
-                   out_dir: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Write the requested stems into out_dir. Returns name -> absolute path, and the
-    waveform peaks of the stems that are sums (the others' are in the job's waveforms).
+                   out_dir: str) -> dict[str, str]:
+    """Write the requested stems into out_dir. Returns name -> absolute path. The waveform
+    peaks of the stems that are sums (the others' are in the job's waveforms) go to
+    out_dir/waveforms-LEVEL.json, like the job's own: an hour's, as lists returned
+    through the pool, were ~45 MB per summed stem in the server process.
 
     Blocking and CPU-heavy (resampling, mp3 encoding): run it in the CPU pool."""
     from stemcast.audio.waveform_stream import WaveformStream
@@ -92,4 +95,6 @@ def render_outputs(master: Mapping[str, str], spec: OutputSpec,
             if len(parts) > 1 else None
         _render_one([master[part] for part in parts], target, spec, peaks)
         paths[name] = str(target.resolve())
-    return paths, (waveforms.entries() if summed_names else [])
+    if summed_names:
+        write_waveform_files(JobFolder(folder), waveforms)
+    return paths

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stemcast.cpu_pool import CpuPool
@@ -19,8 +20,9 @@ from stemcast.delivery.outputs import OutputSpec, resolve
 from stemcast.delivery.render_files import render_outputs
 from stemcast.jobs.events import JobCompleted
 from stemcast.jobs.store import JobStore
-from stemcast.storage.folder_cache import FolderCache, Manifest
+from stemcast.storage.folder_cache import FolderCache, Manifest, write_manifest
 from stemcast.storage.job_folder import JobFolder
+from stemcast.storage.json_stream import write_json_streamed
 from stemcast_protocol.options import OutputRequest
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ class Delivered:
     stems: dict[str, str]  # output stem name -> absolute path
     spec: OutputSpec
     waveforms: list[dict[str, Any]] = field(default_factory=list)  # at the levels asked
-    # A rendition's summed stems' peaks (a variant's), at every level.
-    summed_waveforms: list[dict[str, Any]] = field(default_factory=list)
+    # A rendition's folder, whose waveforms-LEVEL.json hold its summed stems' peaks (a
+    # variant's); None: the master's files, nothing summed.
+    rendition_dir: str | None = None
 
 
 def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
@@ -76,14 +79,26 @@ class Renditions:
         folder = JobFolder.of(completed.output_dir).rendition(spec.key())
 
         async def make() -> Manifest:
-            stems, summed = await self.pool.run(render_outputs, dict(completed.stems), spec,
-                                                str(folder))
+            stems = await self.pool.run(render_outputs, dict(completed.stems), spec,
+                                        str(folder))
             await self.jobs.set_size(completed.job_id, None)  # measured again by the pruner
             self.rendered += 1
             log.info("job %s: rendered %s", completed.job_id, spec.describe())
-            return {"files": stems, "waveforms": summed, "output": spec.describe()}
+            return {"files": stems, "output": spec.describe()}
 
         manifest = await self._cache.get(folder, make)
-        summed = [w for w in manifest["waveforms"] if w.get("zoom_level") in levels]
-        return Delivered(dict(manifest["files"]), spec, waveforms + summed,
-                         list(manifest["waveforms"]))
+        if "waveforms" in manifest:
+            # Made by an older stemcast, which kept the summed peaks in the manifest.
+            await asyncio.to_thread(peaks_to_files, folder, manifest)
+        summed = await asyncio.to_thread(job_waveforms, str(folder), list(spec.plan),
+                                         levels) if levels else []
+        return Delivered(dict(manifest["files"]), spec, waveforms + summed, str(folder))
+
+
+def peaks_to_files(folder: Path, manifest: Manifest) -> None:
+    """An older manifest's summed peaks moved to the folder's waveforms-LEVEL.json."""
+    entries = manifest.pop("waveforms")
+    for level in sorted({entry["zoom_level"] for entry in entries}):
+        write_json_streamed(JobFolder(folder).waveforms(level),
+                            [e for e in entries if e["zoom_level"] == level])
+    write_manifest(folder, manifest)

@@ -65,11 +65,17 @@ def finish_stems(output_dir: Path, sources: Sequence[str], layout: PcmLayout, ch
         paths[name] = str(final.resolve())
         if on_stem is not None:
             on_stem(index)
-    # As arrays, written a chunk at a time (the same bytes as json.dumps of the lists):
-    # an hour's peaks of the mix and 4 stems as Python lists and one JSON string took the
-    # worker from ~570 to ~810 MB (bench/memory.py --server, dsp, 60 minutes).
+    write_waveform_files(folder, waveforms)
+    return paths
+
+
+def write_waveform_files(folder: JobFolder, waveforms: WaveformStream) -> None:
+    """FOLDER/waveforms-LEVEL.json, one file per zoom level.
+
+    As arrays, written a chunk at a time (the same bytes as json.dumps of the lists): an
+    hour's peaks of the mix and 4 stems as Python lists and one JSON string took the
+    worker from ~570 to ~810 MB (bench/memory.py --server, dsp, 60 minutes)."""
     entries = waveforms.entries(as_arrays=True)
     for level in sorted({entry["zoom_level"] for entry in entries}):
         write_json_streamed(folder.waveforms(level),
                             [e for e in entries if e["zoom_level"] == level])
-    return paths
