@@ -34,5 +34,6 @@ def test_waveform_files_are_the_whole_stems_json(tmp_path: Path) -> None:
         for level in ZOOM_LEVELS:
             expected = [e for e in waveform_entries({name: samples}, RATE)
                         if e["zoom_level"] == level]
-            assert folder.waveforms(level).read_text() == json.dumps(
-                expected, separators=(",", ":")), (name, level)
+            # One entry a line (storage/waveform_files.py), each the compact JSON text.
+            assert folder.waveforms(level).read_text() == "[\n" + ",\n".join(
+                json.dumps(e, separators=(",", ":")) for e in expected) + "\n]", (name, level)

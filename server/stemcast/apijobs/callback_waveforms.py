@@ -1,12 +1,13 @@
-"""The stems callback's waveforms, written to files one zoom level at a time.
+"""The stems callback's waveforms, written to files without a whole track in memory.
 
 The callback carries the peaks the worker wrote (`JOB/waveforms-LEVEL.json`, stemcast's
 min/max pairs of the mix and each stem) and the same in the app's shape
 (`<stem>_amplitude` per zoom level, analysis/app_waveforms.py). For an hour's track the
 two levels sent are millions of numbers: read into Python lists at once they took the
-server process from 160 to 223 MB. Here one level's file is read at a time, and both
-documents go to files beside the job (`JOB/callback/KEY/`, KEY the options' rendition
-key) that the outbox row refers to (callback_body.json_file).
+server process from 160 to 223 MB. Here the peaks are copied as text, entry by entry
+(storage/waveform_files.py), and the app's amplitudes are made parsing one entry (one
+stem at one level) at a time. Both documents go to files beside the job
+(`JOB/callback/KEY-LEVELS/`) that the outbox row refers to (callback_body.json_file).
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 from stemcast.analysis.app_waveforms import stem_amplitude_waveforms
-from stemcast.delivery.renditions import Delivered
+from stemcast.delivery.renditions import Delivered, waveform_texts
 from stemcast.storage.job_folder import JobFolder
 from stemcast.storage.json_stream import json_pieces
 
@@ -49,51 +48,41 @@ def _replacing(target: Path) -> Iterator[IO[str]]:
     os.replace(handle.name, target)
 
 
-def _level_entries(folders: list[JobFolder], names: list[str],
-                   level: int) -> list[dict[str, Any]]:
-    chosen: list[dict[str, Any]] = []
-    for folder in folders:
-        try:
-            entries = json.loads(folder.waveforms(level).read_text())
-        except (OSError, ValueError):
-            continue
-        chosen += [e for e in entries if e.get("stem_type") in names]
-    for entry in chosen:
-        # Arrays are written a chunk at a time, with the same text as the lists.
-        entry["data"] = np.asarray(entry.get("data", []), dtype=np.float64)
-    return chosen
+def _app_entries(texts: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    """The app's entries, one per level, from the peak entries' texts (in level order),
+    parsing one entry at a time."""
+    current: dict[str, Any] | None = None
+    for text in texts:
+        [app] = stem_amplitude_waveforms([json.loads(text)], arrays=True)
+        if current is not None and current["zoom_level"] != app["zoom_level"]:
+            yield current
+            current = None
+        current = app if current is None else {**current, **app}
+    if current is not None:
+        yield current
 
 
 def write_callback_waveforms(output_dir: str, delivered: Delivered,
                              levels: tuple[int, ...]) -> CallbackWaveforms:
     """Blocking (reads the job's peaks): call it in a thread. Made once per job and
     options; later calls find the files."""
-    job = JobFolder.of(output_dir)
-    folder = job.callback_waveforms(delivered.spec.key(), levels)
+    folder = JobFolder.of(output_dir).callback_waveforms(delivered.spec.key(), levels)
     made = CallbackWaveforms(folder / "peaks.json", folder / "app.json")
     if made.peaks.is_file() and made.app.is_file():
         return made
     folder.mkdir(parents=True, exist_ok=True)
-    names = ["mix", *delivered.spec.plan]
-    # The job's peaks (mix and master stems), then a variant's summed stems' own.
-    sources = [job] if delivered.rendition_dir is None \
-        else [job, JobFolder.of(delivered.rendition_dir)]
     with ExitStack() as stack:
         peaks = stack.enter_context(_replacing(made.peaks))
         app = stack.enter_context(_replacing(made.app))
         peaks.write("[")
-        app.write("[")
-        first_peak = first_app = True
-        for level in levels:
-            entries = _level_entries(sources, names, level)
-            for entry in entries:
-                peaks.write("" if first_peak else ",")
-                first_peak = False
-                peaks.writelines(json_pieces(entry))
-            for app_entry in stem_amplitude_waveforms(entries, arrays=True):
-                app.write("" if first_app else ",")
-                first_app = False
-                app.writelines(json_pieces(app_entry))
+        for index, text in enumerate(waveform_texts(output_dir, delivered, levels)):
+            peaks.write("," if index else "")
+            peaks.write(text.decode())
         peaks.write("]")
+        app.write("[")
+        for index, entry in enumerate(_app_entries(waveform_texts(output_dir, delivered,
+                                                                  levels))):
+            app.write("," if index else "")
+            app.writelines(json_pieces(entry))
         app.write("]")
     return made

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from stemcast.jobs.events import JobCompleted
 from stemcast.jobs.store import JobStore
 from stemcast.storage.folder_cache import FolderCache, Manifest, write_manifest
 from stemcast.storage.job_folder import JobFolder
-from stemcast.storage.json_stream import write_json_streamed
+from stemcast.storage.waveform_files import level_entries, write_level_files
 from stemcast_protocol.options import OutputRequest
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,24 @@ def spec_for(request: OutputRequest, completed: JobCompleted) -> OutputSpec:
 def job_waveforms(output_dir: str, names: list[str],
                   levels: tuple[int, ...]) -> list[dict[str, Any]]:
     """The peaks the worker wrote for the mix and the master stems (blocking read)."""
-    found: list[dict[str, Any]] = []
+    folder = JobFolder.of(output_dir)
+    # Only the entries asked for are parsed (the others stay text).
+    return [json.loads(text) for level in levels
+            for text in level_entries(folder, names, level)]
+
+
+def waveform_texts(output_dir: str, delivered: Delivered,
+                   levels: tuple[int, ...]) -> Iterator[bytes]:
+    """The JSON text of each peaks entry `delivered` has at `levels`, level by level: the
+    job's mix and master stems, then a variant's summed stems (its rendition's files).
+    Blocking (reads files): iterate in a thread. Nothing is parsed."""
+    names = ["mix", *delivered.spec.plan]
+    folders = [JobFolder.of(output_dir)]
+    if delivered.rendition_dir is not None:
+        folders.append(JobFolder.of(delivered.rendition_dir))
     for level in levels:
-        try:
-            entries = json.loads(JobFolder.of(output_dir).waveforms(level).read_text())
-        except (OSError, ValueError):
-            continue
-        found.extend(e for e in entries if e.get("stem_type") in names)
-    return found
+        for folder in folders:
+            yield from level_entries(folder, names, level)
 
 
 class Renditions:
@@ -97,8 +108,5 @@ class Renditions:
 
 def peaks_to_files(folder: Path, manifest: Manifest) -> None:
     """An older manifest's summed peaks moved to the folder's waveforms-LEVEL.json."""
-    entries = manifest.pop("waveforms")
-    for level in sorted({entry["zoom_level"] for entry in entries}):
-        write_json_streamed(JobFolder(folder).waveforms(level),
-                            [e for e in entries if e["zoom_level"] == level])
+    write_level_files(JobFolder(folder), manifest.pop("waveforms"))
     write_manifest(folder, manifest)

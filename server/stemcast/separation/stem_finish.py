@@ -18,7 +18,7 @@ from stemcast.audio.raw_pcm import PcmLayout
 from stemcast.audio.waveform_stream import WaveformStream
 from stemcast.storage.atomic import atomic_target
 from stemcast.storage.job_folder import JobFolder
-from stemcast.storage.json_stream import write_json_streamed
+from stemcast.storage.waveform_files import write_level_files
 
 BLOCK_FRAMES = 1 << 16
 
@@ -70,12 +70,9 @@ def finish_stems(output_dir: Path, sources: Sequence[str], layout: PcmLayout, ch
 
 
 def write_waveform_files(folder: JobFolder, waveforms: WaveformStream) -> None:
-    """FOLDER/waveforms-LEVEL.json, one file per zoom level.
+    """FOLDER/waveforms-LEVEL.json, one file per zoom level (storage/waveform_files.py).
 
-    As arrays, written a chunk at a time (the same bytes as json.dumps of the lists): an
-    hour's peaks of the mix and 4 stems as Python lists and one JSON string took the
+    As arrays, written a chunk at a time (the same numbers' text as json.dumps of the
+    lists): an hour's peaks of the mix and 4 stems as Python lists and one JSON string took the
     worker from ~570 to ~810 MB (bench/memory.py --server, dsp, 60 minutes)."""
-    entries = waveforms.entries(as_arrays=True)
-    for level in sorted({entry["zoom_level"] for entry in entries}):
-        write_json_streamed(folder.waveforms(level),
-                            [e for e in entries if e["zoom_level"] == level])
+    write_level_files(folder, waveforms.entries(as_arrays=True))
