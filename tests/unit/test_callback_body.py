@@ -132,7 +132,7 @@ def test_callback_waveforms_equal_the_in_memory_documents(tmp_path: Path) -> Non
     stamp = made.peaks.stat().st_mtime_ns
     assert write_callback_waveforms(str(folder.root), delivered, (1, 2)) == made
     assert made.peaks.stat().st_mtime_ns == stamp
-    assert not [p for p in made.peaks.parent.iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in made.peaks.parent.iterdir()) == ["app.json", "peaks.json"]
 
 
 def test_missing_level_files_give_empty_documents(tmp_path: Path) -> None:

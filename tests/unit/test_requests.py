@@ -69,3 +69,15 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> 
     assert [p.name for p in tmp_path.iterdir()] == ["stems.json"]
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
+
+
+def test_two_writers_of_one_file_at_once_never_share_a_partial(tmp_path: Path) -> None:
+    # Two API jobs of the same track write the same callback waveforms; an older
+    # rendition's peaks may be moved to files by two requests at once.
+    target = tmp_path / "peaks.json"
+    with atomic_target(target) as first, atomic_target(target) as second:
+        assert first != second and first.name.endswith(".partial")
+        first.write_text("first")
+        second.write_text("second")
+    assert target.read_text() == "first"  # the outer block ended last
+    assert [p.name for p in tmp_path.iterdir()] == ["peaks.json"]

@@ -13,16 +13,15 @@ stem at one level) at a time. Both documents go to files beside the job
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from stemcast.analysis.app_waveforms import stem_amplitude_waveforms
 from stemcast.delivery.renditions import Delivered, waveform_texts
+from stemcast.storage.atomic import atomic_target
 from stemcast.storage.job_folder import JobFolder
 from stemcast.storage.json_stream import json_pieces
 
@@ -33,19 +32,12 @@ class CallbackWaveforms:
     app: Path  # a JSON list: one app entry per level, `<stem>_amplitude` arrays
 
 
-@contextmanager
-def _replacing(target: Path) -> Iterator[IO[str]]:
-    """Write to a unique temporary name, then rename over `target`: two jobs of the same
-    track and options may write the same file at once."""
-    with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.",
-                                     delete=False) as handle:
-        try:
-            yield handle
-        except BaseException:
-            handle.close()
-            Path(handle.name).unlink(missing_ok=True)
-            raise
-    os.replace(handle.name, target)
+def _copied(texts: Iterator[bytes], handle: IO[str]) -> Iterator[bytes]:
+    """`texts` passed on, each also written to `handle` as an item of a JSON list."""
+    for index, text in enumerate(texts):
+        handle.write("," if index else "")
+        handle.write(text.decode())
+        yield text
 
 
 def _app_entries(texts: Iterator[bytes]) -> Iterator[dict[str, Any]]:
@@ -65,24 +57,24 @@ def _app_entries(texts: Iterator[bytes]) -> Iterator[dict[str, Any]]:
 def write_callback_waveforms(output_dir: str, delivered: Delivered,
                              levels: tuple[int, ...]) -> CallbackWaveforms:
     """Blocking (reads the job's peaks): call it in a thread. Made once per job and
-    options; later calls find the files."""
+    options; later calls find the files. Two jobs of the same track may write them at
+    once: atomic_target gives each writer its own partial file."""
     folder = JobFolder.of(output_dir).callback_waveforms(delivered.spec.key(), levels)
     made = CallbackWaveforms(folder / "peaks.json", folder / "app.json")
     if made.peaks.is_file() and made.app.is_file():
         return made
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        peaks = stack.enter_context(_replacing(made.peaks))
-        app = stack.enter_context(_replacing(made.app))
+        peaks = stack.enter_context(open(stack.enter_context(atomic_target(made.peaks)), "w"))
+        app = stack.enter_context(open(stack.enter_context(atomic_target(made.app)), "w"))
+        # One pass over the level files: each entry's text is copied to the peaks as it
+        # is, and parsed (one entry at a time) for the app's amplitudes.
         peaks.write("[")
-        for index, text in enumerate(waveform_texts(output_dir, delivered, levels)):
-            peaks.write("," if index else "")
-            peaks.write(text.decode())
-        peaks.write("]")
         app.write("[")
-        for index, entry in enumerate(_app_entries(waveform_texts(output_dir, delivered,
-                                                                  levels))):
+        texts = _copied(waveform_texts(output_dir, delivered, levels), peaks)
+        for index, entry in enumerate(_app_entries(texts)):
             app.write("," if index else "")
             app.writelines(json_pieces(entry))
+        peaks.write("]")
         app.write("]")
     return made

@@ -1,20 +1,22 @@
 """Writing a file so that a reader sees the old content or the new, never half of it.
 
-The data goes to NAME.partial beside the target (so the rename stays on one
-filesystem), is fsynced, then os.replace renames it over the target. On any failure the
-partial file is removed; a crash leaves at most a .partial behind.
+The data goes to NAME.TOKEN.partial beside the target (so the rename stays on one
+filesystem; TOKEN so that two writers of the same file at once never share one), is
+fsynced, then os.replace renames it over the target. On any failure the partial file is
+removed; a crash leaves at most a .partial behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 
 def partial_path(target: Path) -> Path:
-    return target.with_name(target.name + ".partial")
+    return target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from stemcast.storage.atomic import write_text_atomic
+
 MANIFEST = "manifest.json"
 
 Manifest = dict[str, Any]
@@ -33,10 +35,7 @@ def read_manifest(folder: Path) -> Manifest | None:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / MANIFEST
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps(manifest))
-    os.replace(partial, target)
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest))
 
 
 class FolderCache:
